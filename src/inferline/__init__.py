@@ -1,0 +1,3 @@
+"""Inferline: an asynchronous AI-inference platform."""
+
+__version__ = "0.1.0"

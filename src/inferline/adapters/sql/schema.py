@@ -1,0 +1,70 @@
+"""Tables of the SQL job store. Times are UNIX seconds (double precision) on every engine."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("input", JsonType, nullable=False),
+    Column("result", JsonType, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("idempotency_key", String(255), nullable=True),
+    Column("metadata", JsonType, nullable=False),
+    Column("deadline", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("available_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=True),
+    Column("worker_id", String(64), nullable=True),
+    Index("uq_jobs_tenant_idempotency", "tenant", "idempotency_key", unique=True),
+    Index("ix_jobs_claim", "model", "status", "priority", "id"),
+    Index("ix_jobs_lease", "status", "lease_until"),
+    Index("ix_jobs_tenant_list", "tenant", "id"),
+    Index("ix_jobs_tenant_status", "tenant", "status", "id"),
+)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("job_id", String(36), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("payload", JsonType, nullable=False),
+    Column("published_at", Float, nullable=True),
+    Index("ix_job_events_job", "job_id", "seq"),
+    Index("ix_job_events_at", "at"),
+    Index("ix_job_events_unpublished", "published_at", "seq"),
+)

@@ -1,0 +1,466 @@
+"""The job store on SQLAlchemy Core: SQLite by default, PostgreSQL and MySQL at scale.
+
+Every public method is one transaction. State changes are applied to domain
+objects in Python and written back together with their outbox events, so a
+result and the event announcing it commit (or vanish) together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Select, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.migrate import upgrade_to_head
+from inferline.adapters.sql.rows import event_from_row, event_values, job_from_row, new_job_values
+from inferline.adapters.sql.schema import job_events, jobs
+from inferline.domain.errors import Conflict, NotFound
+from inferline.domain.jobs import (
+    CANCELLABLE_STATUSES,
+    CLAIMABLE_STATUSES,
+    RETRYABLE_STATUSES,
+    Job,
+    JobEvent,
+    JobStatus,
+    NewJob,
+    Outcome,
+    OutcomeKind,
+    RetryPolicy,
+)
+
+_MUTABLE = (
+    "status", "result", "error", "attempts", "updated_at", "started_at",
+    "finished_at", "available_at", "lease_until", "worker_id",
+)
+_WRITE_BACK = update(jobs).where(jobs.c.id == bindparam("b_id"))
+_CLAIMABLE = [s.value for s in CLAIMABLE_STATUSES]
+_UNFINISHED = [JobStatus.QUEUED.value, JobStatus.FAILED.value, JobStatus.RUNNING.value]
+_CHUNK = 500  # ids per IN (...) clause
+
+
+class SqlJobStore:
+    """JobStore on any SQLAlchemy async engine."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self._migrate = migrate
+        self._writer: AsyncEngine | None = None
+        self._reader: AsyncEngine | None = None
+        self.dialect = ""
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        if self._migrate:
+            await upgrade_to_head(self.url)
+        self._writer, self._reader = create_engines(self.url)
+        self.dialect = self._writer.dialect.name
+
+    async def close(self) -> None:
+        for engine in {id(e): e for e in (self._writer, self._reader) if e}.values():
+            await engine.dispose()
+        self._writer = self._reader = None
+
+    @property
+    def writer(self) -> AsyncEngine:
+        if self._writer is None:
+            raise RuntimeError("store is not started")
+        return self._writer
+
+    @property
+    def reader(self) -> AsyncEngine:
+        if self._reader is None:
+            raise RuntimeError("store is not started")
+        return self._reader
+
+    async def ping(self) -> None:
+        async with self.reader.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # -- submitting ------------------------------------------------------------
+    async def create_jobs(self, new_jobs: list[NewJob]) -> list[tuple[Job, bool]]:
+        now = time.time()
+        async with self.writer.begin() as conn:
+            existing = await self._existing_by_key(conn, new_jobs)
+            fresh: dict[tuple[str, str | None], NewJob] = {}
+            to_insert: list[NewJob] = []
+            for job in new_jobs:
+                key = (job.tenant, job.idempotency_key)
+                if job.idempotency_key is not None and (key in existing or key in fresh):
+                    continue
+                if job.idempotency_key is not None:
+                    fresh[key] = job
+                to_insert.append(job)
+            if to_insert:
+                await conn.execute(self._insert_ignoring_duplicates(),
+                                   [new_job_values(j, now) for j in to_insert])
+            stored = {j.id: j for j in await self._fetch(conn, [j.id for j in to_insert])}
+            winners = await self._existing_by_key(conn, new_jobs) if fresh else existing
+            created = [stored[j.id] for j in to_insert if j.id in stored]
+            await self._write_events(conn, created)
+        results: list[tuple[Job, bool]] = []
+        for job in new_jobs:
+            if job.id in stored:
+                results.append((stored[job.id], True))
+            else:
+                results.append((winners[(job.tenant, job.idempotency_key)], False))
+        return results
+
+    def _insert_ignoring_duplicates(self) -> Any:
+        if self.dialect == "postgresql":
+            return pg_insert(jobs).on_conflict_do_nothing()
+        if self.dialect == "sqlite":
+            return sqlite_insert(jobs).on_conflict_do_nothing()
+        if self.dialect in ("mysql", "mariadb"):
+            return mysql_insert(jobs).prefix_with("IGNORE")
+        return insert(jobs)
+
+    async def _existing_by_key(
+        self, conn: AsyncConnection, new_jobs: Iterable[NewJob]
+    ) -> dict[tuple[str, str | None], Job]:
+        by_tenant: dict[str, set[str]] = {}
+        for job in new_jobs:
+            if job.idempotency_key is not None:
+                by_tenant.setdefault(job.tenant, set()).add(job.idempotency_key)
+        found: dict[tuple[str, str | None], Job] = {}
+        for tenant, keys in by_tenant.items():
+            for chunk in _chunks(sorted(keys)):
+                rows = await conn.execute(
+                    select(jobs).where(jobs.c.tenant == tenant, jobs.c.idempotency_key.in_(chunk))
+                )
+                for row in rows:
+                    job = job_from_row(row)
+                    found[(job.tenant, job.idempotency_key)] = job
+        return found
+
+    # -- reading ---------------------------------------------------------------
+    async def get_job(self, tenant: str, job_id: str) -> Job | None:
+        async with self.reader.connect() as conn:
+            row = (
+                await conn.execute(select(jobs).where(jobs.c.id == job_id, jobs.c.tenant == tenant))
+            ).first()
+        return job_from_row(row) if row else None
+
+    async def list_jobs(
+        self,
+        tenant: str,
+        *,
+        status: JobStatus | None = None,
+        model: str | None = None,
+        limit: int = 50,
+        before_id: str | None = None,
+    ) -> list[Job]:
+        query = select(jobs).where(jobs.c.tenant == tenant)
+        if status is not None:
+            query = query.where(jobs.c.status == status.value)
+        if model is not None:
+            query = query.where(jobs.c.model == model)
+        if before_id is not None:
+            query = query.where(jobs.c.id < before_id)
+        query = query.order_by(jobs.c.id.desc()).limit(limit)
+        async with self.reader.connect() as conn:
+            return [job_from_row(r) for r in await conn.execute(query)]
+
+    async def queue_counts(self) -> dict[str, dict[str, int]]:
+        query = (
+            select(jobs.c.model, jobs.c.status, func.count())
+            .where(jobs.c.status.in_(_UNFINISHED))
+            .group_by(jobs.c.model, jobs.c.status)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        async with self.reader.connect() as conn:
+            for model, status, count in await conn.execute(query):
+                counts.setdefault(model, {})[status] = count
+        return counts
+
+    async def status_totals(self, tenant: str | None = None) -> dict[str, int]:
+        query = select(jobs.c.status, func.count()).group_by(jobs.c.status)
+        if tenant is not None:
+            query = query.where(jobs.c.tenant == tenant)
+        async with self.reader.connect() as conn:
+            return {status: count for status, count in await conn.execute(query)}
+
+    async def job_events(self, tenant: str, job_id: str) -> list[JobEvent]:
+        query = (
+            select(job_events)
+            .where(job_events.c.job_id == job_id, job_events.c.tenant == tenant)
+            .order_by(job_events.c.seq)
+        )
+        async with self.reader.connect() as conn:
+            return [event_from_row(r) for r in await conn.execute(query)]
+
+    # -- client state changes --------------------------------------------------
+    async def cancel_job(self, tenant: str, job_id: str) -> Job:
+        async with self.writer.begin() as conn:
+            job = await self._one_for_update(conn, tenant, job_id)
+            if job.status not in CANCELLABLE_STATUSES:
+                raise Conflict(
+                    f"job {job_id} is {job.status.value}; only unfinished jobs can be cancelled",
+                    details={"status": job.status.value},
+                )
+            now = time.time()
+            job.status, job.finished_at, job.updated_at = JobStatus.CANCELLED, now, now
+            job.lease_until = job.worker_id = None
+            await self._write_back(conn, [job])
+        return job
+
+    async def retry_job(self, tenant: str, job_id: str) -> Job:
+        async with self.writer.begin() as conn:
+            job = await self._one_for_update(conn, tenant, job_id)
+            if job.status not in RETRYABLE_STATUSES:
+                raise Conflict(
+                    f"job {job_id} is {job.status.value}; only dead, cancelled or expired jobs "
+                    "can be retried",
+                    details={"status": job.status.value},
+                )
+            now = time.time()
+            job.status, job.attempts, job.error = JobStatus.QUEUED, 0, None
+            job.finished_at, job.available_at, job.updated_at = None, now, now
+            if job.deadline is not None and job.deadline <= now:
+                job.deadline = None
+                await conn.execute(update(jobs).where(jobs.c.id == job.id).values(deadline=None))
+            await self._write_back(conn, [job])
+        return job
+
+    async def _one_for_update(self, conn: AsyncConnection, tenant: str, job_id: str) -> Job:
+        row = (
+            await conn.execute(
+                select(jobs).where(jobs.c.id == job_id, jobs.c.tenant == tenant).with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"job {job_id} not found", details={"job_id": job_id})
+        return job_from_row(row)
+
+    # -- worker side -----------------------------------------------------------
+    async def claim_jobs(
+        self, model: str, limit: int, worker_id: str, lease_seconds: float
+    ) -> list[Job]:
+        now = time.time()
+        runnable = (
+            select(jobs.c.id)
+            .where(
+                jobs.c.model == model,
+                jobs.c.status.in_(_CLAIMABLE),
+                jobs.c.available_at <= now,
+                (jobs.c.deadline.is_(None)) | (jobs.c.deadline > now),
+            )
+            .order_by(jobs.c.priority.desc(), jobs.c.id)
+            .limit(limit)
+        )
+        values = {
+            "status": JobStatus.RUNNING.value,
+            "attempts": jobs.c.attempts + 1,
+            "worker_id": worker_id,
+            "lease_until": now + lease_seconds,
+            "updated_at": now,
+            "started_at": func.coalesce(jobs.c.started_at, now),
+        }
+        async with self.writer.begin() as conn:
+            if self.dialect in ("sqlite", "postgresql"):
+                claimed = await self._claim_returning(conn, runnable, values)
+            else:
+                claimed = await self._claim_select_update(conn, runnable, values)
+            claimed.sort(key=lambda j: (-j.priority, j.id))
+            await self._write_events(conn, claimed)
+        return claimed
+
+    async def _claim_returning(
+        self, conn: AsyncConnection, runnable: Select[Any], values: dict[str, Any]
+    ) -> list[Job]:
+        if self.dialect == "postgresql":
+            runnable = runnable.with_for_update(skip_locked=True)
+        stmt = update(jobs).where(jobs.c.id.in_(runnable.scalar_subquery())).values(**values)
+        return [job_from_row(r) for r in await conn.execute(stmt.returning(*jobs.c))]
+
+    async def _claim_select_update(
+        self, conn: AsyncConnection, runnable: Select[Any], values: dict[str, Any]
+    ) -> list[Job]:
+        ids = list((await conn.execute(runnable.with_for_update(skip_locked=True))).scalars())
+        if not ids:
+            return []
+        await conn.execute(update(jobs).where(jobs.c.id.in_(ids)).values(**values))
+        return await self._fetch(conn, ids)
+
+    async def complete_jobs(self, outcomes: list[Outcome], policy: RetryPolicy) -> list[Job]:
+        if not outcomes:
+            return []
+        now = time.time()
+        async with self.writer.begin() as conn:
+            current = {j.id: j for j in await self._fetch(conn, [o.job_id for o in outcomes],
+                                                         lock=True)}
+            changed: list[Job] = []
+            for outcome in outcomes:
+                job = current.get(outcome.job_id)
+                if job is None or job.status is not JobStatus.RUNNING:
+                    continue  # cancelled meanwhile, or already finished by another attempt
+                if job.attempts != outcome.attempt:
+                    continue  # a stale worker whose lease was taken over
+                _apply_outcome(job, outcome, policy, now)
+                changed.append(job)
+            await self._write_back(conn, changed)
+        return changed
+
+    async def extend_leases(self, worker_id: str, job_ids: list[str], lease_seconds: float) -> None:
+        if not job_ids:
+            return
+        now = time.time()
+        async with self.writer.begin() as conn:
+            for chunk in _chunks(job_ids):
+                await conn.execute(
+                    update(jobs)
+                    .where(
+                        jobs.c.id.in_(chunk),
+                        jobs.c.worker_id == worker_id,
+                        jobs.c.status == JobStatus.RUNNING.value,
+                    )
+                    .values(lease_until=now + lease_seconds)
+                )
+
+    async def release_jobs(self, worker_id: str, job_ids: list[str]) -> list[Job]:
+        if not job_ids:
+            return []
+        now = time.time()
+        async with self.writer.begin() as conn:
+            changed = []
+            for job in await self._fetch(conn, job_ids, lock=True):
+                if job.status is JobStatus.RUNNING and job.worker_id == worker_id:
+                    job.status, job.attempts = JobStatus.QUEUED, max(0, job.attempts - 1)
+                    job.lease_until = job.worker_id = None
+                    job.available_at = job.updated_at = now
+                    changed.append(job)
+            await self._write_back(conn, changed)
+        return changed
+
+    async def recover_expired_leases(self, policy: RetryPolicy) -> list[Job]:
+        now = time.time()
+        lost = (
+            select(jobs)
+            .where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now)
+            .limit(_CHUNK)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.writer.begin() as conn:
+            changed = [job_from_row(r) for r in await conn.execute(lost)]
+            for job in changed:
+                outcome = Outcome(job.id, job.attempts, OutcomeKind.FAILED,
+                                  error=f"worker {job.worker_id} lost its lease (crashed or hung)")
+                _apply_outcome(job, outcome, policy, now, retry_now=True)
+            await self._write_back(conn, changed)
+        return changed
+
+    async def expire_overdue(self) -> list[Job]:
+        now = time.time()
+        overdue = (
+            select(jobs)
+            .where(jobs.c.status.in_(_CLAIMABLE), jobs.c.deadline < now)
+            .limit(_CHUNK)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.writer.begin() as conn:
+            changed = [job_from_row(r) for r in await conn.execute(overdue)]
+            for job in changed:
+                job.status, job.error = JobStatus.EXPIRED, "deadline passed before the job ran"
+                job.finished_at = job.updated_at = now
+            await self._write_back(conn, changed)
+        return changed
+
+    # -- outbox ----------------------------------------------------------------
+    async def unpublished_events(self, limit: int) -> list[JobEvent]:
+        query = (
+            select(job_events)
+            .where(job_events.c.published_at.is_(None))
+            .order_by(job_events.c.seq)
+            .limit(limit)
+        )
+        async with self.reader.connect() as conn:
+            return [event_from_row(r) for r in await conn.execute(query)]
+
+    async def mark_published(self, seqs: list[int]) -> None:
+        if not seqs:
+            return
+        now = time.time()
+        async with self.writer.begin() as conn:
+            for chunk in _chunks(seqs):
+                await conn.execute(
+                    update(job_events).where(job_events.c.seq.in_(chunk)).values(published_at=now)
+                )
+
+    async def prune(
+        self, event_retention_seconds: float, job_retention_seconds: float | None
+    ) -> int:
+        now = time.time()
+        async with self.writer.begin() as conn:
+            result = await conn.execute(
+                delete(job_events).where(
+                    job_events.c.published_at.is_not(None),
+                    job_events.c.at < now - event_retention_seconds,
+                )
+            )
+            deleted = result.rowcount or 0
+            if job_retention_seconds is not None:
+                result = await conn.execute(
+                    delete(jobs).where(
+                        jobs.c.status.in_([s.value for s in JobStatus if s.is_terminal]),
+                        jobs.c.finished_at < now - job_retention_seconds,
+                    )
+                )
+                deleted += result.rowcount or 0
+        return deleted
+
+    # -- helpers ---------------------------------------------------------------
+    async def _fetch(
+        self, conn: AsyncConnection, job_ids: Sequence[str], *, lock: bool = False
+    ) -> list[Job]:
+        found: list[Job] = []
+        for chunk in _chunks(list(job_ids)):
+            query = select(jobs).where(jobs.c.id.in_(chunk))
+            if lock:
+                query = query.with_for_update()
+            found.extend(job_from_row(r) for r in await conn.execute(query))
+        return found
+
+    async def _write_back(self, conn: AsyncConnection, changed: list[Job]) -> None:
+        """Persist the mutable columns of changed jobs and their events."""
+        if not changed:
+            return
+        params = [{"b_id": j.id, **{c: getattr(j, c) for c in _MUTABLE}} for j in changed]
+        for row in params:
+            row["status"] = row["status"].value
+        await conn.execute(_WRITE_BACK, params)
+        await self._write_events(conn, changed)
+
+    async def _write_events(self, conn: AsyncConnection, changed: list[Job]) -> None:
+        if changed:
+            await conn.execute(insert(job_events), [event_values(j) for j in changed])
+
+
+def _apply_outcome(
+    job: Job, outcome: Outcome, policy: RetryPolicy, now: float, *, retry_now: bool = False
+) -> None:
+    """Move a running job to the status its attempt's outcome calls for."""
+    job.updated_at = now
+    job.lease_until = job.worker_id = None
+    if outcome.kind is OutcomeKind.SUCCEEDED:
+        job.status, job.result, job.error, job.finished_at = (
+            JobStatus.SUCCEEDED, outcome.result, None, now,
+        )
+    elif outcome.kind is OutcomeKind.EXPIRED:
+        job.status, job.error, job.finished_at = JobStatus.EXPIRED, outcome.error, now
+    else:
+        job.status, job.error = policy.after_failure(job.attempts, job.max_attempts), outcome.error
+        if job.status is JobStatus.DEAD:
+            job.finished_at = now
+        else:
+            job.available_at = now if retry_now else now + policy.delay(job.attempts)
+
+
+def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,84 @@
+"""The one table from error kinds to HTTP statuses, and the JSON error body."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from inferline.domain.errors import ErrorKind, InferlineError
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_KIND: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: 422,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.TOO_LARGE: 413,
+    ErrorKind.OVERLOADED: 429,
+    ErrorKind.UNAVAILABLE: 503,
+    ErrorKind.MODEL_ERROR: 500,
+    ErrorKind.INTERNAL: 500,
+}
+_CODE_BY_HTTP_STATUS = {
+    400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """`{"error": {"code", "message", "details"}}`."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, retry_after: float | None = None
+) -> JSONResponse:
+    """A JSON error response, with Retry-After when the client should come back."""
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def validation_problems(errors: list[Any]) -> list[dict[str, str]]:
+    """Pydantic errors as `{"field", "message", "type"}` with dotted field paths."""
+    problems = []
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        problems.append(
+            {
+                "field": ".".join(loc) or "body",
+                "message": str(error.get("msg", "invalid")),
+                "type": str(error.get("type", "value_error")),
+            }
+        )
+    return problems
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every error into the JSON error body."""
+
+    @app.exception_handler(InferlineError)
+    async def _inferline_error(_request: Request, exc: InferlineError) -> JSONResponse:
+        status = STATUS_BY_KIND[exc.kind]
+        if status >= 500 and exc.kind is not ErrorKind.UNAVAILABLE:
+            log.error("request failed: %s", exc.message)
+        return error_response(status, exc.kind.value, exc.message, exc.details, exc.retry_after)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = validation_problems(list(exc.errors()))
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return error_response(422, ErrorKind.INVALID.value, f"invalid request: {summary}", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _CODE_BY_HTTP_STATUS.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, ErrorKind.INTERNAL.value, "internal error; see the server log")

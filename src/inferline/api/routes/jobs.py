@@ -1,0 +1,99 @@
+"""Jobs: submit, read, list, cancel, retry, timeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from inferline.api.deps import get_container, get_tenant
+from inferline.api.schemas import JobBatchRequest, JobRequest
+from inferline.application.jobs import SubmitJob
+from inferline.bootstrap import Container
+from inferline.domain.jobs import JobStatus, job_view
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+TenantDep = Annotated[str, Depends(get_tenant)]
+
+
+def _command(body: JobRequest, tenant: str, idempotency_key: str | None = None) -> SubmitJob:
+    return SubmitJob(
+        tenant=tenant,
+        model=body.model,
+        input=body.input,
+        idempotency_key=body.idempotency_key or idempotency_key,
+        priority=body.priority,
+        deadline=body.deadline_seconds(),
+        max_attempts=body.max_attempts,
+        metadata=body.metadata,
+    )
+
+
+@router.post("", status_code=202, summary="Submit a job")
+async def submit_job(
+    body: JobRequest,
+    response: Response,
+    container: ContainerDep,
+    tenant: TenantDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> dict[str, Any]:
+    """Stores the job and answers 202 once it is committed. A repeated idempotency key
+    (body field or `Idempotency-Key` header) returns the existing job."""
+    job, created = await container.jobs.submit(_command(body, tenant, idempotency_key))
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return job_view(job)
+
+
+@router.post("/batch", status_code=202, summary="Submit many jobs at once")
+async def submit_jobs(
+    body: JobBatchRequest, container: ContainerDep, tenant: TenantDep
+) -> dict[str, Any]:
+    """Validates every job, then stores all of them in one transaction."""
+    results = await container.jobs.submit_many([_command(j, tenant) for j in body.jobs])
+    return {"jobs": [job_view(job, include_input=False) for job, _ in results]}
+
+
+@router.get("", summary="List jobs, newest first")
+async def list_jobs(
+    container: ContainerDep,
+    tenant: TenantDep,
+    status: JobStatus | None = None,
+    model: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=36)] = None,
+) -> dict[str, Any]:
+    """Pass `next_cursor` back as `cursor` for the next page."""
+    jobs = await container.jobs.list(tenant, status=status, model=model, limit=limit, cursor=cursor)
+    next_cursor = jobs[-1].id if len(jobs) == limit else None
+    return {"jobs": [job_view(j, include_input=False) for j in jobs], "next_cursor": next_cursor}
+
+
+@router.get("/{job_id}", summary="Get a job")
+async def get_job(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
+    return job_view(await container.jobs.get(tenant, job_id))
+
+
+@router.delete("/{job_id}", summary="Cancel a job that has not finished")
+async def cancel_job(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
+    """409 when the job already finished."""
+    return job_view(await container.jobs.cancel(tenant, job_id))
+
+
+@router.post("/{job_id}/retry", status_code=202, summary="Queue a dead, cancelled or expired job again")
+async def retry_job(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
+    return job_view(await container.jobs.retry(tenant, job_id))
+
+
+@router.get("/{job_id}/events", summary="The job's state changes, oldest first")
+async def job_timeline(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
+    events = await container.jobs.timeline(tenant, job_id)
+    return {
+        "job_id": job_id,
+        "events": [{"seq": e.seq, "type": e.type, "status": e.status.value, "at": e.job["updated_at"],
+                    "error": e.job.get("error"), "attempts": e.job.get("attempts")}
+                   for e in events],
+    }

@@ -1,0 +1,169 @@
+"""Job use cases: submit, read, list, cancel, retry, timeline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from inferline.core.metrics import Metrics
+from inferline.domain.errors import InvalidInput, NotFound, Overloaded
+from inferline.domain.ids import new_job_id
+from inferline.domain.jobs import Job, JobEvent, JobStatus, NewJob
+from inferline.ports.store import JobStore
+from inferline.runtime.group_commit import GroupCommitter
+from inferline.runtime.registry import ModelRegistry
+from inferline.runtime.serving import validate_input
+
+MAX_ATTEMPTS_LIMIT = 100
+
+
+@dataclass(slots=True)
+class SubmitJob:
+    """A client's request to run one input through a model later."""
+
+    tenant: str
+    model: str
+    input: Any
+    idempotency_key: str | None = None
+    priority: int = 0
+    deadline: float | None = None
+    max_attempts: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class QueueDepths:
+    """The latest per-model count of waiting jobs, refreshed by the monitor."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, int] = {}
+        self.running: dict[str, int] = {}
+
+    def update(self, counts: dict[str, dict[str, int]]) -> None:
+        self.waiting = {m: c.get("queued", 0) + c.get("failed", 0) for m, c in counts.items()}
+        self.running = {m: c.get("running", 0) for m, c in counts.items()}
+
+
+class JobService:
+    """Submits and manages jobs; the database commit is the acknowledgement."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        registry: ModelRegistry,
+        metrics: Metrics,
+        depths: QueueDepths,
+        *,
+        default_max_attempts: int,
+        max_queued_jobs: int,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.metrics = metrics
+        self.depths = depths
+        self.default_max_attempts = default_max_attempts
+        self.max_queued_jobs = max_queued_jobs
+        self._on_commit = on_commit
+        self._writer: GroupCommitter[NewJob, tuple[Job, bool]] = GroupCommitter(self._flush)
+
+    async def submit(self, command: SubmitJob) -> tuple[Job, bool]:
+        """Validate and store one job; returns (job, created). Idempotent by key."""
+        new_job = self._prepare(command)
+        return await self._writer.submit(new_job)
+
+    async def submit_many(self, commands: list[SubmitJob]) -> list[tuple[Job, bool]]:
+        """Validate every job first (all or nothing), then store them together."""
+        prepared = []
+        for index, command in enumerate(commands):
+            try:
+                prepared.append(self._prepare(command))
+            except InvalidInput as exc:
+                raise InvalidInput(f"jobs[{index}]: {exc.message}", details=exc.details) from None
+        return await self._flush(prepared)
+
+    def _prepare(self, command: SubmitJob) -> NewJob:
+        model_class = self.registry.get(command.model)
+        item = validate_input(model_class, command.input, field="input")
+        if command.deadline is not None and command.deadline <= time.time():
+            raise InvalidInput(
+                "deadline is in the past",
+                details=[{"field": "deadline", "message": "must be in the future"}],
+            )
+        max_attempts = command.max_attempts or self.default_max_attempts
+        if not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+            raise InvalidInput(
+                f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}",
+                details=[{"field": "max_attempts", "message": "out of range"}],
+            )
+        waiting = self.depths.waiting.get(model_class.name, 0)
+        if waiting >= self.max_queued_jobs:
+            raise Overloaded(
+                f"model {model_class.name} has {waiting} jobs waiting; try again later",
+                retry_after=5.0,
+            )
+        return NewJob(
+            id=new_job_id(),
+            tenant=command.tenant,
+            model=model_class.name,
+            model_version=model_class.version,
+            input=item.model_dump(mode="json"),
+            priority=command.priority,
+            max_attempts=max_attempts,
+            idempotency_key=command.idempotency_key,
+            deadline=command.deadline,
+            metadata=command.metadata,
+        )
+
+    async def _flush(self, jobs: list[NewJob]) -> list[tuple[Job, bool]]:
+        results = await self.store.create_jobs(jobs)
+        for job, created in results:
+            if created:
+                self.metrics.jobs.labels(job.model, JobStatus.QUEUED.value).inc()
+        self._on_commit()
+        return results
+
+    async def get(self, tenant: str, job_id: str) -> Job:
+        """One job of the tenant."""
+        job = await self.store.get_job(tenant, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} not found", details={"job_id": job_id})
+        return job
+
+    async def list(
+        self,
+        tenant: str,
+        *,
+        status: JobStatus | None = None,
+        model: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> list[Job]:
+        """Newest first, continuing after `cursor` (the last id of the previous page)."""
+        if model is not None:
+            model = self.registry.canonical(model)
+        return await self.store.list_jobs(
+            tenant, status=status, model=model, limit=limit, before_id=cursor
+        )
+
+    async def cancel(self, tenant: str, job_id: str) -> Job:
+        """Cancel a job that has not finished; a running job's result will be dropped."""
+        job = await self.store.cancel_job(tenant, job_id)
+        self.metrics.jobs.labels(job.model, job.status.value).inc()
+        self._on_commit()
+        return job
+
+    async def retry(self, tenant: str, job_id: str) -> Job:
+        """Queue a dead, cancelled or expired job again."""
+        job = await self.store.retry_job(tenant, job_id)
+        self.metrics.jobs.labels(job.model, job.status.value).inc()
+        self._on_commit()
+        return job
+
+    async def timeline(self, tenant: str, job_id: str) -> list[JobEvent]:
+        """Every recorded state change of one job, oldest first."""
+        events = await self.store.job_events(tenant, job_id)
+        if not events:
+            await self.get(tenant, job_id)  # NotFound when the job does not exist
+        return events

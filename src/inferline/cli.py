@@ -1,0 +1,236 @@
+"""`inferline`: run the server parts, or talk to a running server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `inferline` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    result: int = args.func(args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inferline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="API + worker + relay in one process")
+    _server_args(serve)
+    serve.add_argument("--workers-in-process", type=int, default=1, metavar="N",
+                       help="job workers inside this process (0: API only)")
+    serve.set_defaults(func=_serve)
+
+    api = commands.add_parser("api", help="the HTTP API (and the relay, unless --no-relay)")
+    _server_args(api)
+    api.add_argument("--no-relay", action="store_true",
+                     help="do not publish outbox events from this process")
+    api.set_defaults(func=_api)
+
+    worker = commands.add_parser("worker", help="a job worker process")
+    worker.add_argument("--concurrency", type=int, default=1, metavar="N",
+                        help="independent claimers in this process")
+    worker.set_defaults(func=_worker)
+
+    relay = commands.add_parser("relay", help="the outbox relay alone")
+    relay.set_defaults(func=_relay)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate.set_defaults(func=_migrate)
+
+    submit = commands.add_parser("submit", help="submit a job to a running server")
+    submit.add_argument("model")
+    submit.add_argument("--input", required=True, help="the model input as JSON")
+    submit.add_argument("--priority", type=int, default=0)
+    submit.add_argument("--idempotency-key")
+    submit.add_argument("--wait", action="store_true", help="wait for the job to finish")
+    _url_arg(submit)
+    submit.set_defaults(func=_submit)
+
+    jobs = commands.add_parser("jobs", help="list jobs, or show one")
+    jobs.add_argument("job_id", nargs="?")
+    jobs.add_argument("--status")
+    jobs.add_argument("--model")
+    jobs.add_argument("--limit", type=int, default=20)
+    _url_arg(jobs)
+    jobs.set_defaults(func=_jobs)
+
+    models = commands.add_parser("models", help="list the served models")
+    _url_arg(models)
+    models.set_defaults(func=_models)
+    return parser
+
+
+def _server_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+
+
+def _url_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=os.environ.get("INFERLINE_URL", DEFAULT_URL),
+                        help="server address (env INFERLINE_URL)")
+
+
+# -- server processes ----------------------------------------------------------
+def _settings() -> Any:
+    from pydantic import ValidationError
+
+    from inferline.core.logging import configure_logging
+    from inferline.core.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        sys.exit(f"inferline: invalid settings:\n{exc}")
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> int:
+    import uvicorn
+
+    from inferline.api.app import create_app
+    from inferline.bootstrap import build_container
+
+    settings = _settings()
+    container = build_container(settings, roles, workers_in_process=workers)
+    config = uvicorn.Config(
+        create_app(container), host=args.host, port=args.port, log_config=None,
+        access_log=False, timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from inferline.bootstrap import Role
+
+    roles = {Role.API, Role.RELAY} | ({Role.WORKER} if args.workers_in_process > 0 else set())
+    return _run_http(args, frozenset(roles), args.workers_in_process)
+
+
+def _api(args: argparse.Namespace) -> int:
+    from inferline.bootstrap import Role
+
+    roles = {Role.API} | (set() if args.no_relay else {Role.RELAY})
+    return _run_http(args, frozenset(roles), 0)
+
+
+def _run_headless(roles: frozenset[Any], workers: int) -> int:
+    from inferline.bootstrap import build_container
+
+    container = build_container(_settings(), roles, workers_in_process=workers)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await container.start()
+        await stop.wait()
+        await container.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from inferline.bootstrap import Role
+
+    return _run_headless(frozenset({Role.WORKER}), max(1, args.concurrency))
+
+
+def _relay(_args: argparse.Namespace) -> int:
+    from inferline.bootstrap import Role
+
+    return _run_headless(frozenset({Role.RELAY}), 0)
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    from inferline.adapters.sql.migrate import upgrade_to_head
+
+    settings = _settings()
+    asyncio.run(upgrade_to_head(settings.database_url))
+    print(f"database is at the latest schema: {settings.database_url}")
+    return 0
+
+
+# -- client commands -----------------------------------------------------------
+def _request(method: str, url: str, **kwargs: Any) -> Any:
+    import httpx
+
+    try:
+        response = httpx.request(method, url, timeout=30, **kwargs)
+    except httpx.HTTPError as exc:
+        sys.exit(f"inferline: cannot reach {url}: {exc}")
+    body = response.json()
+    if response.status_code >= 400:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        sys.exit(f"inferline: {response.status_code} {error.get('code')}: {error.get('message')}")
+    return body
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def _submit(args: argparse.Namespace) -> int:
+    try:
+        payload = json.loads(args.input)
+    except json.JSONDecodeError as exc:
+        sys.exit(f"inferline: --input is not valid JSON: {exc}")
+    body: dict[str, Any] = {"model": args.model, "input": payload, "priority": args.priority}
+    if args.idempotency_key:
+        body["idempotency_key"] = args.idempotency_key
+    job = _request("POST", f"{args.url}/api/v1/jobs", json=body)
+    if args.wait:
+        job = _wait_for(args.url, job["id"])
+    _print(job)
+    return 0 if job["status"] != "dead" else 1
+
+
+def _wait_for(url: str, job_id: str) -> Any:
+    import time
+
+    while True:
+        job = _request("GET", f"{url}/api/v1/jobs/{job_id}")
+        if job["status"] in ("succeeded", "dead", "cancelled", "expired"):
+            return job
+        time.sleep(0.2)
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    if args.job_id:
+        _print(_request("GET", f"{args.url}/api/v1/jobs/{args.job_id}"))
+        return 0
+    params = {k: v for k, v in {"status": args.status, "model": args.model,
+                                "limit": args.limit}.items() if v is not None}
+    page = _request("GET", f"{args.url}/api/v1/jobs", params=params)
+    for job in page["jobs"]:
+        print(f"{job['id']}  {job['status']:<10} {job['model']:<18} {job['created_at']}")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    for model in _request("GET", f"{args.url}/api/v1/models")["models"]:
+        state = "loaded" if model["loaded"] else "not loaded"
+        batching = model["batching"]
+        print(f"{model['name']:<20} v{model['version']:<6} {state:<11} "
+              f"batch {batching['max_batch_size']} / {batching['max_wait_ms']} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""The one exception root. Each error knows its kind; the HTTP edge maps kinds to statuses."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorKind(StrEnum):
+    """What went wrong, independent of any transport."""
+
+    INVALID = "invalid_input"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    TOO_LARGE = "payload_too_large"
+    OVERLOADED = "overloaded"
+    UNAVAILABLE = "unavailable"
+    MODEL_ERROR = "model_error"
+    INTERNAL = "internal"
+
+
+class InferlineError(Exception):
+    """Base of every error Inferline raises on purpose."""
+
+    kind: ErrorKind = ErrorKind.INTERNAL
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.retry_after = retry_after
+
+
+class InvalidInput(InferlineError):
+    """The request or model input breaks the schema or a rule."""
+
+    kind = ErrorKind.INVALID
+
+
+class NotFound(InferlineError):
+    """A job, model or collection does not exist (for this tenant)."""
+
+    kind = ErrorKind.NOT_FOUND
+
+
+class Conflict(InferlineError):
+    """The operation does not fit the resource's current state."""
+
+    kind = ErrorKind.CONFLICT
+
+
+class PayloadTooLarge(InferlineError):
+    """The request body is over the configured limit."""
+
+    kind = ErrorKind.TOO_LARGE
+
+
+class Overloaded(InferlineError):
+    """A bounded queue is full; the caller should retry after `retry_after` seconds."""
+
+    kind = ErrorKind.OVERLOADED
+
+
+class Unavailable(InferlineError):
+    """A dependency (database, model) is not ready."""
+
+    kind = ErrorKind.UNAVAILABLE
+
+
+class ModelError(InferlineError):
+    """The model raised while computing an item."""
+
+    kind = ErrorKind.MODEL_ERROR

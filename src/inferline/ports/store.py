@@ -1,0 +1,81 @@
+"""The job store port: jobs, results and the outbox of job events, in one database."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from inferline.domain.jobs import Job, JobEvent, JobStatus, NewJob, Outcome, RetryPolicy
+
+
+class JobStore(Protocol):
+    """The source of truth. Every method is one transaction."""
+
+    async def start(self) -> None:
+        """Connect and apply migrations."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def ping(self) -> None:
+        """Raise if the database does not answer."""
+
+    async def create_jobs(self, jobs: list[NewJob]) -> list[tuple[Job, bool]]:
+        """Insert jobs (idempotency keys return the existing job); `True` when created."""
+
+    async def get_job(self, tenant: str, job_id: str) -> Job | None:
+        """One job of the tenant, or None."""
+
+    async def list_jobs(
+        self,
+        tenant: str,
+        *,
+        status: JobStatus | None = None,
+        model: str | None = None,
+        limit: int = 50,
+        before_id: str | None = None,
+    ) -> list[Job]:
+        """Newest first; `before_id` continues a previous page."""
+
+    async def cancel_job(self, tenant: str, job_id: str) -> Job:
+        """Cancel a job that has not finished (NotFound / Conflict otherwise)."""
+
+    async def retry_job(self, tenant: str, job_id: str) -> Job:
+        """Queue again a dead, cancelled or expired job, with fresh attempts."""
+
+    async def claim_jobs(
+        self, model: str, limit: int, worker_id: str, lease_seconds: float
+    ) -> list[Job]:
+        """Mark up to `limit` runnable jobs `running` for this worker; highest priority first."""
+
+    async def complete_jobs(self, outcomes: list[Outcome], policy: RetryPolicy) -> list[Job]:
+        """Record attempt outcomes; stale attempts are dropped. Returns the jobs changed."""
+
+    async def extend_leases(self, worker_id: str, job_ids: list[str], lease_seconds: float) -> None:
+        """Heartbeat: keep these running jobs with this worker."""
+
+    async def release_jobs(self, worker_id: str, job_ids: list[str]) -> list[Job]:
+        """Give running jobs back to the queue without counting the attempt."""
+
+    async def recover_expired_leases(self, policy: RetryPolicy) -> list[Job]:
+        """Running jobs whose worker vanished: retry them, or `dead` when out of attempts."""
+
+    async def expire_overdue(self) -> list[Job]:
+        """Jobs whose deadline passed before they ran become `expired`."""
+
+    async def queue_counts(self) -> dict[str, dict[str, int]]:
+        """Per model, the number of jobs in each unfinished status."""
+
+    async def status_totals(self, tenant: str | None = None) -> dict[str, int]:
+        """Number of jobs in each status (all tenants when None)."""
+
+    async def unpublished_events(self, limit: int) -> list[JobEvent]:
+        """Outbox events not yet published, oldest first (per job, in commit order)."""
+
+    async def mark_published(self, seqs: list[int]) -> None:
+        """Record that these events reached the event bus."""
+
+    async def job_events(self, tenant: str, job_id: str) -> list[JobEvent]:
+        """The timeline of one job."""
+
+    async def prune(self, event_retention_seconds: float, job_retention_seconds: float | None) -> int:
+        """Delete old events (and finished jobs, when asked). Returns rows deleted."""

@@ -1,0 +1,218 @@
+"""One micro-batcher per model: synchronous requests and queued jobs meet here.
+
+A batch is formed when `max_batch_size` items wait or the oldest has waited
+`max_wait_ms`. Synchronous items go first. The model runs in the batcher's own
+executor thread, one batch at a time, so the event loop never blocks on compute.
+A batch that raises is retried item by item so only the bad items fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from inferline.domain.errors import ModelError, Overloaded, Unavailable
+
+log = logging.getLogger(__name__)
+
+PredictFn = Callable[[list[Any]], list[Any]]
+BatchObserver = Callable[[int, float], None]
+
+
+class Lane(IntEnum):
+    """Synchronous requests are served before queued jobs."""
+
+    SYNC = 0
+    JOB = 1
+
+
+@dataclass(slots=True)
+class _Pending:
+    item: Any
+    future: asyncio.Future[Any]
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchingConfig:
+    """Size and time limits of one batcher."""
+
+    max_batch_size: int
+    max_wait_ms: float
+    max_pending_sync: int = 1024
+
+
+class MicroBatcher:
+    """Collects items into batches and runs `predict` on them off the event loop."""
+
+    def __init__(
+        self,
+        name: str,
+        predict: PredictFn,
+        config: BatchingConfig,
+        *,
+        on_batch: BatchObserver | None = None,
+    ) -> None:
+        if config.max_batch_size < 1:
+            raise ValueError("max_batch_size must be at least 1")
+        self.name = name
+        self.config = config
+        self._predict = predict
+        self._on_batch = on_batch
+        self._lanes: dict[Lane, deque[_Pending]] = {Lane.SYNC: deque(), Lane.JOB: deque()}
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._recent_batch_seconds = 0.01
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the batching loop inside the running event loop."""
+        if self._task is not None:
+            return
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{self.name}")
+        self._task = asyncio.create_task(self._loop(), name=f"batcher-{self.name}")
+
+    async def stop(self) -> None:
+        """Stop batching; items still waiting fail with `Unavailable`."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+        for lane in self._lanes.values():
+            while lane:
+                pending = lane.popleft()
+                if not pending.future.done():
+                    pending.future.set_exception(Unavailable(f"model {self.name} is stopping"))
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    # -- submitting ------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Items waiting for a batch, both lanes."""
+        return sum(len(lane) for lane in self._lanes.values())
+
+    async def submit(self, item: Any, lane: Lane = Lane.SYNC) -> Any:
+        """Queue one item and wait for its output; raises the item's own error."""
+        if self._task is None or self._wakeup is None:
+            raise Unavailable(f"model {self.name} is not running")
+        queue = self._lanes[lane]
+        if lane is Lane.SYNC and len(queue) >= self.config.max_pending_sync:
+            raise Overloaded(
+                f"model {self.name} has {len(queue)} requests waiting; try again shortly",
+                retry_after=self._retry_after(len(queue)),
+            )
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        queue.append(_Pending(item, future))
+        self._wakeup.set()
+        return await future
+
+    def _retry_after(self, waiting: int) -> float:
+        batches = math.ceil(waiting / self.config.max_batch_size)
+        return max(1.0, round(batches * self._recent_batch_seconds, 1))
+
+    # -- the loop --------------------------------------------------------------
+    async def _loop(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            if not self.pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await self._wait_for_batch()
+            batch = self._take_batch()
+            if batch:
+                await self._run(batch)
+
+    async def _wait_for_batch(self) -> None:
+        assert self._wakeup is not None
+        max_wait = self.config.max_wait_ms / 1000.0
+        while self.pending < self.config.max_batch_size:
+            oldest = min(lane[0].enqueued_at for lane in self._lanes.values() if lane)
+            remaining = oldest + max_wait - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _take_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        for lane in (Lane.SYNC, Lane.JOB):
+            queue = self._lanes[lane]
+            while queue and len(batch) < self.config.max_batch_size:
+                pending = queue.popleft()
+                if not pending.future.done():  # skip callers that gave up
+                    batch.append(pending)
+        return batch
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        items = [p.item for p in batch]
+        started = time.perf_counter()
+        try:
+            results = await loop.run_in_executor(self._executor, self._predict_isolated, items)
+        except Exception as exc:  # the executor itself failed
+            log.exception("batch of %s failed outside the model", self.name)
+            results = [ModelError(f"{type(exc).__name__}: {exc}")] * len(batch)
+        elapsed = time.perf_counter() - started
+        self._recent_batch_seconds = 0.8 * self._recent_batch_seconds + 0.2 * elapsed
+        if self._on_batch is not None:
+            self._on_batch(len(batch), elapsed)
+        for pending, result in zip(batch, results, strict=True):
+            if pending.future.done():
+                continue
+            if isinstance(result, BaseException):
+                pending.future.set_exception(result)
+            else:
+                pending.future.set_result(result)
+
+    def _predict_isolated(self, items: list[Any]) -> list[Any]:
+        """Run the batch; if it raises, run each item alone so one bad item fails alone."""
+        try:
+            return self._checked(items)
+        except Exception as exc:
+            if len(items) == 1:
+                return [_as_model_error(exc)]
+            log.warning(
+                "batch of %d for %s raised %s; retrying items one by one",
+                len(items), self.name, type(exc).__name__,
+            )
+        results: list[Any] = []
+        for item in items:
+            try:
+                results.extend(self._checked([item]))
+            except Exception as exc:
+                results.append(_as_model_error(exc))
+        return results
+
+    def _checked(self, items: list[Any]) -> list[Any]:
+        outputs = self._predict(items)
+        if len(outputs) != len(items):
+            raise ModelError(
+                f"model {self.name} returned {len(outputs)} outputs for {len(items)} inputs"
+            )
+        return list(outputs)
+
+
+def _as_model_error(exc: Exception) -> ModelError:
+    if isinstance(exc, ModelError):
+        return exc
+    return ModelError(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,154 @@
+"""Models loaded in this process, each behind its own micro-batcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from inferline.core.metrics import Metrics
+from inferline.core.settings import Settings
+from inferline.domain.errors import InvalidInput, Unavailable
+from inferline.ports.model import InferenceModel
+from inferline.runtime.batcher import BatchingConfig, Lane, MicroBatcher
+from inferline.runtime.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+def validate_input(model_class: type[InferenceModel], raw: Any, *, field: str) -> BaseModel:
+    """Validate one input against the model's schema; errors name the field path."""
+    try:
+        return model_class.input_schema.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            {
+                "field": ".".join(str(p) for p in (field, *e["loc"])),
+                "message": e["msg"],
+                "type": e["type"],
+            }
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        raise InvalidInput(
+            f"invalid input for model {model_class.name}: {summary}", details=problems
+        ) from None
+
+
+@dataclass
+class ServedModel:
+    """One model class, its instance once loaded, and its batcher."""
+
+    model_class: type[InferenceModel]
+    batching: BatchingConfig
+    instance: InferenceModel | None = None
+    batcher: MicroBatcher | None = None
+    load_seconds: float | None = None
+    load_error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.model_class.name
+
+    @property
+    def loaded(self) -> bool:
+        return self.batcher is not None
+
+    async def infer(self, item: BaseModel, lane: Lane) -> dict[str, Any]:
+        """Run one validated input through the batcher; the output as a JSON-ready dict."""
+        if self.batcher is None:
+            raise Unavailable(f"model {self.name} is not loaded yet", retry_after=1.0)
+        result: dict[str, Any] = await self.batcher.submit(item, lane)
+        return result
+
+
+class ModelServer:
+    """Loads the selected models and owns their batchers."""
+
+    def __init__(self, registry: ModelRegistry, settings: Settings, metrics: Metrics) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self.models: dict[str, ServedModel] = {}
+        for name in registry.names():
+            cls = registry.get(name)
+            override = settings.batching.get(name)
+            self.models[name] = ServedModel(
+                cls,
+                BatchingConfig(
+                    max_batch_size=(override and override.max_batch_size) or cls.max_batch_size,
+                    max_wait_ms=(
+                        override.max_wait_ms
+                        if override and override.max_wait_ms is not None
+                        else cls.max_wait_ms
+                    ),
+                    max_pending_sync=settings.max_pending_sync,
+                ),
+            )
+
+    def get(self, name: str) -> ServedModel:
+        """A served model by name or alias (NotFound otherwise)."""
+        return self.models[self.registry.canonical(name)]
+
+    @property
+    def all_loaded(self) -> bool:
+        return all(m.loaded for m in self.models.values())
+
+    async def load_all(self) -> None:
+        """Load every model off the event loop, one after another, then start batchers."""
+        for served in self.models.values():
+            await self._load(served)
+
+    async def _load(self, served: ServedModel) -> None:
+        started = time.perf_counter()
+        instance = served.model_class()
+        try:
+            await asyncio.to_thread(_load_and_warm, instance)
+        except Exception as exc:
+            served.load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("model %s failed to load", served.name)
+            return
+        served.instance = instance
+        served.load_seconds = time.perf_counter() - started
+        served.batcher = MicroBatcher(
+            served.name, _predict_fn(instance), served.batching,
+            on_batch=self._observer(served.name),
+        )
+        await served.batcher.start()
+        self.metrics.model_load.labels(served.name).set(served.load_seconds)
+        self.metrics.model_loaded.labels(served.name).set(1)
+        log.info("model %s loaded in %.2fs", served.name, served.load_seconds,
+                 extra={"model": served.name})
+
+    def _observer(self, name: str) -> Any:
+        size_metric = self.metrics.batch_size.labels(name)
+        time_metric = self.metrics.service_time.labels(name)
+
+        def observe(size: int, seconds: float) -> None:
+            size_metric.observe(size)
+            time_metric.observe(seconds)
+
+        return observe
+
+    async def stop(self) -> None:
+        """Stop every batcher."""
+        for served in self.models.values():
+            if served.batcher is not None:
+                await served.batcher.stop()
+                served.batcher = None
+                self.metrics.model_loaded.labels(served.name).set(0)
+
+
+def _load_and_warm(instance: InferenceModel) -> None:
+    instance.load()
+    instance.warmup()
+
+
+def _predict_fn(instance: InferenceModel) -> Any:
+    def predict(items: list[Any]) -> list[dict[str, Any]]:
+        return [out.model_dump(mode="json") for out in instance.predict_batch(items)]
+
+    return predict

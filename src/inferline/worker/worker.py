@@ -1,0 +1,240 @@
+"""The worker: claims jobs from the store, feeds them to the batchers, commits outcomes.
+
+It is an adapter around the `JobProcessor` use case. Per model, a claim loop keeps
+up to `inflight` jobs in the batcher; outcomes are group-committed; a heartbeat
+extends leases of jobs in flight; a maintenance loop recovers jobs whose worker
+died (expired lease) and expires jobs past their deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from inferline.application.processing import JobProcessor
+from inferline.core.logging import job_id_var, model_var
+from inferline.core.metrics import Metrics
+from inferline.domain.jobs import Job, JobStatus, Outcome, RetryPolicy
+from inferline.ports.store import JobStore
+from inferline.runtime.group_commit import GroupCommitter
+from inferline.runtime.serving import ModelServer, ServedModel
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_SECONDS = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """How a worker claims and holds jobs."""
+
+    lease_seconds: float = 10.0
+    inflight_per_model: int | None = None
+    poll_interval_seconds: float = 0.1
+    shutdown_grace_seconds: float = 30.0
+    event_retention_seconds: float = 7 * 24 * 3600
+    job_retention_seconds: float | None = None
+
+
+def new_worker_id() -> str:
+    """Host, pid and a random suffix: unique across restarts."""
+    return f"{socket.gethostname()[:32]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Runs queued jobs of every loaded model in this process."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        models: ModelServer,
+        metrics: Metrics,
+        policy: RetryPolicy,
+        config: WorkerConfig,
+        *,
+        worker_id: str | None = None,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.models = models
+        self.metrics = metrics
+        self.policy = policy
+        self.config = config
+        self.worker_id = worker_id or new_worker_id()
+        self.processor = JobProcessor(models)
+        self._on_commit = on_commit
+        self._completions: GroupCommitter[Outcome, bool] = GroupCommitter(self._commit_outcomes)
+        self._inflight: dict[str, dict[str, asyncio.Task[None]]] = {}
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._claim_tasks: list[asyncio.Task[None]] = []
+        self._background: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.last_claim_at: float | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        """Start claiming for every loaded model, plus heartbeat and maintenance."""
+        for served in self.models.models.values():
+            if served.loaded:
+                self._inflight[served.name] = {}
+                self._wakeups[served.name] = asyncio.Event()
+                self._claim_tasks.append(
+                    asyncio.create_task(self._claim_loop(served), name=f"claim-{served.name}")
+                )
+        self._background = [
+            asyncio.create_task(self._heartbeat_loop(), name="lease-heartbeat"),
+            asyncio.create_task(self._maintenance_loop(), name="maintenance"),
+        ]
+        log.info("worker %s started for %s", self.worker_id, sorted(self._inflight))
+
+    def notify(self) -> None:
+        """New jobs were committed in this process: claim now."""
+        for event in self._wakeups.values():
+            event.set()
+
+    @property
+    def inflight(self) -> int:
+        return sum(len(tasks) for tasks in self._inflight.values())
+
+    async def stop(self) -> None:
+        """Stop claiming, let in-flight jobs finish within the grace period, release the rest."""
+        self._stopping = True
+        self.notify()
+        await asyncio.gather(*self._claim_tasks, return_exceptions=True)
+        pending = [t for tasks in self._inflight.values() for t in tasks.values()]
+        if pending:
+            log.info("waiting up to %.0fs for %d jobs in flight",
+                     self.config.shutdown_grace_seconds, len(pending))
+            await asyncio.wait(pending, timeout=self.config.shutdown_grace_seconds)
+        leftover = [job_id for tasks in self._inflight.values() for job_id in tasks]
+        for tasks in self._inflight.values():
+            for task in tasks.values():
+                task.cancel()
+        await self._completions.drain()
+        if leftover:
+            released = await self.store.release_jobs(self.worker_id, leftover)
+            log.info("released %d unfinished jobs back to the queue", len(released))
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    # -- claiming --------------------------------------------------------------
+    def _capacity(self, served: ServedModel) -> int:
+        return self.config.inflight_per_model or 2 * served.batching.max_batch_size
+
+    async def _claim_loop(self, served: ServedModel) -> None:
+        name = served.name
+        capacity = self._capacity(served)
+        refill_at = max(1, min(served.batching.max_batch_size, capacity // 2))
+        wakeup = self._wakeups[name]
+        delay = self.config.poll_interval_seconds
+        while not self._stopping:
+            inflight = self._inflight[name]
+            free = capacity - len(inflight)
+            if free < refill_at and inflight:
+                wakeup.clear()
+                await wakeup.wait()
+                continue
+            try:
+                jobs = await self.store.claim_jobs(name, free, self.worker_id,
+                                                   self.config.lease_seconds)
+                delay = self.config.poll_interval_seconds
+            except Exception:
+                log.exception("claiming jobs for %s failed; retrying in %.1fs", name, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if not jobs:
+                wakeup.clear()
+                try:
+                    await asyncio.wait_for(wakeup.wait(), self.config.poll_interval_seconds)
+                except TimeoutError:
+                    pass
+                continue
+            self.last_claim_at = time.time()
+            self._on_commit()
+            now = time.time()
+            for job in jobs:
+                self.metrics.jobs.labels(name, JobStatus.RUNNING.value).inc()
+                self.metrics.queue_wait.labels(name).observe(max(0.0, now - job.available_at))
+                inflight[job.id] = asyncio.create_task(self._handle(job), name=f"job-{job.id}")
+            self.metrics.inflight.labels(name).set(len(inflight))
+
+    async def _handle(self, job: Job) -> None:
+        job_id_var.set(job.id)
+        model_var.set(job.model)
+        try:
+            outcome = await self.processor.run(job)
+            await self._record(outcome)
+        finally:
+            inflight = self._inflight[job.model]
+            inflight.pop(job.id, None)
+            self.metrics.inflight.labels(job.model).set(len(inflight))
+            self._wakeups[job.model].set()
+
+    async def _record(self, outcome: Outcome) -> None:
+        """Commit an outcome, retrying while the database is away."""
+        delay = 0.1
+        while True:
+            try:
+                await self._completions.submit(outcome)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not record outcome; retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _commit_outcomes(self, outcomes: list[Outcome]) -> list[bool]:
+        changed = await self.store.complete_jobs(outcomes, self.policy)
+        self._on_commit()
+        applied = {job.id for job in changed}
+        for job in changed:
+            self._observe_finished(job)
+        return [o.job_id in applied for o in outcomes]
+
+    def _observe_finished(self, job: Job) -> None:
+        self.metrics.jobs.labels(job.model, job.status.value).inc()
+        if job.status is JobStatus.FAILED:
+            self.metrics.job_retries.labels(job.model).inc()
+        if job.finished_at is not None:
+            self.metrics.job_latency.labels(job.model).observe(job.finished_at - job.created_at)
+
+    # -- background ------------------------------------------------------------
+    async def _heartbeat_loop(self) -> None:
+        interval = self.config.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            ids = [job_id for tasks in self._inflight.values() for job_id in tasks]
+            try:
+                await self.store.extend_leases(self.worker_id, ids, self.config.lease_seconds)
+            except Exception:
+                log.exception("lease heartbeat failed")
+
+    async def _maintenance_loop(self) -> None:
+        interval = min(1.0, self.config.lease_seconds / 4)
+        last_prune = time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                changed = await self.store.recover_expired_leases(self.policy)
+                changed += await self.store.expire_overdue()
+                for job in changed:
+                    self._observe_finished(job)
+                if changed:
+                    log.info("recovered or expired %d jobs", len(changed))
+                    self._on_commit()
+                    self.notify()
+                if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
+                    last_prune = time.monotonic()
+                    await self.store.prune(self.config.event_retention_seconds,
+                                           self.config.job_retention_seconds)
+            except Exception:
+                log.exception("maintenance failed")
