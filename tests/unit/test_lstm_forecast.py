@@ -94,9 +94,7 @@ def test_one_step_forecast_of_a_sine_beats_the_naive_forecast() -> None:
     outputs = loaded_model().predict_batch(items)
     truths = [math.sin(2 * math.pi * 96 / 12 + phase) for phase in phases]
     lstm_errors = [abs(out.forecast[0] - truth) for out, truth in zip(outputs, truths, strict=True)]
-    naive_errors = [
-        abs(item.series[-1] - truth) for item, truth in zip(items, truths, strict=True)
-    ]
+    naive_errors = [abs(item.series[-1] - truth) for item, truth in zip(items, truths, strict=True)]
     assert np.mean(lstm_errors) < np.mean(naive_errors)
 
 

@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: run a real Inferline server in a subprocess."""

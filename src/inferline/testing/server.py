@@ -1,0 +1,134 @@
+"""Start `inferline serve|api|worker` as a real subprocess on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def sqlite_url(path: Path) -> str:
+    """The async SQLite URL of a file."""
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@dataclass
+class ServerProcess:
+    """One Inferline process; `stop()` sends SIGTERM, `kill()` SIGKILL."""
+
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    port: int | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "inferline.cli", *self.args],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> ServerProcess:
+        """Wait until /readyz answers 200 (HTTP processes only)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"server not ready after {timeout}s; log:\n{self.log_tail()}")
+
+    def _check_alive(self) -> None:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {self.process.returncode}; log:\n{self.log_tail()}"
+            )
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        return self._signal(signal.SIGTERM, timeout)
+
+    def kill(self) -> int:
+        """SIGKILL: the crash a durable server must survive."""
+        return self._signal(signal.SIGKILL, 10.0)
+
+    def _signal(self, sig: int, timeout: float) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(10)
+
+
+def server_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment for a server: ours, offline model loading, given INFERLINE_ settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERLINE_")}
+    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                "INFERLINE_DATABASE_URL": database_url, "INFERLINE_LOG_FORMAT": "json"})
+    env.update({f"INFERLINE_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def http_server(
+    command: str, database_url: str, log_path: Path, *extra_args: str, **settings: str
+) -> ServerProcess:
+    """A not-yet-started `inferline serve` or `inferline api` on a free port."""
+    port = free_port()
+    args = [command, "--port", str(port), *extra_args]
+    return ServerProcess(args, server_env(database_url, **settings), log_path, port)
+
+
+def worker_process(database_url: str, log_path: Path, *extra_args: str, **settings: str) -> ServerProcess:
+    """A not-yet-started `inferline worker`."""
+    return ServerProcess(["worker", *extra_args], server_env(database_url, **settings), log_path)
+
+
+FINISHED = frozenset({"succeeded", "dead", "cancelled", "expired"})
+
+
+def wait_for_job(
+    client: httpx.Client, job_id: str, statuses: frozenset[str] = FINISHED, timeout: float = 30.0
+) -> dict[str, object]:
+    """Poll a job until its status is one of `statuses`; raise after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, object] = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job.get("status") in statuses:
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still {job.get('status')} after {timeout}s")
+        time.sleep(0.02)

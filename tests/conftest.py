@@ -1,0 +1,37 @@
+"""Shared fixtures: temporary databases, real server processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from inferline.testing.server import ServerProcess, http_server, sqlite_url
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """A fresh SQLite database file in this test's temporary directory."""
+    return sqlite_url(tmp_path / "inferline.db")
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """Where tests leave screenshots and logs worth keeping (test-artifacts/)."""
+    path = Path(__file__).resolve().parents[1] / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def serve(tmp_path: Path, db_url: str) -> Iterator[ServerProcess]:
+    """`inferline serve` with the cheap moving-average model, ready to use."""
+    server = http_server("serve", db_url, tmp_path / "server.log", models="moving-average")
+    server.start().wait_ready()
+    yield server
+    server.stop()
