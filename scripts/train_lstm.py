@@ -93,7 +93,8 @@ def normalise(windows: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.
 
 def forecast(network: lstm_forecast.LSTMNetwork, windows: np.ndarray, steps: int) -> np.ndarray:
     """Normalised forecasts for normalised windows, through the inference code path."""
-    contexts = [torch.from_numpy(row.astype(np.float32)) for row in windows]
+    dtype = network.head.weight.dtype
+    contexts = [torch.from_numpy(row).to(dtype) for row in windows]
     with torch.inference_mode():
         result: np.ndarray = network.forecast(contexts, steps).numpy().astype(np.float64)
     return result
@@ -179,6 +180,7 @@ def train(epochs: int, seed: int, out: Path) -> dict[str, Any]:
         )
 
     network.eval()
+    network.double()  # evaluate in float64, as `LSTMForecast` runs it
     holdout_seed = seed + HOLDOUT_SEED_OFFSET
     holdout, family = generate_series(
         np.random.default_rng(holdout_seed), HOLDOUT_SERIES, CONTEXT_LENGTH + EVAL_HORIZON
@@ -213,7 +215,7 @@ def train(epochs: int, seed: int, out: Path) -> dict[str, Any]:
         },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": config, "state_dict": network.state_dict()}, out)
+    torch.save({"config": config, "state_dict": network.float().state_dict()}, out)
     out.with_suffix(".metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 

@@ -66,7 +66,7 @@ def test_mixed_length_batch_equals_items_predicted_alone() -> None:
     items = [
         LSTMForecastInput(series=sine(3, 12, 0.1), horizon=5),
         LSTMForecastInput(series=sine(200, 9, 1.0, amplitude=3.0), horizon=1),
-        LSTMForecastInput(series=rng.normal(10.0, 2.0, size=17).tolist(), horizon=12),
+        LSTMForecastInput(series=rng.normal(10.0, 2.0, size=17).tolist(), horizon=MAX_HORIZON),
         LSTMForecastInput(series=np.cumsum(rng.normal(size=128)).tolist(), horizon=3),
         LSTMForecastInput(series=[5.0, 5.0, 5.0, 5.0], horizon=2),
         LSTMForecastInput(series=[float(t) * 0.5 - 4.0 for t in range(60)], horizon=7),
@@ -98,9 +98,10 @@ def test_one_step_forecast_of_a_sine_beats_the_naive_forecast() -> None:
     assert np.mean(lstm_errors) < np.mean(naive_errors)
 
 
-def test_a_constant_series_is_forecast_as_constant() -> None:
-    [output] = loaded_model().predict_batch([LSTMForecastInput(series=[3.5] * 40, horizon=3)])
-    np.testing.assert_allclose(output.forecast, [3.5] * 3, rtol=1e-6)
+@pytest.mark.parametrize("value", [3.5, 0.0, -2e6])
+def test_a_constant_series_is_forecast_as_constant(value: float) -> None:
+    [output] = loaded_model().predict_batch([LSTMForecastInput(series=[value] * 40, horizon=3)])
+    np.testing.assert_allclose(output.forecast, [value] * 3, rtol=1e-6, atol=1e-6)
 
 
 def test_a_long_series_works() -> None:
