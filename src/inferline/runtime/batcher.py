@@ -72,6 +72,7 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._recent_batch_seconds = 0.01
+        self._running_batch: list[_Pending] = []
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -92,11 +93,13 @@ class MicroBatcher:
         except asyncio.CancelledError:
             pass
         self._task = None
+        waiting = [*self._running_batch, *(p for lane in self._lanes.values() for p in lane)]
+        self._running_batch = []
         for lane in self._lanes.values():
-            while lane:
-                pending = lane.popleft()
-                if not pending.future.done():
-                    pending.future.set_exception(Unavailable(f"model {self.name} is stopping"))
+            lane.clear()
+        for pending in waiting:
+            if not pending.future.done():
+                pending.future.set_exception(Unavailable(f"model {self.name} is stopping"))
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -166,12 +169,14 @@ class MicroBatcher:
     async def _run(self, batch: list[_Pending]) -> None:
         loop = asyncio.get_running_loop()
         items = [p.item for p in batch]
+        self._running_batch = batch
         started = time.perf_counter()
         try:
             results = await loop.run_in_executor(self._executor, self._predict_isolated, items)
         except Exception as exc:  # the executor itself failed
             log.exception("batch of %s failed outside the model", self.name)
             results = [ModelError(f"{type(exc).__name__}: {exc}")] * len(batch)
+        self._running_batch = []
         elapsed = time.perf_counter() - started
         self._recent_batch_seconds = 0.8 * self._recent_batch_seconds + 0.2 * elapsed
         if self._on_batch is not None:

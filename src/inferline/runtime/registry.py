@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterable
 from importlib.metadata import entry_points
@@ -33,6 +34,18 @@ class ModelRegistry:
             except Exception:
                 log.exception("could not load model entry point %s", point.value)
         return registry
+
+    def register_import_paths(self, paths: list[str]) -> None:
+        """Register classes named `package.module:ClassName` (settings' model_plugins)."""
+        for path in paths:
+            module_name, _, class_name = path.partition(":")
+            if not module_name or not class_name:
+                raise ValueError(f"model plugin {path!r} must look like 'package.module:ClassName'")
+            try:
+                model_class = getattr(importlib.import_module(module_name), class_name)
+            except (ImportError, AttributeError) as exc:
+                raise ValueError(f"cannot import model plugin {path!r}: {exc}") from exc
+            self.register(model_class)
 
     def register(self, model_class: type[InferenceModel]) -> None:
         """Add a model class; its name and aliases must be unique."""

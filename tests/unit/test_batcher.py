@@ -1,0 +1,180 @@
+"""The micro-batcher: size and time limits, lanes, failure isolation, backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from inferline.domain.errors import ModelError, Overloaded, Unavailable
+from inferline.runtime.batcher import BatchingConfig, Lane, MicroBatcher
+
+
+class Recorder:
+    """A predict function that records each batch and can block until released."""
+
+    def __init__(self, fail_on: set[int] | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.fail_on = fail_on or set()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.threads: set[str] = set()
+
+    def __call__(self, items: list[int]) -> list[int]:
+        self.entered.set()
+        self.gate.wait(5)
+        self.threads.add(threading.current_thread().name)
+        self.batches.append(list(items))
+        if self.fail_on & set(items):
+            raise ValueError(f"bad item in {items}")
+        return [i * 10 for i in items]
+
+
+async def model_busy(recorder: Recorder) -> None:
+    """Wait until the model thread is inside predict (holding a batch)."""
+    assert await asyncio.to_thread(recorder.entered.wait, 5)
+
+
+async def started(recorder: Recorder, **config: Any) -> MicroBatcher:
+    batcher = MicroBatcher("m", recorder, BatchingConfig(**config))
+    await batcher.start()
+    return batcher
+
+
+async def test_full_batch_runs_without_waiting_for_the_timer() -> None:
+    recorder = Recorder()
+    batcher = await started(recorder, max_batch_size=4, max_wait_ms=10_000)
+    begun = time.monotonic()
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(4)))
+    assert time.monotonic() - begun < 5  # far below the 10 s wait
+    assert results == [0, 10, 20, 30]
+    assert recorder.batches == [[0, 1, 2, 3]]
+    await batcher.stop()
+
+
+async def test_partial_batch_runs_after_max_wait() -> None:
+    recorder = Recorder()
+    batcher = await started(recorder, max_batch_size=64, max_wait_ms=30)
+    begun = time.monotonic()
+    assert await asyncio.gather(batcher.submit(1), batcher.submit(2)) == [10, 20]
+    assert time.monotonic() - begun >= 0.03
+    assert recorder.batches == [[1, 2]]
+    await batcher.stop()
+
+
+async def test_batches_never_exceed_the_size_limit() -> None:
+    recorder = Recorder()
+    batcher = await started(recorder, max_batch_size=3, max_wait_ms=5)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+    assert results == [i * 10 for i in range(10)]
+    assert all(len(b) <= 3 for b in recorder.batches)
+    assert sorted(i for b in recorder.batches for i in b) == list(range(10))
+    await batcher.stop()
+
+
+async def test_sync_requests_go_before_queued_jobs() -> None:
+    recorder = Recorder()
+    recorder.gate.clear()  # hold the first batch so both lanes fill up
+    batcher = await started(recorder, max_batch_size=2, max_wait_ms=1)
+    first = asyncio.ensure_future(batcher.submit(0, Lane.JOB))
+    await model_busy(recorder)
+    jobs = [asyncio.ensure_future(batcher.submit(i, Lane.JOB)) for i in (1, 2)]
+    syncs = [asyncio.ensure_future(batcher.submit(i, Lane.SYNC)) for i in (101, 102)]
+    while batcher.pending < 4:
+        await asyncio.sleep(0)
+    recorder.gate.set()
+    await asyncio.gather(first, *jobs, *syncs)
+    assert recorder.batches[1] == [101, 102]
+    assert recorder.batches[2] == [1, 2]
+    await batcher.stop()
+
+
+async def test_a_bad_item_fails_alone() -> None:
+    recorder = Recorder(fail_on={3})
+    batcher = await started(recorder, max_batch_size=5, max_wait_ms=50)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
+    assert results[:3] == [0, 10, 20] and results[4] == 40
+    assert isinstance(results[3], ModelError)
+    assert "bad item" in str(results[3])
+    await batcher.stop()
+
+
+async def test_wrong_number_of_outputs_is_a_model_error() -> None:
+    batcher = MicroBatcher("m", lambda items: items[:-1], BatchingConfig(4, 1))
+    await batcher.start()
+    with pytest.raises(ModelError, match="returned 0 outputs for 1 inputs"):
+        await batcher.submit(1)
+    await batcher.stop()
+
+
+async def test_full_sync_queue_is_rejected_with_retry_after() -> None:
+    recorder = Recorder()
+    recorder.gate.clear()
+    batcher = await started(recorder, max_batch_size=1, max_wait_ms=0, max_pending_sync=2)
+    waiting = [asyncio.ensure_future(batcher.submit(0))]
+    await model_busy(recorder)
+    waiting += [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2)]
+    while batcher.pending < 2:
+        await asyncio.sleep(0)
+    with pytest.raises(Overloaded) as caught:
+        await batcher.submit(99)
+    assert caught.value.retry_after is not None and caught.value.retry_after >= 1
+    recorder.gate.set()
+    assert await asyncio.gather(*waiting) == [0, 10, 20]
+    await batcher.stop()
+
+
+async def test_compute_runs_off_the_event_loop() -> None:
+    def slow(items: list[int]) -> list[int]:
+        time.sleep(0.3)
+        return items
+
+    batcher = MicroBatcher("m", slow, BatchingConfig(1, 0))
+    await batcher.start()
+    pending = asyncio.ensure_future(batcher.submit(1))
+    ticks = 0
+    while not pending.done():
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks >= 10  # the loop kept running while the model slept
+    await batcher.stop()
+
+
+async def test_stop_fails_waiting_items_and_later_submits() -> None:
+    recorder = Recorder()
+    recorder.gate.clear()
+    batcher = await started(recorder, max_batch_size=1, max_wait_ms=0)
+    running = asyncio.ensure_future(batcher.submit(1))
+    await model_busy(recorder)
+    queued = asyncio.ensure_future(batcher.submit(2))
+    while batcher.pending < 1:
+        await asyncio.sleep(0)
+    stopping = asyncio.ensure_future(batcher.stop())
+    recorder.gate.set()
+    await stopping
+    for abandoned in (running, queued):
+        with pytest.raises(Unavailable):
+            await abandoned
+    with pytest.raises(Unavailable):
+        await batcher.submit(3)
+
+
+async def test_a_caller_that_gives_up_is_skipped() -> None:
+    recorder = Recorder()
+    recorder.gate.clear()
+    batcher = await started(recorder, max_batch_size=1, max_wait_ms=0)
+    first = asyncio.ensure_future(batcher.submit(1))
+    await model_busy(recorder)
+    abandoned = asyncio.ensure_future(batcher.submit(2))
+    while batcher.pending < 1:
+        await asyncio.sleep(0)
+    abandoned.cancel()
+    recorder.gate.set()
+    assert await first == 10
+    assert await batcher.submit(3) == 30
+    assert [2] not in recorder.batches
+    await batcher.stop()
