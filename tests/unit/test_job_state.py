@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 
 import pytest
 
@@ -52,11 +53,9 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         assert max(delays) - min(delays) > ceiling * 0.2  # jittered, not constant
 
 
-def test_job_ids_are_unique_and_sort_by_creation() -> None:
-    ids = [new_job_id() for _ in range(2000)]
+def test_job_ids_are_uuid7_strictly_increasing_within_a_process() -> None:
+    ids = [new_job_id() for _ in range(20_000)]  # far more than one per millisecond
+    assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
-    later = new_job_id()
-    import time
-
-    time.sleep(0.002)
-    assert new_job_id()[:13] > later[:13]  # the millisecond prefix orders them
+    parsed = uuid.UUID(ids[0])
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122

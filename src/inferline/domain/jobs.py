@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -158,8 +159,6 @@ def iso_time(seconds: float | None) -> str | None:
     """UNIX seconds as an ISO-8601 UTC string with milliseconds."""
     if seconds is None:
         return None
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
 
 

@@ -64,6 +64,11 @@ def new_job_values(job: NewJob, now: float) -> dict[str, Any]:
     }
 
 
+def job_from_values(values: dict[str, Any]) -> Job:
+    """The Job that `new_job_values` describes (no need to read back what we wrote)."""
+    return Job(**{**values, "status": JobStatus(values["status"])})
+
+
 def event_values(job: Job) -> dict[str, Any]:
     """An outbox row recording the job's current status (the snapshot omits the input)."""
     return {
