@@ -97,9 +97,23 @@ class ThreadedEngine:
             async with self._transaction() as connection:
                 yield connection
 
+    async def _checkout(self) -> Connection:
+        """A pooled connection; if our caller is cancelled meanwhile, it goes back to the
+        pool (a lost checkout would starve the one-connection writer pool for ever)."""
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, self.sync_engine.connect
+        )
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            if not future.cancelled() and future.exception() is None:
+                await asyncio.shield(self.call(future.result().close))
+            raise
+
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[ThreadedConnection]:
-        connection = await self.call(self.sync_engine.connect)
+        connection = await self._checkout()
         try:
             await self.call(connection.begin)
             yield ThreadedConnection(connection, self)
@@ -113,7 +127,7 @@ class ThreadedEngine:
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[ThreadedConnection]:
         """A connection for reads (a deferred transaction, released at the end)."""
-        connection = await self.call(self.sync_engine.connect)
+        connection = await self._checkout()
         try:
             yield ThreadedConnection(connection, self)
         finally:
