@@ -44,3 +44,13 @@ class ProbeModel(InferenceModel):
 
 
 PROBE_PLUGIN = "tests.support.models:ProbeModel"
+
+
+class SlowLoadingModel(ProbeModel):
+    """The probe model, but `load()` takes a few seconds (readiness tests)."""
+
+    name = "test-slow-load"
+    load_seconds = 3.0
+
+    def load(self) -> None:
+        time.sleep(self.load_seconds)

@@ -1,0 +1,97 @@
+"""Readiness while models load, queue admission limits, and the command-line client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from inferline.testing.server import ServerProcess, http_server, sqlite_url
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readyz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
+    server = http_server(
+        "serve", sqlite_url(tmp_path / "jobs.db"), tmp_path / "server.log",
+        models="test-slow-load", model_plugins="tests.support.models:SlowLoadingModel",
+    )
+    server.env["PYTHONPATH"] = str(REPO_ROOT)
+    server.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # the process answers before the model is loaded
+            try:
+                live = httpx.get(f"{server.url}/livez", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, server.log_tail()
+                time.sleep(0.05)
+        assert live.status_code == 200
+        not_ready = httpx.get(f"{server.url}/readyz")
+        assert not_ready.status_code == 503
+        assert "model test-slow-load: loading" in not_ready.json()["reasons"]
+        server.wait_ready()
+        assert httpx.get(f"{server.url}/readyz").json() == {"status": "ready"}
+        models = httpx.get(f"{server.url}/api/v1/models").json()["models"]
+        assert models[0]["loaded"] is True and models[0]["load_seconds"] >= 3.0
+    finally:
+        server.stop()
+
+
+def test_a_full_job_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
+    server = http_server(
+        "serve", sqlite_url(tmp_path / "jobs.db"), tmp_path / "server.log",
+        "--workers-in-process", "0", models="moving-average", max_queued_jobs="5",
+    )
+    server.start().wait_ready()
+    body = {"model": "moving-average", "input": {"series": [1, 2, 3]}}
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            for _ in range(5):
+                assert client.post("/api/v1/jobs", json=body).status_code == 202
+            deadline = time.monotonic() + 15
+            while (response := client.post("/api/v1/jobs", json=body)).status_code == 202:
+                assert time.monotonic() < deadline, "the queue limit never applied"
+                time.sleep(0.1)  # the depth monitor refreshes once a second
+            assert response.status_code == 429
+            assert response.json()["error"]["code"] == "overloaded"
+            assert int(response.headers["retry-after"]) >= 1
+            stored = len(client.get("/api/v1/jobs", params={"limit": 100}).json()["jobs"])
+            assert client.post("/api/v1/jobs", json=body).status_code == 429
+            assert len(client.get("/api/v1/jobs", params={"limit": 100}).json()["jobs"]) == stored
+    finally:
+        server.stop()
+
+
+def cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "INFERLINE_URL": url}
+    return subprocess.run([sys.executable, "-m", "inferline.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_command_line_client(serve: ServerProcess) -> None:
+    done = cli("submit", "moving-average", "--input", '{"series": [2, 4, 6], "window": 2}',
+               "--wait", url=serve.url)
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["status"] == "succeeded" and job["result"] == {"smoothed": [3.0, 5.0],
+                                                             "forecast": 5.0}
+    listing = cli("jobs", url=serve.url)
+    assert job["id"] in listing.stdout and "succeeded" in listing.stdout
+    shown = cli("jobs", job["id"], url=serve.url)
+    assert json.loads(shown.stdout)["id"] == job["id"]
+    models = cli("models", url=serve.url)
+    assert "moving-average" in models.stdout and "loaded" in models.stdout
+
+    bad_json = cli("submit", "moving-average", "--input", "{oops", url=serve.url)
+    assert bad_json.returncode != 0 and "not valid JSON" in bad_json.stderr
+    bad_model = cli("submit", "nope", "--input", "{}", url=serve.url)
+    assert bad_model.returncode != 0 and "404 not_found" in bad_model.stderr
+    unreachable = cli("models", url="http://127.0.0.1:9")
+    assert unreachable.returncode != 0 and "cannot reach" in unreachable.stderr
