@@ -11,7 +11,22 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup run test check lint typecheck format frontend clean
 
-setup: $(STAMP)
+setup: $(STAMP) frontend
+
+# The dashboard: built into the package's static files when npm is there (the server
+# starts without it, and its page at / says how to build it).
+DASHBOARD := src/inferline/dashboard/static/index.html
+frontend: $(DASHBOARD)
+
+$(DASHBOARD): frontend/package.json frontend/package-lock.json frontend/vite.config.js frontend/index.html $(shell find frontend/src -type f 2>/dev/null)
+	@# `npm install` is the fallback where a registry mirror lacks other platforms' optional
+	@# packages (then the lock file cannot list them and `npm ci` refuses it).
+	@if command -v npm >/dev/null 2>&1; then \
+		cd frontend && { npm ci --no-audit --no-fund || npm install --no-audit --no-fund; } \
+			&& npm run build; \
+	else \
+		echo "npm not found: the dashboard is not built (install Node.js 20+, then make frontend)"; \
+	fi
 
 # torch is pinned to the local CPU build first: an unpinned torch would pull CUDA wheels.
 $(STAMP): pyproject.toml
@@ -25,6 +40,7 @@ run: setup
 	$(BIN)/inferline serve --host $(HOST) --port $(PORT)
 
 test: setup
+	./scripts/install-system-deps.sh
 	./scripts/ensure-services.sh
 	$(BIN)/pytest
 

@@ -5,23 +5,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
+from inferline.adapters.memory.cache import MemoryCache
 from inferline.adapters.memory.events import InProcessEventBus
+from inferline.adapters.redis.cache import RedisCache
+from inferline.adapters.redis.events import RedisStreamEventBus
+from inferline.adapters.redis.queue import RedisStreamQueue
 from inferline.adapters.sql.store import SqlJobStore
+from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
+from inferline.application.collections import CollectionService
+from inferline.application.dashboard import DashboardService
+from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService, QueueDepths
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings
 from inferline.domain.jobs import RetryPolicy
+from inferline.models.minilm import MiniLM
+from inferline.ports.cache import Cache
 from inferline.ports.events import EventBus
+from inferline.ports.model import InferenceModel
+from inferline.ports.queue import JobQueue
 from inferline.ports.store import JobStore
+from inferline.ports.vectors import VectorIndex
+from inferline.runtime.connections import Connections
+from inferline.runtime.dispatch import QueueDispatcher
 from inferline.runtime.monitor import QueueMonitor
 from inferline.runtime.registry import ModelRegistry
 from inferline.runtime.relay import OutboxRelay
 from inferline.runtime.serving import ModelServer
 from inferline.runtime.signals import CommitSignal
+from inferline.runtime.status import model_summaries, worker_summaries
+from inferline.worker.sources import JobSource, QueueJobSource
 from inferline.worker.worker import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -44,7 +63,41 @@ def build_event_bus(settings: Settings) -> EventBus:
     """The event bus named by INFERLINE_EVENTS_URL."""
     if settings.events_url.startswith("memory:"):
         return InProcessEventBus()
+    if settings.events_url.startswith(("redis:", "rediss:")):
+        return RedisStreamEventBus(
+            settings.events_url, settings.redis_prefix, max_length=settings.events_max_length
+        )
     raise ValueError(f"events URL {settings.events_url!r} is not supported in this build")
+
+
+def build_cache(settings: Settings) -> Cache:
+    """The embedding cache named by INFERLINE_CACHE_URL."""
+    if settings.cache_url.startswith(("redis:", "rediss:")):
+        return RedisCache(settings.cache_url, prefix=f"{settings.redis_prefix}:cache:")
+    return MemoryCache(settings.cache_max_entries)
+
+
+def build_vector_index(settings: Settings) -> VectorIndex:
+    """The vector index named by INFERLINE_VECTOR_URL (embedded: a folder next to the DB)."""
+    return NumpyVectorIndex(Path(settings.vector_folder()))
+
+
+def model_factories(settings: Settings) -> dict[str, Callable[[], InferenceModel]]:
+    """Models whose construction depends on settings (MiniLM's backend)."""
+    onnx_dir = Path(settings.onnx_cache_dir) if settings.onnx_cache_dir else None
+
+    def minilm() -> InferenceModel:
+        return MiniLM(settings.embedding_backend, quantize=settings.embedding_int8,
+                      onnx_cache_dir=onnx_dir)
+
+    return {MiniLM.name: minilm}
+
+
+def build_queue(settings: Settings) -> JobQueue | None:
+    """The job queue named by INFERLINE_QUEUE_URL; None when workers claim from the store."""
+    if settings.queue_url.startswith(("redis:", "rediss:")):
+        return RedisStreamQueue(settings.queue_url, settings.redis_prefix)
+    return None
 
 
 @dataclass
@@ -62,22 +115,46 @@ class Container:
     monitor: QueueMonitor
     jobs: JobService
     inference: InferenceService
+    dashboard: DashboardService
+    cache: Cache
+    embeddings: EmbeddingService
+    collections: CollectionService
     relay: OutboxRelay | None = None
     workers: list[Worker] = field(default_factory=list)
+    queue: JobQueue | None = None
+    dispatcher: QueueDispatcher | None = None
+    connections: Connections = field(default_factory=Connections)
     started_at: float = field(default_factory=time.time)
     _loading: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Connect, migrate, start the relay; load models in the background."""
-        await self.store.start()
-        await self.bus.start()
+        """Connect, migrate, start the relay; load models in the background. When a server
+        is down, keep trying in the background (with backoff); `/readyz` says why."""
+        if await self.connections.connect_once():
+            self.connections.watch()
+            await self._start_services()
+            self._loading = asyncio.create_task(self._load_models(), name="load-models")
+        else:
+            self._loading = asyncio.create_task(self._connect_then_load(), name="connect")
+
+    async def _connect_then_load(self) -> None:
+        await self.connections.connect()
+        await self._start_services()
+        await self._load_models()
+
+    async def _start_services(self) -> None:
+        await self.cache.start()
+        if Role.API in self.roles:  # the embedded index has one writer: the API process
+            await self.collections.index.start()
         await self.monitor.start()
         if self.relay is not None:
             await self.relay.start()
-        self._loading = asyncio.create_task(self._load_models(), name="load-models")
+        if self.dispatcher is not None:
+            await self.dispatcher.start()
 
     async def _load_models(self) -> None:
-        await self.models.load_all()
+        if self.roles & {Role.API, Role.WORKER}:  # a relay alone runs no model
+            await self.models.load_all()
         for worker in self.workers:
             await worker.start()
 
@@ -91,8 +168,9 @@ class Container:
         return (
             self._loading is not None
             and self._loading.done()
-            and self.models.all_loaded
+            and (self.models.all_loaded or not self.roles & {Role.API, Role.WORKER})
             and self.monitor.database_ok
+            and self.connections.all_connected
         )
 
     async def stop(self) -> None:
@@ -102,10 +180,18 @@ class Container:
             await asyncio.gather(self._loading, return_exceptions=True)
         await asyncio.gather(*(worker.stop() for worker in self.workers))
         await self.models.stop()
+        await self.cache.close()
+        if Role.API in self.roles:
+            await self.collections.index.close()
         await self.monitor.stop()
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
         if self.relay is not None:
             await self.relay.stop()
+        await self.connections.stop()
         await self.bus.close()
+        if self.queue is not None:
+            await self.queue.close()
         await self.store.close()
 
 
@@ -118,14 +204,22 @@ def build_container(
 ) -> Container:
     """Wire one process. `registry` lets tests and embedders add models."""
     metrics = Metrics()
-    registry = (registry or ModelRegistry.from_entry_points()).select(settings.models)
+    registry = registry or ModelRegistry.from_entry_points()
+    registry.register_import_paths(settings.model_plugins)
+    registry = registry.select(settings.models)
     store = build_store(settings)
     bus = build_event_bus(settings)
-    models = ModelServer(registry, settings, metrics)
+    models = ModelServer(registry, settings, metrics, factories=model_factories(settings))
+    cache = build_cache(settings)
+    embeddings = EmbeddingService(
+        models, cache, metrics,
+        default_model=settings.embedding_model, ttl_seconds=settings.cache_ttl_seconds,
+    )
     depths = QueueDepths()
     monitor = QueueMonitor(store, depths, metrics, registry.names())
     policy = RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds)
     committed = CommitSignal()
+    workers: list[Worker] = []
     container = Container(
         settings=settings,
         roles=roles,
@@ -143,9 +237,27 @@ def build_container(
             on_commit=committed.fire,
         ),
         inference=InferenceService(models, metrics),
+        dashboard=DashboardService(
+            store, depths, metrics,
+            models=lambda: model_summaries(models),
+            workers=lambda: worker_summaries(workers),
+        ),
+        workers=workers,
+        cache=cache,
+        embeddings=embeddings,
+        collections=CollectionService(build_vector_index(settings), embeddings),
     )
+    _add_connections(container, roles)
+    queue = container.queue
+    metrics.workers_alive.set_function(lambda: sum(w.alive for w in workers))
     if Role.RELAY in roles:
-        container.relay = OutboxRelay(store, bus)
+        if queue is not None:
+            container.dispatcher = QueueDispatcher(
+                store, queue, sweep_seconds=settings.queue_sweep_seconds
+            )
+        container.relay = OutboxRelay(
+            store, bus, dispatch=container.dispatcher.dispatch if container.dispatcher else None
+        )
         committed.connect(container.relay.notify)
     if Role.WORKER in roles:
         config = WorkerConfig(
@@ -157,7 +269,37 @@ def build_container(
             job_retention_seconds=settings.job_retention_seconds,
         )
         for _ in range(workers_in_process):
-            worker = Worker(store, models, metrics, policy, config, on_commit=committed.fire)
+            worker = Worker(store, models, metrics, policy, config, on_commit=committed.fire,
+                            source=_queue_source(settings, store, queue))
             committed.connect(worker.notify)
             container.workers.append(worker)
     return container
+
+
+def _add_connections(container: Container, roles: frozenset[Role]) -> None:
+    """The servers this process needs, in the order it connects to them."""
+    settings, store, bus = container.settings, container.store, container.bus
+    container.connections.add("database", store.start)
+    if roles & {Role.API, Role.RELAY}:
+        check = bus.start if isinstance(bus, RedisStreamEventBus) else None
+        container.connections.add("events", bus.start, check)
+    if roles & {Role.RELAY, Role.WORKER}:
+        container.queue = build_queue(settings)
+        if container.queue is not None:
+            container.connections.add("queue", container.queue.start, container.queue.ping)
+
+
+def _queue_source(
+    settings: Settings, store: JobStore, queue: JobQueue | None
+) -> Callable[[str], JobSource] | None:
+    """Workers read job ids from the queue when there is one (else they claim from the store)."""
+    if queue is None:
+        return None
+
+    def source(worker_id: str) -> JobSource:
+        return QueueJobSource(
+            store, queue, worker_id, settings.lease_seconds,
+            reclaim_idle_seconds=settings.queue_reclaim_idle_seconds,
+        )
+
+    return source

@@ -42,9 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="a job worker process")
     worker.add_argument("--concurrency", type=int, default=1, metavar="N",
                         help="independent claimers in this process")
+    _metrics_port_arg(worker)
     worker.set_defaults(func=_worker)
 
     relay = commands.add_parser("relay", help="the outbox relay alone")
+    _metrics_port_arg(relay)
     relay.set_defaults(func=_relay)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
@@ -67,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     _url_arg(jobs)
     jobs.set_defaults(func=_jobs)
 
+    top = commands.add_parser("top", help="live figures of a running server, in the terminal")
+    top.add_argument("--once", action="store_true", help="print one frame and exit")
+    _url_arg(top)
+    top.set_defaults(func=_top)
+
     models = commands.add_parser("models", help="list the served models")
     _url_arg(models)
     models.set_defaults(func=_models)
@@ -76,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
 def _server_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+
+
+def _metrics_port_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                        help="serve Prometheus /metrics on this port (processes without HTTP API)")
+    parser.add_argument("--metrics-host", default="127.0.0.1")
 
 
 def _url_arg(parser: argparse.ArgumentParser) -> None:
@@ -128,10 +141,16 @@ def _api(args: argparse.Namespace) -> int:
     return _run_http(args, frozenset(roles), 0)
 
 
-def _run_headless(roles: frozenset[Any], workers: int) -> int:
+def _run_headless(
+    roles: frozenset[Any], workers: int, args: argparse.Namespace | None = None
+) -> int:
     from inferline.bootstrap import build_container
 
     container = build_container(_settings(), roles, workers_in_process=workers)
+    if args is not None and args.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, args.metrics_host, registry=container.metrics.registry)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -149,13 +168,13 @@ def _run_headless(roles: frozenset[Any], workers: int) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from inferline.bootstrap import Role
 
-    return _run_headless(frozenset({Role.WORKER}), max(1, args.concurrency))
+    return _run_headless(frozenset({Role.WORKER}), max(1, args.concurrency), args)
 
 
-def _relay(_args: argparse.Namespace) -> int:
+def _relay(args: argparse.Namespace) -> int:
     from inferline.bootstrap import Role
 
-    return _run_headless(frozenset({Role.RELAY}), 0)
+    return _run_headless(frozenset({Role.RELAY}), 0, args)
 
 
 def _migrate(_args: argparse.Namespace) -> int:
@@ -229,6 +248,27 @@ def _models(args: argparse.Namespace) -> int:
         batching = model["batching"]
         print(f"{model['name']:<20} v{model['version']:<6} {state:<11} "
               f"batch {batching['max_batch_size']} / {batching['max_wait_ms']} ms")
+    return 0
+
+
+def _top(args: argparse.Namespace) -> int:
+    import httpx
+
+    from inferline import top
+
+    if args.once:
+        try:
+            snapshot = top.fetch_snapshot(args.url)
+        except httpx.HTTPError as exc:
+            sys.exit(f"inferline: cannot reach {args.url}: {exc}")
+        from rich.console import Console
+
+        Console().print(top.render(snapshot, source=args.url))
+        return 0
+    try:
+        top.run(args.url)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

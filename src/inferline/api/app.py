@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,8 +11,22 @@ from fastapi import FastAPI
 from inferline import __version__
 from inferline.api.errors import install_error_handlers
 from inferline.api.middleware import RequestContextMiddleware
-from inferline.api.routes import events, health, jobs, models, s2
+from inferline.api.routes import (
+    collections,
+    dashboard,
+    embeddings_s3,
+    events,
+    health,
+    jobs,
+    models,
+    openai,
+    s2,
+    ui,
+)
 from inferline.bootstrap import Container
+from inferline.dashboard import BUILD_HINT, is_built
+
+log = logging.getLogger(__name__)
 
 
 def create_app(container: Container) -> FastAPI:
@@ -32,12 +47,18 @@ def create_app(container: Container) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
+    if not is_built():
+        log.warning("the dashboard is not built; / shows how to build it: %s", BUILD_HINT)
     install_error_handlers(app)
-    for module in (jobs, models, s2, events, health):
+    # The embedding routes first: they are the hottest, and routes are matched in order.
+    for module in (embeddings_s3, openai, collections):
+        app.include_router(module.router)
+    for module in (jobs, models, s2, events, dashboard, health, ui):
         app.include_router(module.router)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=container.metrics,
         max_body_bytes=container.settings.max_body_bytes,
+        access_log=container.settings.access_log,
     )
     return app

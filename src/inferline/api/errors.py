@@ -80,5 +80,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        if _is_connection_error(exc):
+            log.warning("a server is unreachable: %s", exc)
+            return error_response(503, ErrorKind.UNAVAILABLE.value,
+                                  "the database is unreachable; try again shortly", retry_after=1)
         log.exception("unhandled error")
         return error_response(500, ErrorKind.INTERNAL.value, "internal error; see the server log")
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """A lost or refused connection (database restarting): the client should retry, 503."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+    if isinstance(exc, OSError | DisconnectionError | InterfaceError | OperationalError):
+        return True
+    if isinstance(exc, DBAPIError):
+        # SQLSTATE class 08: connection exception; 57P01-57P03: shutting down / starting up
+        state = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", "") or "")
+        return exc.connection_invalidated or state.startswith(("08", "57P0"))
+    return False

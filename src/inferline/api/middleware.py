@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -15,16 +16,23 @@ from inferline.core.metrics import Metrics
 
 REQUEST_ID_HEADER = b"x-request-id"
 
+access_logger = logging.getLogger("inferline.access")
+# Probes and scrapes arrive every few seconds: their access lines are DEBUG, not INFO.
+QUIET_ROUTES = frozenset({"/livez", "/readyz", "/health", "/metrics"})
+
 
 class RequestContextMiddleware:
     """Gives every request an id (from X-Request-ID or new), returns it, logs with it,
     rejects bodies over `max_body_bytes` with 413 before the app reads them, and
     counts requests by route template and status."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, access_log: bool = True
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -67,8 +75,17 @@ class RequestContextMiddleware:
         route = scope.get("route")
         template = getattr(route, "path", "unmatched")
         method = scope.get("method", "GET")
-        self.metrics.http_requests.labels(template, method, str(status_holder["status"])).inc()
-        self.metrics.http_latency.labels(template, method).observe(time.perf_counter() - started)
+        status = status_holder["status"]
+        elapsed = time.perf_counter() - started
+        self.metrics.http_requests.labels(template, method, str(status)).inc()
+        self.metrics.http_latency.labels(template, method).observe(elapsed)
+        if self.access_log:
+            level = logging.DEBUG if template in QUIET_ROUTES else logging.INFO
+            access_logger.log(
+                level, "%s %s %d", method, scope.get("path", ""), status,
+                extra={"method": method, "route": template, "status": status,
+                       "duration_ms": round(elapsed * 1000, 3)},
+            )
 
     async def _buffered(self, receive: Receive) -> Receive | None:
         """Read a body of unknown length up to the limit; None when it is over."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from inferline.ports.store import JobStore
 from inferline.runtime.group_commit import GroupCommitter
 from inferline.runtime.registry import ModelRegistry
 from inferline.runtime.serving import validate_input
+
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS_LIMIT = 100
 
@@ -71,7 +74,11 @@ class JobService:
     async def submit(self, command: SubmitJob) -> tuple[Job, bool]:
         """Validate and store one job; returns (job, created). Idempotent by key."""
         new_job = self._prepare(command)
-        return await self._writer.submit(new_job)
+        job, created = await self._writer.submit(new_job)
+        # Logged here, in the caller's task, so the line carries the caller's request_id.
+        log.debug("job %s %s", job.id, "queued" if created else "already exists (idempotent)",
+                  extra={"job_id": job.id, "model": job.model})
+        return job, created
 
     async def submit_many(self, commands: list[SubmitJob]) -> list[tuple[Job, bool]]:
         """Validate every job first (all or nothing), then store them together."""
@@ -131,7 +138,7 @@ class JobService:
             raise NotFound(f"job {job_id} not found", details={"job_id": job_id})
         return job
 
-    async def list(
+    async def list_jobs(
         self,
         tenant: str,
         *,

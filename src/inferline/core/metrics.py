@@ -66,3 +66,15 @@ class Metrics:
             "inferline_http_request_duration_seconds", "HTTP request handling time.",
             ["route", "method"], buckets=LATENCY_BUCKETS, registry=r,
         )
+        self.cache_hits = Counter(
+            "inferline_cache_hits", "Cache lookups that found an entry, by what is cached.",
+            ["cache"], registry=r,
+        )
+        self.cache_misses = Counter(
+            "inferline_cache_misses", "Cache lookups that found nothing, by what is cached.",
+            ["cache"], registry=r,
+        )
+        self.workers_alive = Gauge(
+            "inferline_workers_alive", "Job workers in this process that are claiming jobs.",
+            registry=r,
+        )

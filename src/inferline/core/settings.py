@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SQL_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg", "mysql+aiomysql")
@@ -27,16 +28,48 @@ class Settings(BaseSettings):
     """SQLAlchemy URL of the job store (jobs, results, outbox): SQLite, PostgreSQL or MySQL."""
 
     queue_url: str = "sql://"
-    """Where workers find jobs: `sql://` claims rows from the job store itself."""
+    """Where workers find jobs: `sql://` claims rows from the job store itself;
+    `redis://host:port/db` dispatches job ids through a Redis Stream per model."""
 
     events_url: str = "memory://"
-    """Where job events are published: `memory://` is in-process pub/sub."""
+    """Where job events are published: `memory://` is in-process pub/sub;
+    `redis://host:port/db` is a Redis Stream that every API process reads."""
 
     cache_url: str = "memory://"
-    """Result and embedding cache: `memory://` is an in-process LRU with TTL."""
+    """Result and embedding cache: `memory://` is an in-process LRU with TTL;
+    `redis://host:port/db` is shared by every process (keys under `redis_prefix`)."""
+
+    cache_ttl_seconds: float = Field(default=3600.0, ge=0)
+    """How long a cached embedding lives; 0 turns the embedding cache off."""
+
+    cache_max_entries: int = Field(default=100_000, ge=1)
+    """In-memory cache: entries kept before the least recently used go."""
+
+    embedding_model: str = "minilm"
+    """The model behind `/embed`, `/batch-embed`, `/similarity` and collections' texts."""
+
+    embedding_backend: Literal["torch", "onnx"] = "torch"
+    """MiniLM's engine: `torch` (PyTorch) or `onnx` (ONNX Runtime, exported on first start)."""
+
+    embedding_int8: bool = False
+    """With the onnx backend: int8 dynamic quantisation (faster, cosine ~0.98 to PyTorch)."""
+
+    onnx_cache_dir: str | None = None
+    """Where exported ONNX models are kept; default `~/.cache/inferline/onnx`."""
+
+    vector_url: str = "embedded://"
+    """Vector collections: `embedded://` is exact NumPy search persisted in `vector_path`."""
+
+    vector_path: str | None = None
+    """Folder of the embedded vector index; default `inferline-vectors/` next to a SQLite
+    database (or in the working directory for other databases)."""
 
     models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Comma-separated names of the models to serve; empty means every registered model."""
+
+    model_plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Extra model classes to register, comma-separated `package.module:ClassName`
+    (for models that are not installed as a package with an entry point)."""
 
     batching: dict[str, BatchingOverride] = Field(default_factory=dict)
     """Per-model batching overrides, as JSON: {"moving-average": {"max_batch_size": 64}}."""
@@ -77,13 +110,54 @@ class Settings(BaseSettings):
     job_retention_seconds: float | None = Field(default=None, ge=60)
     """Delete finished jobs older than this; unset keeps them for ever."""
 
+    redis_prefix: str = Field(default="inferline", min_length=1, max_length=64, pattern=r"^\S+$")
+    """Prefix of every Redis key (queue streams, event stream): separates deployments and tests."""
+
+    queue_reclaim_idle_seconds: float = Field(default=10.0, ge=1, le=3600)
+    """Redis queue: a message unacknowledged this long by a silent consumer is taken over."""
+
+    queue_sweep_seconds: float = Field(default=2.0, gt=0, le=300)
+    """Redis queue: how often the relay re-dispatches runnable jobs missing from the queue."""
+
+    events_max_length: int = Field(default=100_000, ge=100)
+    """Redis events: the event stream is trimmed to about this many entries."""
+
     log_level: str = "INFO"
     """Python log level name."""
 
     log_format: Literal["auto", "json", "console"] = "auto"
     """`json` lines, `console` text, or `auto` (console on a terminal, else JSON)."""
 
-    @field_validator("models", mode="before")
+    access_log: bool = True
+    """Log one line per HTTP request (method, route, status, duration, request_id)."""
+
+    @model_validator(mode="after")
+    def _reclaim_after_heartbeat(self) -> Settings:
+        heartbeat = self.lease_seconds / 3
+        uses_queue = urlsplit(self.queue_url).scheme in ("redis", "rediss")
+        if uses_queue and self.queue_reclaim_idle_seconds <= heartbeat:
+            raise ValueError(
+                f"queue_reclaim_idle_seconds ({self.queue_reclaim_idle_seconds}) must exceed the "
+                f"worker heartbeat (lease_seconds / 3 = {heartbeat:.1f}) or live workers lose jobs"
+            )
+        return self
+
+    @field_validator("vector_url")
+    @classmethod
+    def _known_vector_index(cls, value: str) -> str:
+        return _check_scheme(value, ("embedded",), "vector")
+
+    def vector_folder(self) -> str:
+        """The embedded vector index's folder: `vector_path`, or derived from the database."""
+        if self.vector_path:
+            return self.vector_path
+        parts = urlsplit(self.database_url)
+        if parts.scheme.startswith("sqlite") and parts.path.strip("/") not in ("", ":memory:"):
+            database = parts.path[1:] if parts.path.startswith("/") else parts.path
+            return os.path.join(os.path.dirname(database) or ".", "inferline-vectors")
+        return "inferline-vectors"
+
+    @field_validator("models", "model_plugins", mode="before")
     @classmethod
     def _split_models(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -47,8 +47,21 @@ class JobStore(Protocol):
     ) -> list[Job]:
         """Mark up to `limit` runnable jobs `running` for this worker; highest priority first."""
 
+    async def claim_jobs_by_id(
+        self, job_ids: list[str], worker_id: str, lease_seconds: float
+    ) -> list[Job]:
+        """Claim these jobs where they are runnable now; the others are left as they are."""
+
+    async def bury_poison(self, deliveries: dict[str, int]) -> list[Job]:
+        """Waiting jobs whose queue message was delivered (job id -> count) more times than
+        their `max_attempts` become `dead`; returns them."""
+
+    async def runnable_jobs(self, limit: int, waiting_since: float) -> list[tuple[str, str]]:
+        """(model, job id) of jobs runnable since `waiting_since` or earlier, oldest first."""
+
     async def complete_jobs(self, outcomes: list[Outcome], policy: RetryPolicy) -> list[Job]:
-        """Record attempt outcomes; stale attempts are dropped. Returns the jobs changed."""
+        """Record attempt outcomes; stale attempts are dropped. Returns the jobs changed,
+        without their input (not needed by callers, and costly to read back)."""
 
     async def extend_leases(self, worker_id: str, job_ids: list[str], lease_seconds: float) -> None:
         """Heartbeat: keep these running jobs with this worker."""
@@ -67,6 +80,18 @@ class JobStore(Protocol):
 
     async def status_totals(self, tenant: str | None = None) -> dict[str, int]:
         """Number of jobs in each status (all tenants when None)."""
+
+    async def finished_events(
+        self, tenant: str | None, *, since: float | None = None, limit: int = 1000
+    ) -> list[JobEvent]:
+        """Events that finished a job (succeeded, dead, expired), newest first (all tenants
+        when None), at or after `since` when given."""
+
+    async def finished_counts(self, tenant: str | None, since: float) -> dict[str, dict[str, int]]:
+        """Per model, how many jobs finished in each final status at or after `since`."""
+
+    async def active_workers(self) -> dict[str, int]:
+        """Workers holding an unexpired lease right now, with the number of jobs each holds."""
 
     async def unpublished_events(self, limit: int) -> list[JobEvent]:
         """Outbox events not yet published, oldest first (per job, in commit order)."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
+from inferline.domain.jobs import JobEvent
 from inferline.ports.events import EventBus
 from inferline.ports.store import JobStore
 
@@ -15,14 +17,22 @@ class OutboxRelay:
     """Reads unpublished events in commit order, publishes them, marks them published.
 
     A crash between publish and mark publishes again on restart (at least once);
-    consumers deduplicate by the event's `seq`.
+    consumers deduplicate by the event's `seq`. `dispatch`, when given, also sees
+    every batch before it is marked published (it puts job ids on the job queue).
     """
 
     def __init__(
-        self, store: JobStore, bus: EventBus, *, batch_size: int = 500, idle_seconds: float = 0.05
+        self,
+        store: JobStore,
+        bus: EventBus,
+        *,
+        batch_size: int = 500,
+        idle_seconds: float = 0.05,
+        dispatch: Callable[[list[JobEvent]], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
+        self.dispatch = dispatch
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self._wakeup = asyncio.Event()
@@ -44,13 +54,18 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        await self.relay_once()  # publish what is already committed
+            try:
+                await self.relay_once()  # publish what is already committed
+            except Exception as exc:
+                log.warning("final outbox flush failed (the next relay publishes it): %s", exc)
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many events went out."""
         events = await self.store.unpublished_events(self.batch_size)
         if events:
             await self.bus.publish(events)
+            if self.dispatch is not None:
+                await self.dispatch(events)
             await self.store.mark_published([e.seq for e in events])
             self.published += len(events)
         return len(events)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,9 +70,17 @@ class ServedModel:
 class ModelServer:
     """Loads the selected models and owns their batchers."""
 
-    def __init__(self, registry: ModelRegistry, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        settings: Settings,
+        metrics: Metrics,
+        *,
+        factories: Mapping[str, Callable[[], InferenceModel]] | None = None,
+    ) -> None:
         self.registry = registry
         self.metrics = metrics
+        self.factories = dict(factories or {})  # models built with settings (by name)
         self.models: dict[str, ServedModel] = {}
         for name in registry.names():
             cls = registry.get(name)
@@ -104,7 +113,7 @@ class ModelServer:
 
     async def _load(self, served: ServedModel) -> None:
         started = time.perf_counter()
-        instance = served.model_class()
+        instance = self.factories.get(served.name, served.model_class)()
         try:
             await asyncio.to_thread(_load_and_warm, instance)
         except Exception as exc:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +116,20 @@ def http_server(
 def worker_process(database_url: str, log_path: Path, *extra_args: str, **settings: str) -> ServerProcess:
     """A not-yet-started `inferline worker`."""
     return ServerProcess(["worker", *extra_args], server_env(database_url, **settings), log_path)
+
+
+def relay_process(database_url: str, log_path: Path, **settings: str) -> ServerProcess:
+    """A not-yet-started `inferline relay` (publishes events, dispatches job ids)."""
+    return ServerProcess(["relay"], server_env(database_url, **settings), log_path)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `condition` every 20 ms until it holds; TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not true after {timeout}s")
+        time.sleep(0.02)
 
 
 FINISHED = frozenset({"succeeded", "dead", "cancelled", "expired"})

@@ -24,10 +24,19 @@ from inferline.domain.jobs import Job, JobStatus, Outcome, RetryPolicy
 from inferline.ports.store import JobStore
 from inferline.runtime.group_commit import GroupCommitter
 from inferline.runtime.serving import ModelServer, ServedModel
+from inferline.worker.sources import JobSource, StoreJobSource
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 600.0
+
+# One line per finished attempt; successes only at DEBUG (they are counted in metrics).
+_JOB_LOG_LEVELS = {
+    JobStatus.SUCCEEDED: logging.DEBUG,
+    JobStatus.FAILED: logging.WARNING,
+    JobStatus.EXPIRED: logging.WARNING,
+    JobStatus.DEAD: logging.ERROR,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +69,9 @@ class Worker:
         *,
         worker_id: str | None = None,
         on_commit: Callable[[], None] = lambda: None,
+        source: Callable[[str], JobSource] | None = None,
     ) -> None:
+        """`source` builds this worker's job source from its id (default: claim from the store)."""
         self.store = store
         self.models = models
         self.metrics = metrics
@@ -68,6 +79,11 @@ class Worker:
         self.config = config
         self.worker_id = worker_id or new_worker_id()
         self.processor = JobProcessor(models)
+        self.source = (
+            source(self.worker_id)
+            if source is not None
+            else StoreJobSource(store, self.worker_id, config.lease_seconds)
+        )
         self._on_commit = on_commit
         self._completions: GroupCommitter[Outcome, bool] = GroupCommitter(self._commit_outcomes)
         self._inflight: dict[str, dict[str, asyncio.Task[None]]] = {}
@@ -102,6 +118,11 @@ class Worker:
     def inflight(self) -> int:
         return sum(len(tasks) for tasks in self._inflight.values())
 
+    @property
+    def alive(self) -> bool:
+        """True while the worker claims jobs for at least one model."""
+        return not self._stopping and any(not t.done() for t in self._claim_tasks)
+
     async def stop(self) -> None:
         """Stop claiming, let in-flight jobs finish within the grace period, release the rest."""
         self._stopping = True
@@ -119,6 +140,7 @@ class Worker:
         await self._completions.drain()
         if leftover:
             released = await self.store.release_jobs(self.worker_id, leftover)
+            await self.source.settle(leftover)
             log.info("released %d unfinished jobs back to the queue", len(released))
         for task in self._background:
             task.cancel()
@@ -142,13 +164,14 @@ class Worker:
                 await wakeup.wait()
                 continue
             try:
-                jobs = await self.store.claim_jobs(name, free, self.worker_id,
-                                                   self.config.lease_seconds)
+                jobs = await self.source.claim(name, free)
                 delay = self.config.poll_interval_seconds
             except Exception:
                 log.exception("claiming jobs for %s failed; retrying in %.1fs", name, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                continue
+            if not jobs and self.source.blocks:
                 continue
             if not jobs:
                 wakeup.clear()
@@ -195,6 +218,7 @@ class Worker:
     async def _commit_outcomes(self, outcomes: list[Outcome]) -> list[bool]:
         changed = await self.store.complete_jobs(outcomes, self.policy)
         self._on_commit()
+        await self.source.settle([o.job_id for o in outcomes])
         applied = {job.id for job in changed}
         for job in changed:
             self._observe_finished(job)
@@ -206,6 +230,11 @@ class Worker:
             self.metrics.job_retries.labels(job.model).inc()
         if job.finished_at is not None:
             self.metrics.job_latency.labels(job.model).observe(job.finished_at - job.created_at)
+        log.log(
+            _JOB_LOG_LEVELS.get(job.status, logging.INFO), "job %s %s", job.id, job.status.value,
+            extra={"job_id": job.id, "model": job.model, "status": job.status.value,
+                   "attempts": job.attempts, "error": job.error},
+        )
 
     # -- background ------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
@@ -217,6 +246,10 @@ class Worker:
                 await self.store.extend_leases(self.worker_id, ids, self.config.lease_seconds)
             except Exception:
                 log.exception("lease heartbeat failed")
+            try:
+                await self.source.touch(ids)
+            except Exception as exc:
+                log.warning("queue heartbeat failed: %s", exc)
 
     async def _maintenance_loop(self) -> None:
         interval = min(1.0, self.config.lease_seconds / 4)
@@ -224,7 +257,13 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             try:
+                if await self.source.maintain():
+                    self.notify()
+            except Exception as exc:
+                log.warning("job source upkeep failed: %s", exc)
+            try:
                 changed = await self.store.recover_expired_leases(self.policy)
+                self.source.adopt([j for j in changed if j.status is JobStatus.FAILED])
                 changed += await self.store.expire_overdue()
                 for job in changed:
                     self._observe_finished(job)

@@ -6,13 +6,14 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    Float,
+    Double,
     Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -20,6 +21,8 @@ metadata = MetaData()
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
+# Double precision everywhere: a MySQL FLOAT is single precision (seconds would be off by minutes).
+TimeType: Double[float] = Double(asdecimal=False)
 
 jobs = Table(
     "jobs",
@@ -37,16 +40,17 @@ jobs = Table(
     Column("priority", Integer, nullable=False, default=0),
     Column("idempotency_key", String(255), nullable=True),
     Column("metadata", JsonType, nullable=False),
-    Column("deadline", Float, nullable=True),
-    Column("created_at", Float, nullable=False),
-    Column("updated_at", Float, nullable=False),
-    Column("started_at", Float, nullable=True),
-    Column("finished_at", Float, nullable=True),
-    Column("available_at", Float, nullable=False),
-    Column("lease_until", Float, nullable=True),
+    Column("deadline", TimeType, nullable=True),
+    Column("created_at", TimeType, nullable=False),
+    Column("updated_at", TimeType, nullable=False),
+    Column("started_at", TimeType, nullable=True),
+    Column("finished_at", TimeType, nullable=True),
+    Column("available_at", TimeType, nullable=False),
+    Column("lease_until", TimeType, nullable=True),
     Column("worker_id", String(64), nullable=True),
     Index("uq_jobs_tenant_idempotency", "tenant", "idempotency_key", unique=True),
-    Index("ix_jobs_claim", "model", "status", "priority", "id"),
+    # priority DESC so that a claim's ORDER BY priority DESC, id is a plain index scan
+    Index("ix_jobs_claim", "model", "status", text("priority DESC"), "id"),
     Index("ix_jobs_lease", "status", "lease_until"),
     Index("ix_jobs_tenant_list", "tenant", "id"),
     Index("ix_jobs_tenant_status", "tenant", "status", "id"),
@@ -61,9 +65,9 @@ job_events = Table(
     Column("model", String(128), nullable=False),
     Column("type", String(32), nullable=False),
     Column("status", String(16), nullable=False),
-    Column("at", Float, nullable=False),
+    Column("at", TimeType, nullable=False),
     Column("payload", JsonType, nullable=False),
-    Column("published_at", Float, nullable=True),
+    Column("published_at", TimeType, nullable=True),
     Index("ix_job_events_job", "job_id", "seq"),
     Index("ix_job_events_at", "at"),
     Index("ix_job_events_unpublished", "published_at", "seq"),

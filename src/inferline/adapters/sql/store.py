@@ -15,13 +15,18 @@ from sqlalchemy import Select, bindparam, delete, func, insert, select, text, up
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.engine import SqlConnection, SqlEngine, create_engines
 from inferline.adapters.sql.migrate import upgrade_to_head
-from inferline.adapters.sql.rows import event_from_row, event_values, job_from_row, new_job_values
+from inferline.adapters.sql.rows import (
+    event_from_row,
+    event_values,
+    job_from_row,
+    job_from_values,
+    new_job_values,
+)
 from inferline.adapters.sql.schema import job_events, jobs
-from inferline.domain.errors import Conflict, NotFound
+from inferline.domain.errors import Conflict, NotFound, Unavailable
 from inferline.domain.jobs import (
     CANCELLABLE_STATUSES,
     CLAIMABLE_STATUSES,
@@ -43,6 +48,7 @@ _WRITE_BACK = update(jobs).where(jobs.c.id == bindparam("b_id"))
 _CLAIMABLE = [s.value for s in CLAIMABLE_STATUSES]
 _UNFINISHED = [JobStatus.QUEUED.value, JobStatus.FAILED.value, JobStatus.RUNNING.value]
 _CHUNK = 500  # ids per IN (...) clause
+_FINISHING = [JobStatus.SUCCEEDED.value, JobStatus.DEAD.value, JobStatus.EXPIRED.value]
 
 
 class SqlJobStore:
@@ -51,8 +57,8 @@ class SqlJobStore:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
         self._migrate = migrate
-        self._writer: AsyncEngine | None = None
-        self._reader: AsyncEngine | None = None
+        self._writer: SqlEngine | None = None
+        self._reader: SqlEngine | None = None
         self.dialect = ""
 
     # -- lifecycle -------------------------------------------------------------
@@ -68,15 +74,15 @@ class SqlJobStore:
         self._writer = self._reader = None
 
     @property
-    def writer(self) -> AsyncEngine:
+    def writer(self) -> SqlEngine:
         if self._writer is None:
-            raise RuntimeError("store is not started")
+            raise Unavailable("the database is not connected yet", retry_after=1.0)
         return self._writer
 
     @property
-    def reader(self) -> AsyncEngine:
+    def reader(self) -> SqlEngine:
         if self._reader is None:
-            raise RuntimeError("store is not started")
+            raise Unavailable("the database is not connected yet", retry_after=1.0)
         return self._reader
 
     async def ping(self) -> None:
@@ -97,10 +103,15 @@ class SqlJobStore:
                 if job.idempotency_key is not None:
                     fresh[key] = job
                 to_insert.append(job)
-            if to_insert:
-                await conn.execute(self._insert_ignoring_duplicates(),
-                                   [new_job_values(j, now) for j in to_insert])
-            stored = {j.id: j for j in await self._fetch(conn, [j.id for j in to_insert])}
+            rows = [new_job_values(j, now) for j in to_insert]
+            if rows:
+                await conn.execute(self._insert_ignoring_duplicates(), rows)
+            stored = {row["id"]: job_from_values(row) for row in rows}
+            if fresh:  # a keyed insert loses to a concurrent one with the same key
+                kept = {j.id for j in await self._fetch(conn, [j.id for j in fresh.values()])}
+                for job in fresh.values():
+                    if job.id not in kept:
+                        del stored[job.id]
             winners = await self._existing_by_key(conn, new_jobs) if fresh else existing
             created = [stored[j.id] for j in to_insert if j.id in stored]
             await self._write_events(conn, created)
@@ -122,7 +133,7 @@ class SqlJobStore:
         return insert(jobs)
 
     async def _existing_by_key(
-        self, conn: AsyncConnection, new_jobs: Iterable[NewJob]
+        self, conn: SqlConnection, new_jobs: Iterable[NewJob]
     ) -> dict[tuple[str, str | None], Job]:
         by_tenant: dict[str, set[str]] = {}
         for job in new_jobs:
@@ -135,8 +146,8 @@ class SqlJobStore:
                     select(jobs).where(jobs.c.tenant == tenant, jobs.c.idempotency_key.in_(chunk))
                 )
                 for row in rows:
-                    job = job_from_row(row)
-                    found[(job.tenant, job.idempotency_key)] = job
+                    stored = job_from_row(row)
+                    found[(stored.tenant, stored.idempotency_key)] = stored
         return found
 
     # -- reading ---------------------------------------------------------------
@@ -195,6 +206,41 @@ class SqlJobStore:
         async with self.reader.connect() as conn:
             return [event_from_row(r) for r in await conn.execute(query)]
 
+    async def finished_events(
+        self, tenant: str | None, *, since: float | None = None, limit: int = 1000
+    ) -> list[JobEvent]:
+        query = select(job_events).where(job_events.c.status.in_(_FINISHING))
+        if tenant is not None:
+            query = query.where(job_events.c.tenant == tenant)
+        if since is not None:
+            query = query.where(job_events.c.at >= since)
+        query = query.order_by(job_events.c.seq.desc()).limit(limit)
+        async with self.reader.connect() as conn:
+            return [event_from_row(r) for r in await conn.execute(query)]
+
+    async def finished_counts(self, tenant: str | None, since: float) -> dict[str, dict[str, int]]:
+        query = (
+            select(job_events.c.model, job_events.c.status, func.count())
+            .where(job_events.c.status.in_(_FINISHING), job_events.c.at >= since)
+            .group_by(job_events.c.model, job_events.c.status)
+        )
+        if tenant is not None:
+            query = query.where(job_events.c.tenant == tenant)
+        counts: dict[str, dict[str, int]] = {}
+        async with self.reader.connect() as conn:
+            for model, status, count in await conn.execute(query):
+                counts.setdefault(model, {})[status] = count
+        return counts
+
+    async def active_workers(self) -> dict[str, int]:
+        query = (
+            select(jobs.c.worker_id, func.count())
+            .where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until > time.time())
+            .group_by(jobs.c.worker_id)
+        )
+        async with self.reader.connect() as conn:
+            return {worker: count for worker, count in await conn.execute(query) if worker}
+
     # -- client state changes --------------------------------------------------
     async def cancel_job(self, tenant: str, job_id: str) -> Job:
         async with self.writer.begin() as conn:
@@ -228,7 +274,7 @@ class SqlJobStore:
             await self._write_back(conn, [job])
         return job
 
-    async def _one_for_update(self, conn: AsyncConnection, tenant: str, job_id: str) -> Job:
+    async def _one_for_update(self, conn: SqlConnection, tenant: str, job_id: str) -> Job:
         row = (
             await conn.execute(
                 select(jobs).where(jobs.c.id == job_id, jobs.c.tenant == tenant).with_for_update()
@@ -243,26 +289,12 @@ class SqlJobStore:
         self, model: str, limit: int, worker_id: str, lease_seconds: float
     ) -> list[Job]:
         now = time.time()
-        runnable = (
-            select(jobs.c.id)
-            .where(
-                jobs.c.model == model,
-                jobs.c.status.in_(_CLAIMABLE),
-                jobs.c.available_at <= now,
-                (jobs.c.deadline.is_(None)) | (jobs.c.deadline > now),
-            )
-            .order_by(jobs.c.priority.desc(), jobs.c.id)
-            .limit(limit)
-        )
-        values = {
-            "status": JobStatus.RUNNING.value,
-            "attempts": jobs.c.attempts + 1,
-            "worker_id": worker_id,
-            "lease_until": now + lease_seconds,
-            "updated_at": now,
-            "started_at": func.coalesce(jobs.c.started_at, now),
-        }
+        values = _claim_values(worker_id, now, lease_seconds)
         async with self.writer.begin() as conn:
+            ids = await self._pick_runnable(conn, model, limit, now)
+            if not ids:
+                return []
+            runnable = select(jobs.c.id).where(jobs.c.id.in_(ids))
             if self.dialect in ("sqlite", "postgresql"):
                 claimed = await self._claim_returning(conn, runnable, values)
             else:
@@ -271,8 +303,73 @@ class SqlJobStore:
             await self._write_events(conn, claimed)
         return claimed
 
+    async def _pick_runnable(
+        self, conn: SqlConnection, model: str, limit: int, now: float
+    ) -> list[str]:
+        """Ids of the next runnable jobs, highest priority first. One index-ordered scan
+        per claimable status, then a merge: a single scan over both statuses would sort
+        the whole backlog on every claim (ix_jobs_claim is model, status, priority DESC, id)."""
+        candidates: list[tuple[str, int]] = []
+        for status in _CLAIMABLE:
+            query = (
+                select(jobs.c.id, jobs.c.priority)
+                .where(jobs.c.model == model, jobs.c.status == status, *_due_now(now))
+                .order_by(jobs.c.priority.desc(), jobs.c.id)
+                .limit(limit)
+            )
+            if self.dialect != "sqlite":  # SQLite's writer already holds the only write lock
+                query = query.with_for_update(skip_locked=True)
+            candidates += [(job_id, priority) for job_id, priority in await conn.execute(query)]
+        candidates.sort(key=lambda c: (-c[1], c[0]))
+        return [job_id for job_id, _ in candidates[:limit]]
+
+    async def claim_jobs_by_id(
+        self, job_ids: list[str], worker_id: str, lease_seconds: float
+    ) -> list[Job]:
+        if not job_ids:
+            return []
+        now = time.time()
+        claimed: list[Job] = []
+        async with self.writer.begin() as conn:
+            for chunk in _chunks(sorted(set(job_ids))):
+                runnable = select(jobs.c.id).where(jobs.c.id.in_(chunk), *_runnable_now(now))
+                values = _claim_values(worker_id, now, lease_seconds)
+                if self.dialect in ("sqlite", "postgresql"):
+                    claimed += await self._claim_returning(conn, runnable, values)
+                else:
+                    claimed += await self._claim_select_update(conn, runnable, values)
+            await self._write_events(conn, claimed)
+        return claimed
+
+    async def bury_poison(self, deliveries: dict[str, int]) -> list[Job]:
+        if not deliveries:
+            return []
+        now = time.time()
+        async with self.writer.begin() as conn:
+            changed = [
+                j for j in await self._fetch(conn, list(deliveries), lock=True)
+                if j.status in CLAIMABLE_STATUSES and deliveries[j.id] > j.max_attempts
+            ]
+            for job in changed:
+                job.status, job.finished_at, job.updated_at = JobStatus.DEAD, now, now
+                job.error = (f"poison message: delivered {deliveries[job.id]} times without "
+                             f"being acknowledged (max_attempts {job.max_attempts})")
+                job.lease_until = job.worker_id = None
+            await self._write_back(conn, changed)
+        return changed
+
+    async def runnable_jobs(self, limit: int, waiting_since: float) -> list[tuple[str, str]]:
+        query = (
+            select(jobs.c.model, jobs.c.id)
+            .where(*_runnable_now(waiting_since))
+            .order_by(jobs.c.available_at)
+            .limit(limit)
+        )
+        async with self.reader.connect() as conn:
+            return [(model, job_id) for model, job_id in await conn.execute(query)]
+
     async def _claim_returning(
-        self, conn: AsyncConnection, runnable: Select[Any], values: dict[str, Any]
+        self, conn: SqlConnection, runnable: Select[Any], values: dict[str, Any]
     ) -> list[Job]:
         if self.dialect == "postgresql":
             runnable = runnable.with_for_update(skip_locked=True)
@@ -280,7 +377,7 @@ class SqlJobStore:
         return [job_from_row(r) for r in await conn.execute(stmt.returning(*jobs.c))]
 
     async def _claim_select_update(
-        self, conn: AsyncConnection, runnable: Select[Any], values: dict[str, Any]
+        self, conn: SqlConnection, runnable: Select[Any], values: dict[str, Any]
     ) -> list[Job]:
         ids = list((await conn.execute(runnable.with_for_update(skip_locked=True))).scalars())
         if not ids:
@@ -293,8 +390,8 @@ class SqlJobStore:
             return []
         now = time.time()
         async with self.writer.begin() as conn:
-            current = {j.id: j for j in await self._fetch(conn, [o.job_id for o in outcomes],
-                                                         lock=True)}
+            ids = [o.job_id for o in outcomes]
+            current = {j.id: j for j in await self._fetch(conn, ids, lock=True, with_input=False)}
             changed: list[Job] = []
             for outcome in outcomes:
                 job = current.get(outcome.job_id)
@@ -416,17 +513,25 @@ class SqlJobStore:
 
     # -- helpers ---------------------------------------------------------------
     async def _fetch(
-        self, conn: AsyncConnection, job_ids: Sequence[str], *, lock: bool = False
+        self,
+        conn: SqlConnection,
+        job_ids: Sequence[str],
+        *,
+        lock: bool = False,
+        with_input: bool = True,
     ) -> list[Job]:
+        """Jobs by id; `with_input=False` skips reading (and decoding) the inputs, which
+        may be large, and gives jobs whose `input` is empty."""
+        columns = jobs.c if with_input else [c for c in jobs.c if c.name != "input"]
         found: list[Job] = []
         for chunk in _chunks(list(job_ids)):
-            query = select(jobs).where(jobs.c.id.in_(chunk))
+            query = select(*columns).where(jobs.c.id.in_(chunk))
             if lock:
                 query = query.with_for_update()
             found.extend(job_from_row(r) for r in await conn.execute(query))
         return found
 
-    async def _write_back(self, conn: AsyncConnection, changed: list[Job]) -> None:
+    async def _write_back(self, conn: SqlConnection, changed: list[Job]) -> None:
         """Persist the mutable columns of changed jobs and their events."""
         if not changed:
             return
@@ -436,7 +541,7 @@ class SqlJobStore:
         await conn.execute(_WRITE_BACK, params)
         await self._write_events(conn, changed)
 
-    async def _write_events(self, conn: AsyncConnection, changed: list[Job]) -> None:
+    async def _write_events(self, conn: SqlConnection, changed: list[Job]) -> None:
         if changed:
             await conn.execute(insert(job_events), [event_values(j) for j in changed])
 
@@ -459,6 +564,28 @@ def _apply_outcome(
             job.finished_at = now
         else:
             job.available_at = now if retry_now else now + policy.delay(job.attempts)
+
+
+def _runnable_now(now: float) -> list[Any]:
+    """Conditions of a job a worker may start at `now`: waiting, due, not past its deadline."""
+    return [jobs.c.status.in_(_CLAIMABLE), *_due_now(now)]
+
+
+def _due_now(now: float) -> list[Any]:
+    """A waiting job's time conditions: its backoff has passed, its deadline has not."""
+    return [jobs.c.available_at <= now, (jobs.c.deadline.is_(None)) | (jobs.c.deadline > now)]
+
+
+def _claim_values(worker_id: str, now: float, lease_seconds: float) -> dict[str, Any]:
+    """Column values of a job as a worker claims it (one more attempt, leased)."""
+    return {
+        "status": JobStatus.RUNNING.value,
+        "attempts": jobs.c.attempts + 1,
+        "worker_id": worker_id,
+        "lease_until": now + lease_seconds,
+        "updated_at": now,
+        "started_at": func.coalesce(jobs.c.started_at, now),
+    }
 
 
 def _chunks(items: list[Any], size: int = _CHUNK) -> Iterable[list[Any]]:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, WebSocket, WebSocketDisconnect
 
 from inferline.api.deps import get_tenant, ws_container
+from inferline.api.websockets import push_until_disconnected
 from inferline.bootstrap import Container
 
 router = APIRouter(tags=["events"])
@@ -27,13 +28,17 @@ async def job_events(
     await websocket.accept()
     model_name = container.registry.canonical(model) if model else None
     subscription = container.bus.subscribe()
-    try:
+
+    async def push() -> None:
         async for event in subscription:
             if event.tenant != tenant:
                 continue
             if (model_name and event.model != model_name) or (job_id and event.job_id != job_id):
                 continue
             await websocket.send_json({"type": event.type, "seq": event.seq, "job": event.job})
+
+    try:
+        await push_until_disconnected(websocket, push())
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

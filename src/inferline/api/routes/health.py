@@ -20,8 +20,9 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 
 def not_ready_reasons(container: Container) -> list[str]:
     """Why the process should not get traffic yet (empty when ready)."""
-    reasons = []
-    if not container.monitor.database_ok:
+    reasons = container.connections.problems()
+    database_listed = any(r.startswith("database:") for r in reasons)
+    if not container.monitor.database_ok and not database_listed:
         reasons.append(f"database: {container.monitor.database_error or 'not checked yet'}")
     for served in container.models.models.values():
         if served.load_error:

@@ -67,7 +67,7 @@ async def list_jobs(
     cursor: Annotated[str | None, Query(max_length=36)] = None,
 ) -> dict[str, Any]:
     """Pass `next_cursor` back as `cursor` for the next page."""
-    jobs = await container.jobs.list(tenant, status=status, model=model, limit=limit, cursor=cursor)
+    jobs = await container.jobs.list_jobs(tenant, status=status, model=model, limit=limit, cursor=cursor)
     next_cursor = jobs[-1].id if len(jobs) == limit else None
     return {"jobs": [job_view(j, include_input=False) for j in jobs], "next_cursor": next_cursor}
 

@@ -18,6 +18,8 @@ depends_on = None
 
 JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
 SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# Double precision everywhere: a MySQL FLOAT is single precision.
+TimeType: sa.Double[float] = sa.Double(asdecimal=False)
 
 
 def upgrade() -> None:
@@ -36,19 +38,20 @@ def upgrade() -> None:
         sa.Column("priority", sa.Integer, nullable=False),
         sa.Column("idempotency_key", sa.String(255), nullable=True),
         sa.Column("metadata", JsonType, nullable=False),
-        sa.Column("deadline", sa.Float, nullable=True),
-        sa.Column("created_at", sa.Float, nullable=False),
-        sa.Column("updated_at", sa.Float, nullable=False),
-        sa.Column("started_at", sa.Float, nullable=True),
-        sa.Column("finished_at", sa.Float, nullable=True),
-        sa.Column("available_at", sa.Float, nullable=False),
-        sa.Column("lease_until", sa.Float, nullable=True),
+        sa.Column("deadline", TimeType, nullable=True),
+        sa.Column("created_at", TimeType, nullable=False),
+        sa.Column("updated_at", TimeType, nullable=False),
+        sa.Column("started_at", TimeType, nullable=True),
+        sa.Column("finished_at", TimeType, nullable=True),
+        sa.Column("available_at", TimeType, nullable=False),
+        sa.Column("lease_until", TimeType, nullable=True),
         sa.Column("worker_id", sa.String(64), nullable=True),
     )
     op.create_index(
         "uq_jobs_tenant_idempotency", "jobs", ["tenant", "idempotency_key"], unique=True
     )
-    op.create_index("ix_jobs_claim", "jobs", ["model", "status", "priority", "id"])
+    # priority DESC: a claim's ORDER BY priority DESC, id is then a plain index scan
+    op.create_index("ix_jobs_claim", "jobs", ["model", "status", sa.text("priority DESC"), "id"])
     op.create_index("ix_jobs_lease", "jobs", ["status", "lease_until"])
     op.create_index("ix_jobs_tenant_list", "jobs", ["tenant", "id"])
     op.create_index("ix_jobs_tenant_status", "jobs", ["tenant", "status", "id"])
@@ -61,9 +64,9 @@ def upgrade() -> None:
         sa.Column("model", sa.String(128), nullable=False),
         sa.Column("type", sa.String(32), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("at", sa.Float, nullable=False),
+        sa.Column("at", TimeType, nullable=False),
         sa.Column("payload", JsonType, nullable=False),
-        sa.Column("published_at", sa.Float, nullable=True),
+        sa.Column("published_at", TimeType, nullable=True),
     )
     op.create_index("ix_job_events_job", "job_events", ["job_id", "seq"])
     op.create_index("ix_job_events_at", "job_events", ["at"])

@@ -1,0 +1,463 @@
+"""Embedding throughput: sentence-transformers in-process against Inferline over HTTP.
+
+The same sentences (8-24 words, fixed seed, all different) go through:
+  a)      sentence-transformers in-process, batch 32 (the ceiling), in its own process;
+  b c=1)  Inferline `POST /embed`, one text per request, one client at a time;
+  b c=64) the same with 64 concurrent clients;
+  c)      `POST /batch-embed`, 32 texts per request (4 concurrent requests);
+and, with `--onnx`, the ONNX Runtime backend (fp32 and int8) in-process and over HTTP.
+
+Every HTTP scenario gets a fresh server (`inferline serve`, empty cache and database)
+in its own process; the load generator is another process (a small keep-alive HTTP/1.1
+client on asyncio, so that it costs the shared CPU as little as possible).
+
+    .venv/bin/python benchmarks/embeddings.py            # 4,000 sentences, PyTorch rows
+    .venv/bin/python benchmarks/embeddings.py --onnx     # and the ONNX Runtime rows
+    .venv/bin/python benchmarks/embeddings.py --quick    # 600 sentences, a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import random
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+_VOCABULARY = """
+time person year way day thing man world life hand part child eye woman place work week
+case point government company number group problem fact river market model data system
+network user service cache vector search query result engine signal window table field
+garden winter summer morning evening city road bridge train station ticket price budget
+report meeting project team manager customer product order invoice payment account bank
+doctor patient hospital school teacher student lesson book page story letter message
+phone quick slow bright dark green blue heavy light small large early late happy quiet
+loud cold warm fresh old new simple clear strong weak open closed public private local
+global runs reads writes builds breaks opens closes finds sends takes gives makes moves
+grows falls rises shows hides keeps leaves brings carries checks counts draws drives
+eats under over after before between through across against along around behind beyond
+the a an this that every some many few no each one two three four five
+"""
+WORDS = tuple(_VOCABULARY.split())
+SEED = 20251123
+BATCH_PER_REQUEST = 32
+BATCH_CONCURRENCY = 4
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+def sentences(count: int, seed: int = SEED) -> list[str]:
+    """`count` different sentences of 8 to 24 words, the same for the same seed."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out: list[str] = []
+    while len(out) < count:
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 24))).capitalize() + "."
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
+@dataclass
+class Row:
+    """One scenario's figures."""
+
+    name: str
+    sentences: int
+    seconds: float
+    latencies_ms: list[float] = field(repr=False)
+    peak_rss_mb: float
+    client_peak_rss_mb: float | None = None
+    errors: int = 0
+    notes: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.sentences / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        if not ordered:
+            return float("nan")
+        index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+        return ordered[index]
+
+    def summary(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k != "latencies_ms"}
+        data.update(
+            sentences_per_second=round(self.rate, 1),
+            p50_ms=round(self.percentile(50), 1),
+            p95_ms=round(self.percentile(95), 1),
+            p99_ms=round(self.percentile(99), 1),
+        )
+        return data
+
+
+def peak_rss_mb(pid: int | None = None) -> float:
+    """Peak resident memory (VmHWM) of a process, in MiB."""
+    if pid is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# -- in-process scenarios (each in its own process) -----------------------------
+def _in_process(kind: str, texts: list[str], queue: Any) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import numpy as np
+
+    from inferline.models.minilm import MiniLM, model_dir
+
+    latencies: list[float] = []
+    if kind == "torch-st":
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(model_dir()), device="cpu")
+        model.encode(texts[:64], batch_size=32)
+
+        def encode(batch: list[str]) -> Any:
+            return model.encode(batch, batch_size=32)
+    else:
+        from inferline.ports.embedding import TextInput
+
+        backend = MiniLM("onnx", quantize=(kind == "onnx-int8"))
+        backend.load()
+        backend.warmup()
+
+        def encode(batch: list[str]) -> Any:
+            outputs = backend.predict_batch([TextInput(text=t) for t in batch])
+            return np.asarray([o.embedding for o in outputs])
+
+    # Throughput: one call over every text (sentence-transformers sorts them by length
+    # and cuts batches of 32; MiniLM.predict_batch does the same), then latency per batch.
+    started = time.perf_counter()
+    vectors = encode(texts)
+    seconds = time.perf_counter() - started
+    for start in range(0, min(len(texts), 1024), 32):
+        t0 = time.perf_counter()
+        encode(texts[start : start + 32])
+        latencies.append((time.perf_counter() - t0) * 1000)
+    np.save(Path(tempfile.gettempdir()) / f"inferline-bench-{kind}.npy", np.asarray(vectors))
+    queue.put((seconds, latencies, peak_rss_mb()))
+
+
+def run_in_process(kind: str, texts: list[str], name: str) -> Row:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_in_process, args=(kind, texts, queue))
+    process.start()
+    seconds, latencies, rss = queue.get()
+    process.join()
+    return Row(name, len(texts), seconds, latencies, rss, notes="batch 32, latency per batch")
+
+
+# -- HTTP scenarios -------------------------------------------------------------
+class Server:
+    """A fresh `inferline serve` with only MiniLM, in a temporary folder."""
+
+    def __init__(self, port: int, **settings: str) -> None:
+        self.folder = tempfile.mkdtemp(prefix="inferline-bench-")
+        self.port = port
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INFERLINE_")}
+        env.update(
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            INFERLINE_MODELS="minilm",
+            INFERLINE_LOG_LEVEL="WARNING",
+            INFERLINE_LOG_FORMAT="json",
+            INFERLINE_DATABASE_URL=f"sqlite+aiosqlite:///{self.folder}/bench.db",
+            **{f"INFERLINE_{k.upper()}": v for k, v in settings.items()},
+        )
+        import subprocess
+
+        self.log = open(Path(self.folder) / "server.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "inferline.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--workers-in-process",
+                "0",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 600) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited; see {self.folder}/server.log")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("server not ready")
+
+    def stop(self) -> float:
+        rss = peak_rss_mb(self.process.pid)
+        self.process.terminate()
+        self.process.wait(60)
+        self.log.close()
+        return rss
+
+
+async def _post(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes
+) -> bytes:
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    payload = await reader.readexactly(length)
+    if status != 200:
+        raise RuntimeError(f"HTTP {status}: {payload[:200]!r}")
+    return payload
+
+
+async def _load(
+    port: int, path: str, bodies: list[bytes], concurrency: int
+) -> tuple[float, list[float], int]:
+    pending = list(reversed(bodies))
+    latencies: list[float] = []
+    errors = 0
+
+    async def client() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while pending:
+            body = pending.pop()
+            t0 = time.perf_counter()
+            try:
+                await _post(reader, writer, path, body)
+                latencies.append((time.perf_counter() - t0) * 1000)
+            except RuntimeError:
+                errors += 1
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, errors
+
+
+def _client_process(
+    port: int, path: str, bodies: list[bytes], concurrency: int, queue: Any
+) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    warm = bodies[: min(len(bodies), 2 * concurrency)]
+    asyncio.run(_load(port, path, warm, concurrency))  # connections and first batches
+    seconds, latencies, errors = asyncio.run(_load(port, path, bodies[len(warm) :], concurrency))
+    queue.put((seconds, latencies, errors, len(warm), peak_rss_mb()))
+
+
+def run_http(
+    name: str,
+    texts: list[str],
+    *,
+    per_request: int,
+    concurrency: int,
+    port: int,
+    **settings: str,
+) -> Row:
+    path = "/embed" if per_request == 1 else "/batch-embed"
+    if per_request == 1:
+        bodies = [json.dumps({"text": t}).encode() for t in texts]
+    else:
+        bodies = [
+            json.dumps({"texts": texts[i : i + per_request]}).encode()
+            for i in range(0, len(texts), per_request)
+        ]
+    server = Server(port, **settings)
+    try:
+        server.wait_ready()
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        process = context.Process(
+            target=_client_process, args=(port, path, bodies, concurrency, queue)
+        )
+        process.start()
+        seconds, latencies, errors, warm, client_rss = queue.get()
+        process.join()
+    finally:
+        server_rss = server.stop()
+    measured = (len(bodies) - warm) * per_request if per_request > 1 else len(bodies) - warm
+    measured = min(measured, len(texts))
+    return Row(
+        name,
+        measured,
+        seconds,
+        latencies,
+        server_rss,
+        client_rss,
+        errors,
+        notes=f"{per_request} text(s)/request, concurrency {concurrency}, latency per request",
+    )
+
+
+def parity(reference: str, other: str) -> dict[str, float]:
+    import numpy as np
+
+    folder = Path(tempfile.gettempdir())
+    a = np.load(folder / f"inferline-bench-{reference}.npy")
+    b = np.load(folder / f"inferline-bench-{other}.npy")
+    cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return {"min": round(float(cosine.min()), 5), "mean": round(float(cosine.mean()), 5)}
+
+
+def torch_rows(texts: list[str], port: int) -> list[Row]:
+    """The PyTorch scenarios a), b) c=1, b) c=64 and c)."""
+    count = len(texts)
+    return [
+        run_in_process("torch-st", texts, "a) sentence-transformers b32"),
+        run_http(
+            "b) /embed c=1", texts[: max(200, count // 8)], per_request=1, concurrency=1, port=port
+        ),
+        run_http("b) /embed c=64", texts, per_request=1, concurrency=64, port=port),
+        run_http(
+            "c) /batch-embed 32/req",
+            texts,
+            per_request=BATCH_PER_REQUEST,
+            concurrency=BATCH_CONCURRENCY,
+            port=port,
+        ),
+    ]
+
+
+def onnx_rows(texts: list[str], port: int) -> list[Row]:
+    """The same through ONNX Runtime, fp32 and int8."""
+    rows = [
+        run_in_process(kind, texts, f"a) ONNX {kind[5:]} in-process b32")
+        for kind in ("onnx-fp32", "onnx-int8")
+    ]
+    for quantize in ("false", "true"):
+        label = "int8" if quantize == "true" else "fp32"
+        settings = {"embedding_backend": "onnx", "embedding_int8": quantize}
+        rows.append(
+            run_http(
+                f"b) /embed c=64 ONNX {label}",
+                texts,
+                per_request=1,
+                concurrency=64,
+                port=port,
+                **settings,
+            )
+        )
+        rows.append(
+            run_http(
+                f"c) /batch-embed ONNX {label}",
+                texts,
+                per_request=BATCH_PER_REQUEST,
+                concurrency=BATCH_CONCURRENCY,
+                port=port,
+                **settings,
+            )
+        )
+    return rows
+
+
+def _print_row(row: Row) -> None:
+    s = row.summary()
+    print(
+        f"{row.name:<32} {s['sentences_per_second']:>8} sent/s  p50 {s['p50_ms']:>7} ms  "
+        f"p95 {s['p95_ms']:>7} ms  p99 {s['p99_ms']:>7} ms  peak {row.peak_rss_mb:.0f} MiB"
+        f"  errors {row.errors}",
+        flush=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="600 sentences instead of 4,000")
+    parser.add_argument("--sentences", type=int, default=None)
+    parser.add_argument("--onnx", action="store_true", help="add the ONNX Runtime rows")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run every scenario N times (interleaved) and keep the best",
+    )
+    parser.add_argument("--port", type=int, default=8931)
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+    count = args.sentences or (600 if args.quick else 4000)
+    texts = sentences(count)
+    load_before = os.getloadavg()
+    runs: list[Row] = []
+    parities: dict[str, dict[str, float]] = {}
+    for _ in range(max(1, args.repeat)):
+        for row in torch_rows(texts, args.port):
+            _print_row(row)
+            runs.append(row)
+        if args.onnx:
+            for row in onnx_rows(texts, args.port):
+                _print_row(row)
+                runs.append(row)
+            parities = {kind: parity("torch-st", kind) for kind in ("onnx-fp32", "onnx-int8")}
+    best: dict[str, Row] = {}
+    for row in runs:  # the best run of each scenario: other work on the machine only slows
+        if row.name not in best or row.rate > best[row.name].rate:
+            best[row.name] = row
+    rows = list(best.values())
+    ceiling = rows[0].rate
+    print(f"\nbest of {args.repeat}; ratio to the ceiling (a = {ceiling:.1f} sent/s):")
+    for row in rows:
+        _print_row(row)
+        print(f"    ratio {row.rate / ceiling:.2f}")
+    if parities:
+        print(f"parity against sentence-transformers (cosine): {parities}")
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
+        "sentences": count,
+        "repeat": args.repeat,
+        "rows": [
+            row.summary() | {"ratio_to_ceiling": round(row.rate / ceiling, 3)} for row in rows
+        ],
+        "runs": [row.summary() for row in runs],
+        "parity": parities,
+    }
+    out = args.out or (RESULTS_DIR / f"embeddings-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Redis adapters: job queue and event bus on Redis Streams (and the result cache)."""

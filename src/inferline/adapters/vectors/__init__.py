@@ -1,0 +1,1 @@
+"""Vector index adapters: the embedded exact NumPy index (pgvector and Milvus can follow)."""

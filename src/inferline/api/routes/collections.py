@@ -1,0 +1,87 @@
+"""Vector collections: create, upsert items, search, delete items."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from inferline.api.deps import get_container
+from inferline.api.embedding_schemas import CollectionRequest, SearchRequest, UpsertRequest
+from inferline.application.collections import NewItem
+from inferline.bootstrap import Container
+from inferline.ports.vectors import CollectionSpec
+
+router = APIRouter(prefix="/api/v1/collections", tags=["collections"])
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+NameParam = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def _view(spec: CollectionSpec, count: int | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {"name": spec.name, "dimension": spec.dimension, "metric": spec.metric}
+    if count is not None:
+        view["count"] = count
+    return view
+
+
+@router.get("", summary="List collections")
+async def list_collections(container: ContainerDep) -> dict[str, Any]:
+    return {"collections": [_view(spec) for spec in await container.collections.all()]}
+
+
+@router.put("/{name}", summary="Create a collection (idempotent)")
+async def create_collection(
+    name: NameParam, body: CollectionRequest, response: Response, container: ContainerDep
+) -> dict[str, Any]:
+    """201 when created, 200 when an identical one exists, 409 when it differs."""
+    spec, created = await container.collections.create(name, body.dimension, body.metric)
+    response.status_code = 201 if created else 200
+    return _view(spec)
+
+
+@router.get("/{name}", summary="Describe a collection")
+async def get_collection(name: NameParam, container: ContainerDep) -> dict[str, Any]:
+    spec, count = await container.collections.describe(name)
+    return _view(spec, count)
+
+
+@router.delete("/{name}", status_code=204, summary="Delete a collection and its items")
+async def drop_collection(name: NameParam, container: ContainerDep) -> Response:
+    await container.collections.drop(name)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/items", summary="Insert or replace items (texts are embedded)")
+async def upsert_items(
+    name: NameParam, body: UpsertRequest, container: ContainerDep
+) -> dict[str, Any]:
+    items = [NewItem(i.id, i.text, i.vector, i.metadata) for i in body.items]
+    upserted = await container.collections.upsert(name, items)
+    return {"upserted": upserted}
+
+
+@router.post("/{name}/search", summary="Nearest items to a text or a vector")
+async def search(name: NameParam, body: SearchRequest, container: ContainerDep) -> dict[str, Any]:
+    """Scores: cosine similarity or dot product (higher first), or L2 distance (lower first)."""
+    hits = await container.collections.search(
+        name, text=body.text, vector=body.vector, k=body.k, where=body.filter
+    )
+    return {
+        "ids": [hit.id for hit in hits],
+        "scores": [hit.score for hit in hits],
+        "metadata": [hit.metadata for hit in hits],
+        "results": [
+            {"id": h.id, "score": h.score, "metadata": h.metadata, "text": h.text} for h in hits
+        ],
+    }
+
+
+@router.delete("/{name}/items/{item_id}", status_code=204, summary="Delete one item")
+async def delete_item(
+    name: NameParam,
+    item_id: Annotated[str, Path(min_length=1, max_length=256)],
+    container: ContainerDep,
+) -> Response:
+    await container.collections.delete_item(name, item_id)
+    return Response(status_code=204)

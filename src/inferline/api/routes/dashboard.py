@@ -1,0 +1,54 @@
+"""The live dashboard's data: `WS /api/v1/dashboard/ws` (source S2) and an HTTP snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+
+from inferline.api.deps import get_container, get_tenant, ws_container
+from inferline.api.websockets import push_until_disconnected
+from inferline.bootstrap import Container
+
+router = APIRouter(prefix="/api/v1/dashboard", tags=["dashboard"])
+log = logging.getLogger(__name__)
+
+PUSH_SECONDS = 2.0
+
+
+@router.get("/snapshot", summary="The dashboard's current figures")
+async def snapshot(
+    container: Annotated[Container, Depends(get_container)],
+    tenant: Annotated[str, Depends(get_tenant)],
+) -> dict[str, Any]:
+    """The same message the WebSocket pushes."""
+    return await container.dashboard.snapshot(tenant)
+
+
+@router.websocket("/ws")
+async def dashboard_updates(
+    websocket: WebSocket,
+    container: Annotated[Container, Depends(ws_container)],
+    tenant: Annotated[str, Depends(get_tenant)],
+) -> None:
+    """Pushes `{"type": "update", "timestamp", "recent_results", "statistics", ...}` every 2 s."""
+    await websocket.accept()
+
+    async def push() -> None:
+        while True:
+            await websocket.send_json(await _message(container, tenant))
+            await asyncio.sleep(PUSH_SECONDS)
+
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await push_until_disconnected(websocket, push())
+
+
+async def _message(container: Container, tenant: str) -> dict[str, Any]:
+    try:
+        return await container.dashboard.snapshot(tenant)
+    except Exception as exc:  # the database is away: say so, keep the socket open
+        log.warning("dashboard snapshot failed: %s", exc)
+        return {"type": "error", "message": f"figures unavailable: {type(exc).__name__}: {exc}"}

