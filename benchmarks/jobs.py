@@ -44,8 +44,11 @@ def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0}
     cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50_ms": round(cuts[49] * 1000, 1), "p95_ms": round(cuts[94] * 1000, 1),
-            "p99_ms": round(cuts[98] * 1000, 1)}
+    return {
+        "p50_ms": round(cuts[49] * 1000, 1),
+        "p95_ms": round(cuts[94] * 1000, 1),
+        "p99_ms": round(cuts[98] * 1000, 1),
+    }
 
 
 class Progress:
@@ -61,17 +64,26 @@ class Progress:
     def finished(self, ids: list[str]) -> int:
         marks = ",".join("?" * len(ids))
         sql = f"SELECT count(*) FROM jobs WHERE status = 'succeeded' AND id IN ({marks})"
-        return sum(int(self._query(sql, tuple(ids[i : i + 900]))[0][0])
-                   for i in range(0, len(ids), 900)) if len(ids) <= 900 else self._count_all(ids)
+        return (
+            sum(
+                int(self._query(sql, tuple(ids[i : i + 900]))[0][0])
+                for i in range(0, len(ids), 900)
+            )
+            if len(ids) <= 900
+            else self._count_all(ids)
+        )
 
     def _count_all(self, ids: list[str]) -> int:
         done = 0
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
             marks = ",".join("?" * len(chunk))
-            done += int(self._query(
-                f"SELECT count(*) FROM jobs WHERE status = 'succeeded' AND id IN ({marks})",
-                tuple(chunk))[0][0])
+            done += int(
+                self._query(
+                    f"SELECT count(*) FROM jobs WHERE status = 'succeeded' AND id IN ({marks})",
+                    tuple(chunk),
+                )[0][0]
+            )
         return done
 
     def times(self, ids: list[str]) -> dict[str, tuple[float, float]]:
@@ -94,8 +106,9 @@ async def wait_all(progress: Progress, ids: list[str], timeout: float) -> None:
         await asyncio.sleep(0.02)
 
 
-async def run_batched(url: str, progress: Progress, total: int, per_request: int = 100,
-                      parallel: int = 4) -> dict[str, Any]:
+async def run_batched(
+    url: str, progress: Progress, total: int, per_request: int = 100, parallel: int = 4
+) -> dict[str, Any]:
     """Submit `total` jobs through POST /api/v1/jobs/batch, `parallel` requests at a time."""
     sent_at: dict[str, float] = {}
     body = {"jobs": [{"model": MODEL, "input": SERIES}] * per_request}
@@ -116,8 +129,14 @@ async def run_batched(url: str, progress: Progress, total: int, per_request: int
         submitted = time.time()
     ids = list(sent_at)
     await wait_all(progress, ids, timeout=600)
-    return summarise(f"batches of {per_request}, {parallel} in parallel", ids, sent_at, started,
-                     submitted, progress)
+    return summarise(
+        f"batches of {per_request}, {parallel} in parallel",
+        ids,
+        sent_at,
+        started,
+        submitted,
+        progress,
+    )
 
 
 async def run_single(url: str, progress: Progress, total: int, concurrency: int) -> dict[str, Any]:
@@ -132,7 +151,9 @@ async def run_single(url: str, progress: Progress, total: int, concurrency: int)
             while remaining[0] > 0:
                 remaining[0] -= 1
                 sent = time.time()
-                async with session.post("/api/v1/jobs", json={"model": MODEL, "input": SERIES}) as r:
+                async with session.post(
+                    "/api/v1/jobs", json={"model": MODEL, "input": SERIES}
+                ) as r:
                     assert r.status == 202, await r.text()
                     sent_at[(await r.json())["id"]] = sent
 
@@ -140,12 +161,24 @@ async def run_single(url: str, progress: Progress, total: int, concurrency: int)
         submitted = time.time()
     ids = list(sent_at)
     await wait_all(progress, ids, timeout=600)
-    return summarise(f"one job per request, concurrency {concurrency}", ids, sent_at, started,
-                     submitted, progress)
+    return summarise(
+        f"one job per request, concurrency {concurrency}",
+        ids,
+        sent_at,
+        started,
+        submitted,
+        progress,
+    )
 
 
-def summarise(name: str, ids: list[str], sent_at: dict[str, float], started: float,
-              submitted: float, progress: Progress) -> dict[str, Any]:
+def summarise(
+    name: str,
+    ids: list[str],
+    sent_at: dict[str, float],
+    started: float,
+    submitted: float,
+    progress: Progress,
+) -> dict[str, Any]:
     times = progress.times(ids)
     last_done = max(finished for _, finished in times.values())
     return {
@@ -165,10 +198,14 @@ def service_times(repeats: int) -> list[dict[str, Any]]:
 
     rows = []
     cases = [
-        (MovingAverage(), MovingAverage.input_schema(series=[float(i % 12) for i in range(96)],
-                                                     window=3)),
-        (LSTMForecast(), LSTMForecast.input_schema(series=[float(i % 12) for i in range(96)],
-                                                   horizon=1)),
+        (
+            MovingAverage(),
+            MovingAverage.input_schema(series=[float(i % 12) for i in range(96)], window=3),
+        ),
+        (
+            LSTMForecast(),
+            LSTMForecast.input_schema(series=[float(i % 12) for i in range(96)], horizon=1),
+        ),
     ]
     for model, item in cases:
         model.load()
@@ -180,10 +217,14 @@ def service_times(repeats: int) -> list[dict[str, Any]]:
                 begun = time.perf_counter()
                 model.predict_batch(items)
                 samples.append((time.perf_counter() - begun) / batch)
-            rows.append({"model": model.name, "batch": batch,
-                         "ms_per_item_median": round(statistics.median(samples) * 1000, 3),
-                         "ms_per_item_p95": round(
-                             statistics.quantiles(samples, n=20)[18] * 1000, 3)})
+            rows.append(
+                {
+                    "model": model.name,
+                    "batch": batch,
+                    "ms_per_item_median": round(statistics.median(samples) * 1000, 3),
+                    "ms_per_item_p95": round(statistics.quantiles(samples, n=20)[18] * 1000, 3),
+                }
+            )
     return rows
 
 
@@ -207,10 +248,13 @@ async def batcher_overhead(items: int) -> dict[str, Any]:
     batched = time.perf_counter() - begun
     await batcher.stop()
     count = items // size * size
-    return {"items": count, "direct_items_per_s": round(count / direct),
-            "batcher_items_per_s": round(count / batched),
-            "overhead_us_per_item": round((batched - direct) / count * 1e6, 1),
-            "batcher_vs_direct": round(direct / batched, 3)}
+    return {
+        "items": count,
+        "direct_items_per_s": round(count / direct),
+        "batcher_items_per_s": round(count / batched),
+        "overhead_us_per_item": round((batched - direct) / count * 1e6, 1),
+        "batcher_vs_direct": round(direct / batched, 3),
+    }
 
 
 async def main() -> None:
@@ -220,7 +264,9 @@ async def main() -> None:
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
     results: dict[str, Any] = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        ),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     print("service time per item ...", file=sys.stderr)
@@ -230,8 +276,9 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        server = http_server("serve", sqlite_url(db), Path(tmp) / "server.log", models=MODEL,
-                             log_level="WARNING")
+        server = http_server(
+            "serve", sqlite_url(db), Path(tmp) / "server.log", models=MODEL, log_level="WARNING"
+        )
         server.start().wait_ready()
         progress = Progress(db)
         runs = []

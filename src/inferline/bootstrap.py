@@ -87,8 +87,9 @@ def model_factories(settings: Settings) -> dict[str, Callable[[], InferenceModel
     onnx_dir = Path(settings.onnx_cache_dir) if settings.onnx_cache_dir else None
 
     def minilm() -> InferenceModel:
-        return MiniLM(settings.embedding_backend, quantize=settings.embedding_int8,
-                      onnx_cache_dir=onnx_dir)
+        return MiniLM(
+            settings.embedding_backend, quantize=settings.embedding_int8, onnx_cache_dir=onnx_dir
+        )
 
     return {MiniLM.name: minilm}
 
@@ -212,8 +213,11 @@ def build_container(
     models = ModelServer(registry, settings, metrics, factories=model_factories(settings))
     cache = build_cache(settings)
     embeddings = EmbeddingService(
-        models, cache, metrics,
-        default_model=settings.embedding_model, ttl_seconds=settings.cache_ttl_seconds,
+        models,
+        cache,
+        metrics,
+        default_model=settings.embedding_model,
+        ttl_seconds=settings.cache_ttl_seconds,
     )
     depths = QueueDepths()
     monitor = QueueMonitor(store, depths, metrics, registry.names())
@@ -231,14 +235,19 @@ def build_container(
         depths=depths,
         monitor=monitor,
         jobs=JobService(
-            store, registry, metrics, depths,
+            store,
+            registry,
+            metrics,
+            depths,
             default_max_attempts=settings.default_max_attempts,
             max_queued_jobs=settings.max_queued_jobs,
             on_commit=committed.fire,
         ),
         inference=InferenceService(models, metrics),
         dashboard=DashboardService(
-            store, depths, metrics,
+            store,
+            depths,
+            metrics,
             models=lambda: model_summaries(models),
             workers=lambda: worker_summaries(workers),
         ),
@@ -269,8 +278,15 @@ def build_container(
             job_retention_seconds=settings.job_retention_seconds,
         )
         for _ in range(workers_in_process):
-            worker = Worker(store, models, metrics, policy, config, on_commit=committed.fire,
-                            source=_queue_source(settings, store, queue))
+            worker = Worker(
+                store,
+                models,
+                metrics,
+                policy,
+                config,
+                on_commit=committed.fire,
+                source=_queue_source(settings, store, queue),
+            )
             committed.connect(worker.notify)
             container.workers.append(worker)
     return container
@@ -298,7 +314,10 @@ def _queue_source(
 
     def source(worker_id: str) -> JobSource:
         return QueueJobSource(
-            store, queue, worker_id, settings.lease_seconds,
+            store,
+            queue,
+            worker_id,
+            settings.lease_seconds,
             reclaim_idle_seconds=settings.queue_reclaim_idle_seconds,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -29,19 +30,30 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="API + worker + relay in one process")
     _server_args(serve)
-    serve.add_argument("--workers-in-process", type=int, default=1, metavar="N",
-                       help="job workers inside this process (0: API only)")
+    serve.add_argument(
+        "--workers-in-process",
+        type=int,
+        default=1,
+        metavar="N",
+        help="job workers inside this process (0: API only)",
+    )
     serve.set_defaults(func=_serve)
 
     api = commands.add_parser("api", help="the HTTP API (and the relay, unless --no-relay)")
     _server_args(api)
-    api.add_argument("--no-relay", action="store_true",
-                     help="do not publish outbox events from this process")
+    api.add_argument(
+        "--no-relay", action="store_true", help="do not publish outbox events from this process"
+    )
     api.set_defaults(func=_api)
 
     worker = commands.add_parser("worker", help="a job worker process")
-    worker.add_argument("--concurrency", type=int, default=1, metavar="N",
-                        help="independent claimers in this process")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        metavar="N",
+        help="independent claimers in this process",
+    )
     _metrics_port_arg(worker)
     worker.set_defaults(func=_worker)
 
@@ -86,14 +98,22 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _metrics_port_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
-                        help="serve Prometheus /metrics on this port (processes without HTTP API)")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus /metrics on this port (processes without HTTP API)",
+    )
     parser.add_argument("--metrics-host", default="127.0.0.1")
 
 
 def _url_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get("INFERLINE_URL", DEFAULT_URL),
-                        help="server address (env INFERLINE_URL)")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("INFERLINE_URL", DEFAULT_URL),
+        help="server address (env INFERLINE_URL)",
+    )
 
 
 # -- server processes ----------------------------------------------------------
@@ -120,8 +140,12 @@ def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> 
     settings = _settings()
     container = build_container(settings, roles, workers_in_process=workers)
     config = uvicorn.Config(
-        create_app(container), host=args.host, port=args.port, log_config=None,
-        access_log=False, timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+        create_app(container),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )
     uvicorn.Server(config).run()
     return 0
@@ -234,8 +258,11 @@ def _jobs(args: argparse.Namespace) -> int:
     if args.job_id:
         _print(_request("GET", f"{args.url}/api/v1/jobs/{args.job_id}"))
         return 0
-    params = {k: v for k, v in {"status": args.status, "model": args.model,
-                                "limit": args.limit}.items() if v is not None}
+    params = {
+        k: v
+        for k, v in {"status": args.status, "model": args.model, "limit": args.limit}.items()
+        if v is not None
+    }
     page = _request("GET", f"{args.url}/api/v1/jobs", params=params)
     for job in page["jobs"]:
         print(f"{job['id']}  {job['status']:<10} {job['model']:<18} {job['created_at']}")
@@ -246,8 +273,10 @@ def _models(args: argparse.Namespace) -> int:
     for model in _request("GET", f"{args.url}/api/v1/models")["models"]:
         state = "loaded" if model["loaded"] else "not loaded"
         batching = model["batching"]
-        print(f"{model['name']:<20} v{model['version']:<6} {state:<11} "
-              f"batch {batching['max_batch_size']} / {batching['max_wait_ms']} ms")
+        print(
+            f"{model['name']:<20} v{model['version']:<6} {state:<11} "
+            f"batch {batching['max_batch_size']} / {batching['max_wait_ms']} ms"
+        )
     return 0
 
 
@@ -265,10 +294,8 @@ def _top(args: argparse.Namespace) -> int:
 
         Console().print(top.render(snapshot, source=args.url))
         return 0
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         top.run(args.url)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -18,8 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def test_readyz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
     server = http_server(
-        "serve", sqlite_url(tmp_path / "jobs.db"), tmp_path / "server.log",
-        models="test-slow-load", model_plugins="tests.support.models:SlowLoadingModel",
+        "serve",
+        sqlite_url(tmp_path / "jobs.db"),
+        tmp_path / "server.log",
+        models="test-slow-load",
+        model_plugins="tests.support.models:SlowLoadingModel",
     )
     server.env["PYTHONPATH"] = str(REPO_ROOT)
     server.start()
@@ -46,8 +49,13 @@ def test_readyz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
 
 def test_a_full_job_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
     server = http_server(
-        "serve", sqlite_url(tmp_path / "jobs.db"), tmp_path / "server.log",
-        "--workers-in-process", "0", models="moving-average", max_queued_jobs="5",
+        "serve",
+        sqlite_url(tmp_path / "jobs.db"),
+        tmp_path / "server.log",
+        "--workers-in-process",
+        "0",
+        models="moving-average",
+        max_queued_jobs="5",
     )
     server.start().wait_ready()
     body = {"model": "moving-average", "input": {"series": [1, 2, 3]}}
@@ -71,17 +79,30 @@ def test_a_full_job_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
 
 def cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "INFERLINE_URL": url}
-    return subprocess.run([sys.executable, "-m", "inferline.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "inferline.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_command_line_client(serve: ServerProcess) -> None:
-    done = cli("submit", "moving-average", "--input", '{"series": [2, 4, 6], "window": 2}',
-               "--wait", url=serve.url)
+    done = cli(
+        "submit",
+        "moving-average",
+        "--input",
+        '{"series": [2, 4, 6], "window": 2}',
+        "--wait",
+        url=serve.url,
+    )
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout)
-    assert job["status"] == "succeeded" and job["result"] == {"smoothed": [3.0, 5.0],
-                                                             "forecast": 5.0}
+    assert job["status"] == "succeeded" and job["result"] == {
+        "smoothed": [3.0, 5.0],
+        "forecast": 5.0,
+    }
     listing = cli("jobs", url=serve.url)
     assert job["id"] in listing.stdout and "succeeded" in listing.stdout
     shown = cli("jobs", job["id"], url=serve.url)

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from inferline.testing.server import ServerProcess, http_server, sqlite_url
+from inferline.testing.server import http_server, sqlite_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,8 +33,10 @@ def submit_all(client: httpx.Client, inputs: list[dict[str, object]]) -> list[st
     ids: list[str] = []
     for start in range(0, len(inputs), 100):
         chunk = inputs[start : start + 100]
-        response = client.post("/api/v1/jobs/batch", json={
-            "jobs": [{"model": "moving-average", "input": item} for item in chunk]})
+        response = client.post(
+            "/api/v1/jobs/batch",
+            json={"jobs": [{"model": "moving-average", "input": item} for item in chunk]},
+        )
         assert response.status_code == 202, response.text
         ids += [job["id"] for job in response.json()["jobs"]]
     return ids
@@ -57,8 +59,9 @@ def count_status(db_path: Path, status: str) -> int:
     return int(db_rows(db_path, f"SELECT count(*) FROM jobs WHERE status = '{status}'")[0][0])
 
 
-def assert_each_job_succeeded_once(db_path: Path, ids: list[str],
-                                   inputs: list[dict[str, object]]) -> None:
+def assert_each_job_succeeded_once(
+    db_path: Path, ids: list[str], inputs: list[dict[str, object]]
+) -> None:
     import json
 
     rows = dict(db_rows(db_path, "SELECT id, result FROM jobs WHERE status = 'succeeded'"))
@@ -68,8 +71,10 @@ def assert_each_job_succeeded_once(db_path: Path, ids: list[str],
         expected = moving_average(**item)  # type: ignore[arg-type]
         assert result["smoothed"] == pytest.approx(expected["smoothed"])
         assert result["forecast"] == pytest.approx(expected["forecast"])
-    successes = db_rows(db_path, "SELECT job_id, count(*) FROM job_events "
-                                 "WHERE type = 'job.succeeded' GROUP BY job_id")
+    successes = db_rows(
+        db_path,
+        "SELECT job_id, count(*) FROM job_events WHERE type = 'job.succeeded' GROUP BY job_id",
+    )
     assert len(successes) == len(ids)
     assert {count for _, count in successes} == {1}, "a job has more than one result"
 
@@ -81,8 +86,12 @@ def test_a_thousand_jobs_all_succeed_with_correct_results(tmp_path: Path) -> Non
     server.start().wait_ready()
     inputs = make_inputs(1000, seed=1)
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        singles = [client.post("/api/v1/jobs", json={"model": "moving-average", "input": item})
-                   .json()["id"] for item in inputs[:100]]
+        singles = [
+            client.post("/api/v1/jobs", json={"model": "moving-average", "input": item}).json()[
+                "id"
+            ]
+            for item in inputs[:100]
+        ]
         ids = singles + submit_all(client, inputs[100:])
     wait_for(lambda: count_status(db, "succeeded") == 1000, 120, "1,000 jobs to succeed")
     server.stop()
@@ -92,8 +101,11 @@ def test_a_thousand_jobs_all_succeed_with_correct_results(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_kill_9_mid_run_then_restart_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     db = tmp_path / "jobs.db"
-    settings = {"models": "moving-average", "lease_seconds": "2",
-                "batching": '{"moving-average": {"max_batch_size": 16, "max_wait_ms": 20}}'}
+    settings = {
+        "models": "moving-average",
+        "lease_seconds": "2",
+        "batching": '{"moving-average": {"max_batch_size": 16, "max_wait_ms": 20}}',
+    }
     first = http_server("serve", sqlite_url(db), tmp_path / "first.log", **settings)
     first.start().wait_ready()
     inputs = make_inputs(3000, seed=2)
@@ -113,8 +125,13 @@ def test_kill_9_mid_run_then_restart_loses_and_duplicates_nothing(tmp_path: Path
 @pytest.mark.slow
 def test_sigterm_finishes_in_flight_batches_and_leaves_the_rest_queued(tmp_path: Path) -> None:
     db = tmp_path / "jobs.db"
-    server = http_server("serve", sqlite_url(db), tmp_path / "server.log",
-                         models="test-probe", model_plugins="tests.support.models:ProbeModel")
+    server = http_server(
+        "serve",
+        sqlite_url(db),
+        tmp_path / "server.log",
+        models="test-probe",
+        model_plugins="tests.support.models:ProbeModel",
+    )
     server.env["PYTHONPATH"] = str(REPO_ROOT)
     server.start().wait_ready()
     with httpx.Client(base_url=server.url, timeout=30) as client:

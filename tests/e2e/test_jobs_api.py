@@ -21,7 +21,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the module: both built-in models plus the test probe, 64 KiB body limit."""
     tmp = tmp_path_factory.mktemp("api")
     proc = http_server(
-        "serve", f"sqlite+aiosqlite:///{tmp / 'api.db'}", tmp / "server.log",
+        "serve",
+        f"sqlite+aiosqlite:///{tmp / 'api.db'}",
+        tmp / "server.log",
         models="moving-average,lstm-forecast,test-probe",
         model_plugins="tests.support.models:ProbeModel",
         max_body_bytes="65536",
@@ -42,7 +44,9 @@ def submit(client: httpx.Client, **body: object) -> httpx.Response:
     return client.post("/api/v1/jobs", json={"model": "moving-average", "input": SERIES, **body})
 
 
-def assert_error(response: httpx.Response, status: int, code: str, field: str | None = None) -> None:
+def assert_error(
+    response: httpx.Response, status: int, code: str, field: str | None = None
+) -> None:
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["code"] == code
@@ -57,8 +61,21 @@ def test_job_resource_has_every_documented_field(client: httpx.Client) -> None:
     assert created.status_code == 202
     job = created.json()
     assert created.headers["location"] == f"/api/v1/jobs/{job['id']}"
-    for key in ("id", "model", "model_version", "status", "input", "result", "error", "attempts",
-                "priority", "metadata", "created_at", "started_at", "finished_at"):
+    for key in (
+        "id",
+        "model",
+        "model_version",
+        "status",
+        "input",
+        "result",
+        "error",
+        "attempts",
+        "priority",
+        "metadata",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ):
         assert key in job
     assert (job["status"], job["priority"], job["metadata"]) == ("queued", 5, {"source": "test"})
     done = wait_for_job(client, job["id"])
@@ -72,10 +89,15 @@ def test_job_resource_has_every_documented_field(client: httpx.Client) -> None:
 
 def test_lstm_forecast_through_a_job_and_the_s2_alias(client: httpx.Client) -> None:
     series = [float(i % 12) for i in range(96)]
-    accepted = client.post("/api/v1/inference/submit", json={
-        "model_name": "lstm_timeseries", "data": series, "metadata": {"pattern": "seasonal"},
-        "parameters": {"horizon": 3},
-    })
+    accepted = client.post(
+        "/api/v1/inference/submit",
+        json={
+            "model_name": "lstm_timeseries",
+            "data": series,
+            "metadata": {"pattern": "seasonal"},
+            "parameters": {"horizon": 3},
+        },
+    )
     assert accepted.status_code == 202
     body = accepted.json()
     assert set(body) == {"job_id", "status"} and body["status"] == "queued"
@@ -90,10 +112,16 @@ def test_idempotency_key_in_body_or_header_returns_the_same_job(client: httpx.Cl
     again = submit(client, idempotency_key="order-42")
     assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
     assert again.headers.get("idempotent-replayed") == "true"
-    by_header = client.post("/api/v1/jobs", json={"model": "moving-average", "input": SERIES},
-                            headers={"Idempotency-Key": "order-43"})
-    replay = client.post("/api/v1/jobs", json={"model": "moving-average", "input": SERIES},
-                         headers={"Idempotency-Key": "order-43"})
+    by_header = client.post(
+        "/api/v1/jobs",
+        json={"model": "moving-average", "input": SERIES},
+        headers={"Idempotency-Key": "order-43"},
+    )
+    replay = client.post(
+        "/api/v1/jobs",
+        json={"model": "moving-average", "input": SERIES},
+        headers={"Idempotency-Key": "order-43"},
+    )
     assert replay.json()["id"] == by_header.json()["id"] != first.json()["id"]
 
 
@@ -114,7 +142,9 @@ def test_bad_input_is_422_naming_the_field_and_stores_nothing(
 ) -> None:
     before = client.get("/api/v1/jobs", params={"limit": 500}).json()["jobs"]
     raw = json.dumps({"model": "moving-average", "input": body})  # NaN/Infinity as JSON literals
-    response = client.post("/api/v1/jobs", content=raw, headers={"content-type": "application/json"})
+    response = client.post(
+        "/api/v1/jobs", content=raw, headers={"content-type": "application/json"}
+    )
     assert_error(response, 422, "invalid_input", field)
     assert client.get("/api/v1/jobs", params={"limit": 500}).json()["jobs"] == before
 
@@ -125,8 +155,10 @@ def test_window_larger_than_series_says_so(client: httpx.Client) -> None:
 
 
 def test_too_large_horizon_is_422(client: httpx.Client) -> None:
-    response = client.post("/api/v1/jobs", json={
-        "model": "lstm-forecast", "input": {"series": [1.0, 2.0, 3.0], "horizon": 10_000}})
+    response = client.post(
+        "/api/v1/jobs",
+        json={"model": "lstm-forecast", "input": {"series": [1.0, 2.0, 3.0], "horizon": 10_000}},
+    )
     assert_error(response, 422, "invalid_input", "input.horizon")
 
 
@@ -136,12 +168,14 @@ def test_envelope_errors(client: httpx.Client) -> None:
     assert_error(submit(client, priority="high"), 422, "invalid_input", "priority")
     assert_error(submit(client, deadline="2001-01-01T00:00:00Z"), 422, "invalid_input", "deadline")
     assert_error(submit(client, max_attempts=0), 422, "invalid_input", "max_attempts")
-    bad_json = client.post("/api/v1/jobs", content=b"{not json",
-                           headers={"content-type": "application/json"})
+    bad_json = client.post(
+        "/api/v1/jobs", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert bad_json.status_code == 422
     assert_error(client.get("/api/v1/jobs/does-not-exist"), 404, "not_found")
-    assert_error(client.get("/api/v1/jobs", params={"status": "sleeping"}), 422, "invalid_input",
-                 "status")
+    assert_error(
+        client.get("/api/v1/jobs", params={"status": "sleeping"}), 422, "invalid_input", "status"
+    )
 
 
 def test_body_over_the_limit_is_413_before_it_is_read(client: httpx.Client) -> None:
@@ -153,8 +187,9 @@ def test_body_over_the_limit_is_413_before_it_is_read(client: httpx.Client) -> N
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit still holds
         yield json.dumps(huge).encode()
 
-    streamed = client.post("/api/v1/jobs", content=chunks(),
-                           headers={"content-type": "application/json"})
+    streamed = client.post(
+        "/api/v1/jobs", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert_error(streamed, 413, "payload_too_large")
 
 
@@ -178,21 +213,33 @@ def test_list_pages_newest_first_with_a_cursor(client: httpx.Client) -> None:
 
 def test_sync_inference_single_and_many(client: httpx.Client) -> None:
     one = client.post("/api/v1/models/moving-average/infer", json={"input": SERIES})
-    assert one.json() == {"model": "moving-average", "model_version": "1",
-                          "output": {"smoothed": [1.5, 2.5, 3.5, 4.5], "forecast": 4.5}}
-    many = client.post("/api/v1/models/test-probe/infer",
-                       json={"inputs": [{"value": i} for i in range(5)]}).json()
+    assert one.json() == {
+        "model": "moving-average",
+        "model_version": "1",
+        "output": {"smoothed": [1.5, 2.5, 3.5, 4.5], "forecast": 4.5},
+    }
+    many = client.post(
+        "/api/v1/models/test-probe/infer", json={"inputs": [{"value": i} for i in range(5)]}
+    ).json()
     assert [o["doubled"] for o in many["outputs"]] == [0, 2, 4, 6, 8]
     assert max(o["batch_size"] for o in many["outputs"]) > 1  # they met in one batch
-    assert_error(client.post("/api/v1/models/test-probe/infer", json={"inputs": [{"value": 1},
-                 {"value": "x"}]}), 422, "invalid_input", "inputs.1.value")
+    assert_error(
+        client.post(
+            "/api/v1/models/test-probe/infer", json={"inputs": [{"value": 1}, {"value": "x"}]}
+        ),
+        422,
+        "invalid_input",
+        "inputs.1.value",
+    )
     assert_error(client.post("/api/v1/models/test-probe/infer", json={}), 422, "invalid_input")
     assert_error(client.post("/api/v1/models/nope/infer", json={"input": {}}), 404, "not_found")
 
 
 def test_a_failing_item_fails_alone_in_sync_inference(client: httpx.Client) -> None:
-    response = client.post("/api/v1/models/test-probe/infer",
-                           json={"inputs": [{"value": 1}, {"value": 2, "fail": True}]})
+    response = client.post(
+        "/api/v1/models/test-probe/infer",
+        json={"inputs": [{"value": 1}, {"value": 2, "fail": True}]},
+    )
     assert_error(response, 500, "model_error")
     assert "asked to fail" in response.json()["error"]["message"]
     alone = client.post("/api/v1/models/test-probe/infer", json={"input": {"value": 3}})
@@ -219,15 +266,21 @@ def test_operations_routes(client: httpx.Client) -> None:
     response = client.get("/metrics", headers={"X-Request-ID": "trace-me-1"})
     assert response.headers["x-request-id"] == "trace-me-1"
     text = response.text
-    for name in ("inferline_jobs_total", "inferline_job_latency_seconds_bucket",
-                 "inferline_batch_size_bucket", "inferline_queue_depth"):
+    for name in (
+        "inferline_jobs_total",
+        "inferline_job_latency_seconds_bucket",
+        "inferline_batch_size_bucket",
+        "inferline_queue_depth",
+    ):
         assert name in text
 
 
 def test_event_stream_sends_each_state_change(client: httpx.Client, server: ServerProcess) -> None:
     url = server.url.replace("http://", "ws://") + "/api/v1/events?model=test-probe"
     with connect(url, open_timeout=10) as ws:
-        job = client.post("/api/v1/jobs", json={"model": "test-probe", "input": {"value": 4}}).json()
+        job = client.post(
+            "/api/v1/jobs", json={"model": "test-probe", "input": {"value": 4}}
+        ).json()
         seen = []
         while not seen or seen[-1]["type"] != "job.succeeded":
             event = json.loads(ws.recv(timeout=20))

@@ -11,7 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from inferline.testing.server import ServerProcess, http_server, sqlite_url, wait_for_job, worker_process
+from inferline.testing.server import (
+    ServerProcess,
+    http_server,
+    sqlite_url,
+    wait_for_job,
+    worker_process,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROBE = {"models": "test-probe", "model_plugins": "tests.support.models:ProbeModel"}
@@ -24,9 +30,16 @@ def with_test_models(process: ServerProcess) -> ServerProcess:
 
 @pytest.fixture
 def probe_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = with_test_models(http_server(
-        "serve", sqlite_url(tmp_path / "jobs.db"), tmp_path / "server.log",
-        retry_base_seconds="0.05", retry_max_seconds="0.2", **PROBE))
+    server = with_test_models(
+        http_server(
+            "serve",
+            sqlite_url(tmp_path / "jobs.db"),
+            tmp_path / "server.log",
+            retry_base_seconds="0.05",
+            retry_max_seconds="0.2",
+            **PROBE,
+        )
+    )
     server.start().wait_ready()
     yield server
     server.stop()
@@ -38,13 +51,22 @@ def statuses(client: httpx.Client, job_id: str) -> list[str]:
 
 def test_failing_job_is_retried_with_backoff_then_dead(probe_server: ServerProcess) -> None:
     with httpx.Client(base_url=probe_server.url) as client:
-        job = client.post("/api/v1/jobs", json={
-            "model": "test-probe", "input": {"value": 1, "fail": True}, "max_attempts": 3}).json()
+        job = client.post(
+            "/api/v1/jobs",
+            json={"model": "test-probe", "input": {"value": 1, "fail": True}, "max_attempts": 3},
+        ).json()
         dead = wait_for_job(client, job["id"])
         assert dead["status"] == "dead" and dead["attempts"] == 3
         assert "asked to fail" in str(dead["error"])
         assert statuses(client, job["id"]) == [
-            "queued", "running", "failed", "running", "failed", "running", "dead"]
+            "queued",
+            "running",
+            "failed",
+            "running",
+            "failed",
+            "running",
+            "dead",
+        ]
         metrics = client.get("/metrics").text
         assert 'inferline_job_retries_total{model="test-probe"} 2.0' in metrics
         assert 'inferline_jobs_total{model="test-probe",status="dead"} 1.0' in metrics
@@ -52,9 +74,13 @@ def test_failing_job_is_retried_with_backoff_then_dead(probe_server: ServerProce
 
 def test_one_bad_job_in_a_batch_fails_alone(probe_server: ServerProcess) -> None:
     with httpx.Client(base_url=probe_server.url) as client:
-        jobs = [{"model": "test-probe", "input": {"value": i, "fail": i == 3}, "max_attempts": 1}
-                for i in range(8)]
-        ids = [j["id"] for j in client.post("/api/v1/jobs/batch", json={"jobs": jobs}).json()["jobs"]]
+        jobs = [
+            {"model": "test-probe", "input": {"value": i, "fail": i == 3}, "max_attempts": 1}
+            for i in range(8)
+        ]
+        ids = [
+            j["id"] for j in client.post("/api/v1/jobs/batch", json={"jobs": jobs}).json()["jobs"]
+        ]
         finished = [wait_for_job(client, job_id) for job_id in ids]
     assert [j["status"] for j in finished] == ["succeeded"] * 3 + ["dead"] + ["succeeded"] * 4
     assert [j["result"]["doubled"] for j in finished if j["result"]] == [0, 2, 4, 8, 10, 12, 14]
@@ -62,8 +88,9 @@ def test_one_bad_job_in_a_batch_fails_alone(probe_server: ServerProcess) -> None
 
 def test_cancel_and_retry_a_queued_job(api_only: ServerProcess) -> None:
     with httpx.Client(base_url=api_only.url) as client:
-        job = client.post("/api/v1/jobs", json={"model": "moving-average",
-                                                "input": {"series": [1, 2, 3]}}).json()
+        job = client.post(
+            "/api/v1/jobs", json={"model": "moving-average", "input": {"series": [1, 2, 3]}}
+        ).json()
         cancelled = client.delete(f"/api/v1/jobs/{job['id']}")
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
         again = client.delete(f"/api/v1/jobs/{job['id']}")
@@ -80,15 +107,22 @@ def test_deadline_passed_before_a_worker_came_means_expired(
 ) -> None:
     deadline = datetime.now(UTC) + timedelta(seconds=1)
     with httpx.Client(base_url=api_only.url) as client:
-        late = client.post("/api/v1/jobs", json={
-            "model": "moving-average", "input": {"series": [1, 2, 3]}, "deadline": deadline.isoformat()
-        }).json()
-        on_time = client.post("/api/v1/jobs", json={
-            "model": "moving-average", "input": {"series": [1, 2, 3]}}).json()
+        late = client.post(
+            "/api/v1/jobs",
+            json={
+                "model": "moving-average",
+                "input": {"series": [1, 2, 3]},
+                "deadline": deadline.isoformat(),
+            },
+        ).json()
+        on_time = client.post(
+            "/api/v1/jobs", json={"model": "moving-average", "input": {"series": [1, 2, 3]}}
+        ).json()
         while datetime.now(UTC) <= deadline:  # the wall clock itself is the condition here
             time.sleep(0.05)
-        worker = worker_process(api_only.env["INFERLINE_DATABASE_URL"], tmp_path / "worker.log",
-                                models="moving-average")
+        worker = worker_process(
+            api_only.env["INFERLINE_DATABASE_URL"], tmp_path / "worker.log", models="moving-average"
+        )
         worker.start()
         try:
             expired = wait_for_job(client, late["id"])
@@ -105,19 +139,28 @@ def test_api_and_two_worker_processes_share_one_sqlite_file(tmp_path: Path) -> N
     api = http_server("api", sqlite_url(db), tmp_path / "api.log", models="moving-average")
     api.start().wait_ready()
     workers = [
-        worker_process(sqlite_url(db), tmp_path / f"worker{i}.log", *args, models="moving-average",
-                       batching='{"moving-average": {"max_batch_size": 8, "max_wait_ms": 5}}')
+        worker_process(
+            sqlite_url(db),
+            tmp_path / f"worker{i}.log",
+            *args,
+            models="moving-average",
+            batching='{"moving-average": {"max_batch_size": 8, "max_wait_ms": 5}}',
+        )
         for i, args in enumerate([("--concurrency", "2"), ()])
     ]
     for worker in workers:
         worker.start()
     try:
         with httpx.Client(base_url=api.url, timeout=30) as client:
-            jobs = [{"model": "moving-average", "input": {"series": [i, i + 1, i + 2]}}
-                    for i in range(600)]
+            jobs = [
+                {"model": "moving-average", "input": {"series": [i, i + 1, i + 2]}}
+                for i in range(600)
+            ]
             ids = []
             for start in range(0, 600, 100):
-                response = client.post("/api/v1/jobs/batch", json={"jobs": jobs[start : start + 100]})
+                response = client.post(
+                    "/api/v1/jobs/batch", json={"jobs": jobs[start : start + 100]}
+                )
                 ids += [j["id"] for j in response.json()["jobs"]]
             finished = [wait_for_job(client, job_id, timeout=60) for job_id in ids]
     finally:

@@ -25,7 +25,10 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.INTERNAL: 500,
 }
 _CODE_BY_HTTP_STATUS = {
-    400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
 }
 
 
@@ -82,8 +85,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         if _is_connection_error(exc):
             log.warning("a server is unreachable: %s", exc)
-            return error_response(503, ErrorKind.UNAVAILABLE.value,
-                                  "the database is unreachable; try again shortly", retry_after=1)
+            return error_response(
+                503,
+                ErrorKind.UNAVAILABLE.value,
+                "the database is unreachable; try again shortly",
+                retry_after=1,
+            )
         log.exception("unhandled error")
         return error_response(500, ErrorKind.INTERNAL.value, "internal error; see the server log")
 

@@ -50,7 +50,11 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
     async def _http(
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[bytes, bytes],
         request_id: str,
     ) -> None:
         started = time.perf_counter()
@@ -82,9 +86,17 @@ class RequestContextMiddleware:
         if self.access_log:
             level = logging.DEBUG if template in QUIET_ROUTES else logging.INFO
             access_logger.log(
-                level, "%s %s %d", method, scope.get("path", ""), status,
-                extra={"method": method, "route": template, "status": status,
-                       "duration_ms": round(elapsed * 1000, 3)},
+                level,
+                "%s %s %d",
+                method,
+                scope.get("path", ""),
+                status,
+                extra={
+                    "method": method,
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
             )
 
     async def _buffered(self, receive: Receive) -> Receive | None:
@@ -126,8 +138,10 @@ class RequestContextMiddleware:
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": payload})

@@ -63,5 +63,5 @@ class S2SubmitRequest(Strict):
     data: list[float] = Field(min_length=1)
     metadata: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(
-        default_factory=dict, description="Extra model inputs, e.g. {\"window\": 5}."
+        default_factory=dict, description='Extra model inputs, e.g. {"window": 5}.'
     )

@@ -20,7 +20,9 @@ class InferenceService:
         self.models = models
         self.metrics = metrics
 
-    async def infer(self, model: str, inputs: list[Any], *, field: str = "inputs") -> list[dict[str, Any]]:
+    async def infer(
+        self, model: str, inputs: list[Any], *, field: str = "inputs"
+    ) -> list[dict[str, Any]]:
         """Outputs in input order; any invalid input rejects the whole request first."""
         served = self.models.get(model)
         if not inputs:
@@ -31,8 +33,11 @@ class InferenceService:
                 details=[{"field": field, "message": f"{len(inputs)} given"}],
             )
         items = [
-            validate_input(served.model_class, raw, field=field if len(inputs) == 1 and field == "input"
-                           else f"{field}.{i}")
+            validate_input(
+                served.model_class,
+                raw,
+                field=field if len(inputs) == 1 and field == "input" else f"{field}.{i}",
+            )
             for i, raw in enumerate(inputs)
         ]
         counter = self.metrics.sync_requests

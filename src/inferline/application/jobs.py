@@ -76,8 +76,12 @@ class JobService:
         new_job = self._prepare(command)
         job, created = await self._writer.submit(new_job)
         # Logged here, in the caller's task, so the line carries the caller's request_id.
-        log.debug("job %s %s", job.id, "queued" if created else "already exists (idempotent)",
-                  extra={"job_id": job.id, "model": job.model})
+        log.debug(
+            "job %s %s",
+            job.id,
+            "queued" if created else "already exists (idempotent)",
+            extra={"job_id": job.id, "model": job.model},
+        )
         return job, created
 
     async def submit_many(self, commands: list[SubmitJob]) -> list[tuple[Job, bool]]:

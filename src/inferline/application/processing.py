@@ -21,8 +21,12 @@ class JobProcessor:
 
     async def run(self, job: Job) -> Outcome:
         if job.deadline is not None and job.deadline <= time.time():
-            return Outcome(job.id, job.attempts, OutcomeKind.EXPIRED,
-                           error="deadline passed before the job ran")
+            return Outcome(
+                job.id,
+                job.attempts,
+                OutcomeKind.EXPIRED,
+                error="deadline passed before the job ran",
+            )
         try:
             served = self.models.get(job.model)
             item = validate_input(served.model_class, job.input, field="input")
@@ -31,6 +35,7 @@ class JobProcessor:
             return Outcome(job.id, job.attempts, OutcomeKind.FAILED, error=exc.message)
         except Exception as exc:
             log.exception("job failed unexpectedly", extra={"job_id": job.id, "model": job.model})
-            return Outcome(job.id, job.attempts, OutcomeKind.FAILED,
-                           error=f"{type(exc).__name__}: {exc}")
+            return Outcome(
+                job.id, job.attempts, OutcomeKind.FAILED, error=f"{type(exc).__name__}: {exc}"
+            )
         return Outcome(job.id, job.attempts, OutcomeKind.SUCCEEDED, result=result)

@@ -5,7 +5,21 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -17,64 +31,96 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.jobs = Counter(
-            "inferline_jobs", "Job state changes, by model and new status.",
-            ["model", "status"], registry=r,
+            "inferline_jobs",
+            "Job state changes, by model and new status.",
+            ["model", "status"],
+            registry=r,
         )
         self.job_retries = Counter(
             "inferline_job_retries", "Failed attempts that will be retried.", ["model"], registry=r
         )
         self.job_latency = Histogram(
-            "inferline_job_latency_seconds", "Submit-to-finish time of finished jobs.",
-            ["model"], buckets=LATENCY_BUCKETS, registry=r,
+            "inferline_job_latency_seconds",
+            "Submit-to-finish time of finished jobs.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.queue_wait = Histogram(
-            "inferline_queue_wait_seconds", "Time from submit (or retry) to claim.",
-            ["model"], buckets=LATENCY_BUCKETS, registry=r,
+            "inferline_queue_wait_seconds",
+            "Time from submit (or retry) to claim.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.service_time = Histogram(
-            "inferline_batch_service_seconds", "Model compute time of one batch.",
-            ["model"], buckets=LATENCY_BUCKETS, registry=r,
+            "inferline_batch_service_seconds",
+            "Model compute time of one batch.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.batch_size = Histogram(
-            "inferline_batch_size", "Items per model batch.", ["model"],
-            buckets=BATCH_BUCKETS, registry=r,
+            "inferline_batch_size",
+            "Items per model batch.",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
         )
         self.sync_requests = Counter(
-            "inferline_sync_inferences", "Synchronous inference items, by outcome.",
-            ["model", "outcome"], registry=r,
+            "inferline_sync_inferences",
+            "Synchronous inference items, by outcome.",
+            ["model", "outcome"],
+            registry=r,
         )
         self.queue_depth = Gauge(
-            "inferline_queue_depth", "Jobs waiting to run (queued or failed awaiting retry).",
-            ["model"], registry=r,
+            "inferline_queue_depth",
+            "Jobs waiting to run (queued or failed awaiting retry).",
+            ["model"],
+            registry=r,
         )
         self.inflight = Gauge(
             "inferline_jobs_in_flight", "Jobs running, by model.", ["model"], registry=r
         )
         self.model_load = Gauge(
-            "inferline_model_load_seconds", "Time the model took to load and warm up.",
-            ["model"], registry=r,
+            "inferline_model_load_seconds",
+            "Time the model took to load and warm up.",
+            ["model"],
+            registry=r,
         )
         self.model_loaded = Gauge(
-            "inferline_model_loaded", "1 when the model is loaded in this process.",
-            ["model"], registry=r,
+            "inferline_model_loaded",
+            "1 when the model is loaded in this process.",
+            ["model"],
+            registry=r,
         )
         self.http_requests = Counter(
-            "inferline_http_requests", "HTTP requests by route template, method and status.",
-            ["route", "method", "status"], registry=r,
+            "inferline_http_requests",
+            "HTTP requests by route template, method and status.",
+            ["route", "method", "status"],
+            registry=r,
         )
         self.http_latency = Histogram(
-            "inferline_http_request_duration_seconds", "HTTP request handling time.",
-            ["route", "method"], buckets=LATENCY_BUCKETS, registry=r,
+            "inferline_http_request_duration_seconds",
+            "HTTP request handling time.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.cache_hits = Counter(
-            "inferline_cache_hits", "Cache lookups that found an entry, by what is cached.",
-            ["cache"], registry=r,
+            "inferline_cache_hits",
+            "Cache lookups that found an entry, by what is cached.",
+            ["cache"],
+            registry=r,
         )
         self.cache_misses = Counter(
-            "inferline_cache_misses", "Cache lookups that found nothing, by what is cached.",
-            ["cache"], registry=r,
+            "inferline_cache_misses",
+            "Cache lookups that found nothing, by what is cached.",
+            ["cache"],
+            registry=r,
         )
         self.workers_alive = Gauge(
-            "inferline_workers_alive", "Job workers in this process that are claiming jobs.",
+            "inferline_workers_alive",
+            "Job workers in this process that are claiming jobs.",
             registry=r,
         )

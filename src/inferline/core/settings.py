@@ -169,7 +169,9 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str) -> str:
         scheme = urlsplit(value).scheme
         if scheme not in SQL_SCHEMES:
-            raise ValueError(f"unsupported database URL scheme {scheme!r}; use one of {SQL_SCHEMES}")
+            raise ValueError(
+                f"unsupported database URL scheme {scheme!r}; use one of {SQL_SCHEMES}"
+            )
         return value
 
     @field_validator("queue_url")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 

@@ -102,5 +102,7 @@ class JobStore(Protocol):
     async def job_events(self, tenant: str, job_id: str) -> list[JobEvent]:
         """The timeline of one job."""
 
-    async def prune(self, event_retention_seconds: float, job_retention_seconds: float | None) -> int:
+    async def prune(
+        self, event_retention_seconds: float, job_retention_seconds: float | None
+    ) -> int:
         """Delete old events (and finished jobs, when asked). Returns rows deleted."""

@@ -9,6 +9,7 @@ A batch that raises is retried item by item so only the bad items fail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -88,10 +89,8 @@ class MicroBatcher:
         if self._task is None:
             return
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
         self._task = None
         waiting = [*self._running_batch, *(p for lane in self._lanes.values() for p in lane)]
         self._running_batch = []
@@ -198,7 +197,9 @@ class MicroBatcher:
                 return [_as_model_error(exc)]
             log.warning(
                 "batch of %d for %s raised %s; retrying items one by one",
-                len(items), self.name, type(exc).__name__,
+                len(items),
+                self.name,
+                type(exc).__name__,
             )
         results: list[Any] = []
         for item in items:

@@ -17,7 +17,9 @@ R = TypeVar("R")
 class GroupCommitter(Generic[T, R]):
     """Collects items and writes them with `flush(items) -> results` (same order)."""
 
-    def __init__(self, flush: Callable[[list[T]], Awaitable[list[R]]], max_items: int = 1000) -> None:
+    def __init__(
+        self, flush: Callable[[list[T]], Awaitable[list[R]]], max_items: int = 1000
+    ) -> None:
         self._flush = flush
         self._max_items = max_items
         self._pending: list[tuple[T, asyncio.Future[R]]] = []

@@ -123,14 +123,20 @@ class ModelServer:
         served.instance = instance
         served.load_seconds = time.perf_counter() - started
         served.batcher = MicroBatcher(
-            served.name, _predict_fn(instance), served.batching,
+            served.name,
+            _predict_fn(instance),
+            served.batching,
             on_batch=self._observer(served.name),
         )
         await served.batcher.start()
         self.metrics.model_load.labels(served.name).set(served.load_seconds)
         self.metrics.model_loaded.labels(served.name).set(1)
-        log.info("model %s loaded in %.2fs", served.name, served.load_seconds,
-                 extra={"model": served.name})
+        log.info(
+            "model %s loaded in %.2fs",
+            served.name,
+            served.load_seconds,
+            extra={"model": served.name},
+        )
 
     def _observer(self, name: str) -> Any:
         size_metric = self.metrics.batch_size.labels(name)

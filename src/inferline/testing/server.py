@@ -46,7 +46,9 @@ class ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "inferline.cli", *self.args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         return self
@@ -98,8 +100,14 @@ class ServerProcess:
 def server_env(database_url: str, **settings: str) -> dict[str, str]:
     """The environment for a server: ours, offline model loading, given INFERLINE_ settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFERLINE_")}
-    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                "INFERLINE_DATABASE_URL": database_url, "INFERLINE_LOG_FORMAT": "json"})
+    env.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "INFERLINE_DATABASE_URL": database_url,
+            "INFERLINE_LOG_FORMAT": "json",
+        }
+    )
     env.update({f"INFERLINE_{k.upper()}": v for k, v in settings.items()})
     return env
 
@@ -113,7 +121,9 @@ def http_server(
     return ServerProcess(args, server_env(database_url, **settings), log_path, port)
 
 
-def worker_process(database_url: str, log_path: Path, *extra_args: str, **settings: str) -> ServerProcess:
+def worker_process(
+    database_url: str, log_path: Path, *extra_args: str, **settings: str
+) -> ServerProcess:
     """A not-yet-started `inferline worker`."""
     return ServerProcess(["worker", *extra_args], server_env(database_url, **settings), log_path)
 

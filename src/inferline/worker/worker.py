@@ -9,6 +9,7 @@ died (expired lease) and expires jobs past their deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -130,8 +131,11 @@ class Worker:
         await asyncio.gather(*self._claim_tasks, return_exceptions=True)
         pending = [t for tasks in self._inflight.values() for t in tasks.values()]
         if pending:
-            log.info("waiting up to %.0fs for %d jobs in flight",
-                     self.config.shutdown_grace_seconds, len(pending))
+            log.info(
+                "waiting up to %.0fs for %d jobs in flight",
+                self.config.shutdown_grace_seconds,
+                len(pending),
+            )
             await asyncio.wait(pending, timeout=self.config.shutdown_grace_seconds)
         leftover = [job_id for tasks in self._inflight.values() for job_id in tasks]
         for tasks in self._inflight.values():
@@ -175,10 +179,8 @@ class Worker:
                 continue
             if not jobs:
                 wakeup.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wakeup.wait(), self.config.poll_interval_seconds)
-                except TimeoutError:
-                    pass
                 continue
             self.last_claim_at = time.time()
             self._on_commit()
@@ -231,9 +233,17 @@ class Worker:
         if job.finished_at is not None:
             self.metrics.job_latency.labels(job.model).observe(job.finished_at - job.created_at)
         log.log(
-            _JOB_LOG_LEVELS.get(job.status, logging.INFO), "job %s %s", job.id, job.status.value,
-            extra={"job_id": job.id, "model": job.model, "status": job.status.value,
-                   "attempts": job.attempts, "error": job.error},
+            _JOB_LOG_LEVELS.get(job.status, logging.INFO),
+            "job %s %s",
+            job.id,
+            job.status.value,
+            extra={
+                "job_id": job.id,
+                "model": job.model,
+                "status": job.status.value,
+                "attempts": job.attempts,
+                "error": job.error,
+            },
         )
 
     # -- background ------------------------------------------------------------
@@ -273,7 +283,8 @@ class Worker:
                     self.notify()
                 if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
                     last_prune = time.monotonic()
-                    await self.store.prune(self.config.event_retention_seconds,
-                                           self.config.job_retention_seconds)
+                    await self.store.prune(
+                        self.config.event_retention_seconds, self.config.job_retention_seconds
+                    )
             except Exception:
                 log.exception("maintenance failed")

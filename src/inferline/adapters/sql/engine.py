@@ -34,10 +34,12 @@ def create_engines(url: str) -> tuple[SqlEngine, SqlEngine]:
         engine = create_async_engine(url, **options)
         return engine, engine
     sync_url = make_url(url).set(drivername="sqlite")
-    writer = create_engine(sync_url, pool_size=1, max_overflow=0,
-                           connect_args={"check_same_thread": False})
-    reader = create_engine(sync_url, pool_size=4, max_overflow=4,
-                           connect_args={"check_same_thread": False})
+    writer = create_engine(
+        sync_url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False}
+    )
+    reader = create_engine(
+        sync_url, pool_size=4, max_overflow=4, connect_args={"check_same_thread": False}
+    )
     _sqlite_pragmas(writer, immediate=True)
     _sqlite_pragmas(reader, immediate=False)
     return (

@@ -18,7 +18,7 @@ def job_from_row(row: Row[Any]) -> Job:
         model=m["model"],
         model_version=m["model_version"],
         status=JobStatus(m["status"]),
-        input=m["input"] if "input" in m else {},  # selected without it: see SqlJobStore._fetch
+        input=m.get("input", {}),  # {} when selected without it: see SqlJobStore._fetch
         result=m["result"],
         error=m["error"],
         attempts=m["attempts"],

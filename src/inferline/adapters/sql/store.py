@@ -41,8 +41,16 @@ from inferline.domain.jobs import (
 )
 
 _MUTABLE = (
-    "status", "result", "error", "attempts", "updated_at", "started_at",
-    "finished_at", "available_at", "lease_until", "worker_id",
+    "status",
+    "result",
+    "error",
+    "attempts",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "available_at",
+    "lease_until",
+    "worker_id",
 )
 _WRITE_BACK = update(jobs).where(jobs.c.id == bindparam("b_id"))
 _CLAIMABLE = [s.value for s in CLAIMABLE_STATUSES]
@@ -347,13 +355,16 @@ class SqlJobStore:
         now = time.time()
         async with self.writer.begin() as conn:
             changed = [
-                j for j in await self._fetch(conn, list(deliveries), lock=True)
+                j
+                for j in await self._fetch(conn, list(deliveries), lock=True)
                 if j.status in CLAIMABLE_STATUSES and deliveries[j.id] > j.max_attempts
             ]
             for job in changed:
                 job.status, job.finished_at, job.updated_at = JobStatus.DEAD, now, now
-                job.error = (f"poison message: delivered {deliveries[job.id]} times without "
-                             f"being acknowledged (max_attempts {job.max_attempts})")
+                job.error = (
+                    f"poison message: delivered {deliveries[job.id]} times without "
+                    f"being acknowledged (max_attempts {job.max_attempts})"
+                )
                 job.lease_until = job.worker_id = None
             await self._write_back(conn, changed)
         return changed
@@ -446,8 +457,12 @@ class SqlJobStore:
         async with self.writer.begin() as conn:
             changed = [job_from_row(r) for r in await conn.execute(lost)]
             for job in changed:
-                outcome = Outcome(job.id, job.attempts, OutcomeKind.FAILED,
-                                  error=f"worker {job.worker_id} lost its lease (crashed or hung)")
+                outcome = Outcome(
+                    job.id,
+                    job.attempts,
+                    OutcomeKind.FAILED,
+                    error=f"worker {job.worker_id} lost its lease (crashed or hung)",
+                )
                 _apply_outcome(job, outcome, policy, now, retry_now=True)
             await self._write_back(conn, changed)
         return changed
@@ -554,7 +569,10 @@ def _apply_outcome(
     job.lease_until = job.worker_id = None
     if outcome.kind is OutcomeKind.SUCCEEDED:
         job.status, job.result, job.error, job.finished_at = (
-            JobStatus.SUCCEEDED, outcome.result, None, now,
+            JobStatus.SUCCEEDED,
+            outcome.result,
+            None,
+            now,
         )
     elif outcome.kind is OutcomeKind.EXPIRED:
         job.status, job.error, job.finished_at = JobStatus.EXPIRED, outcome.error, now

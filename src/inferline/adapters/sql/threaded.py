@@ -90,9 +90,8 @@ class ThreadedEngine:
         if self._serialize:
             if self._lock is None:
                 self._lock = asyncio.Lock()
-            async with self._lock:
-                async with self._transaction() as connection:
-                    yield connection
+            async with self._lock, self._transaction() as connection:
+                yield connection
         else:
             async with self._transaction() as connection:
                 yield connection

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from inferline.api.deps import get_container
+from inferline.api.deps import container_of, get_container
 from inferline.api.embedding_schemas import BatchEmbedRequest, EmbedRequest, SimilarityRequest
 from inferline.api.fast_json import FastJSONResponse
 from inferline.bootstrap import Container
@@ -27,7 +27,7 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 @router.post("/embed", summary="Embed one text", response_class=FastJSONResponse)
 async def embed(body: EmbedRequest, request: Request) -> FastJSONResponse:
     """`{"embedding", "dim", "model", "cached", "truncated"}`; blank text is a 422."""
-    result = await get_container(request).embeddings.embed([body.text], body.model, field="text")
+    result = await container_of(request).embeddings.embed([body.text], body.model, field="text")
     item = result.items[0]
     return FastJSONResponse(
         {
@@ -43,7 +43,7 @@ async def embed(body: EmbedRequest, request: Request) -> FastJSONResponse:
 @router.post("/batch-embed", summary="Embed 1 to 100 texts", response_class=FastJSONResponse)
 async def batch_embed(body: BatchEmbedRequest, request: Request) -> FastJSONResponse:
     """Embeddings in input order, with per-text `cached` and `truncated` flags."""
-    result = await get_container(request).embeddings.embed(body.texts, body.model)
+    result = await container_of(request).embeddings.embed(body.texts, body.model)
     return FastJSONResponse(
         {
             "embeddings": [item.embedding for item in result.items],

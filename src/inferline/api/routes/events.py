@@ -24,7 +24,9 @@ async def job_events(
     model: Annotated[str | None, Query(max_length=128)] = None,
     job_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> None:
-    """Sends `{"type": "job.<status>", "seq", "job": {...}}`; filter with `?model=` or `?job_id=`."""
+    """Sends `{"type": "job.<status>", "seq", "job": {...}}`.
+
+    Filter with `?model=` or `?job_id=`."""
     await websocket.accept()
     model_name = container.registry.canonical(model) if model else None
     subscription = container.bus.subscribe()

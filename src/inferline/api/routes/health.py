@@ -50,11 +50,18 @@ async def health(container: ContainerDep) -> dict[str, Any]:
     monitor = container.monitor
     relay = container.relay
     components: dict[str, Any] = {
-        "database": {"ok": monitor.database_ok, "error": monitor.database_error,
-                     "checked_at": monitor.checked_at},
+        "database": {
+            "ok": monitor.database_ok,
+            "error": monitor.database_error,
+            "checked_at": monitor.checked_at,
+        },
         "models": {
-            m.name: {"loaded": m.loaded, "error": m.load_error, "load_seconds": m.load_seconds,
-                     "pending": m.batcher.pending if m.batcher else 0}
+            m.name: {
+                "loaded": m.loaded,
+                "error": m.load_error,
+                "load_seconds": m.load_seconds,
+                "pending": m.batcher.pending if m.batcher else 0,
+            }
             for m in container.models.models.values()
         },
     }

@@ -67,7 +67,9 @@ async def list_jobs(
     cursor: Annotated[str | None, Query(max_length=36)] = None,
 ) -> dict[str, Any]:
     """Pass `next_cursor` back as `cursor` for the next page."""
-    jobs = await container.jobs.list_jobs(tenant, status=status, model=model, limit=limit, cursor=cursor)
+    jobs = await container.jobs.list_jobs(
+        tenant, status=status, model=model, limit=limit, cursor=cursor
+    )
     next_cursor = jobs[-1].id if len(jobs) == limit else None
     return {"jobs": [job_view(j, include_input=False) for j in jobs], "next_cursor": next_cursor}
 
@@ -83,7 +85,9 @@ async def cancel_job(job_id: str, container: ContainerDep, tenant: TenantDep) ->
     return job_view(await container.jobs.cancel(tenant, job_id))
 
 
-@router.post("/{job_id}/retry", status_code=202, summary="Queue a dead, cancelled or expired job again")
+@router.post(
+    "/{job_id}/retry", status_code=202, summary="Queue a dead, cancelled or expired job again"
+)
 async def retry_job(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
     return job_view(await container.jobs.retry(tenant, job_id))
 
@@ -93,7 +97,15 @@ async def job_timeline(job_id: str, container: ContainerDep, tenant: TenantDep) 
     events = await container.jobs.timeline(tenant, job_id)
     return {
         "job_id": job_id,
-        "events": [{"seq": e.seq, "type": e.type, "status": e.status.value, "at": e.job["updated_at"],
-                    "error": e.job.get("error"), "attempts": e.job.get("attempts")}
-                   for e in events],
+        "events": [
+            {
+                "seq": e.seq,
+                "type": e.type,
+                "status": e.status.value,
+                "at": e.job["updated_at"],
+                "error": e.job.get("error"),
+                "attempts": e.job.get("attempts"),
+            }
+            for e in events
+        ],
     }

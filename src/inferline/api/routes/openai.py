@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 
-from inferline.api.deps import get_container
+from inferline.api.deps import container_of, get_container
 from inferline.api.embedding_schemas import OpenAIEmbeddingsRequest
 from inferline.api.fast_json import FastJSONResponse
 from inferline.bootstrap import Container
@@ -28,7 +28,7 @@ ContainerDep = Annotated[Container, Depends(get_container)]
     "/embeddings", summary="Create embeddings (OpenAI API)", response_class=FastJSONResponse
 )
 async def create_embeddings(body: OpenAIEmbeddingsRequest, request: Request) -> FastJSONResponse:
-    service = get_container(request).embeddings
+    service = container_of(request).embeddings
     model_class = service.embedding_model(body.model).model_class
     dimension = getattr(model_class, "dimension", 0)
     if body.dimensions is not None and body.dimensions > dimension:

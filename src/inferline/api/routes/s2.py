@@ -19,7 +19,9 @@ TenantDep = Annotated[str, Depends(get_tenant)]
 
 
 @router.post("/submit", status_code=202, summary="Submit a series (source S2)")
-async def submit(body: S2SubmitRequest, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
+async def submit(
+    body: S2SubmitRequest, container: ContainerDep, tenant: TenantDep
+) -> dict[str, Any]:
     """`data` becomes the model's `series`; `parameters` adds other inputs (window, horizon)."""
     command = SubmitJob(
         tenant=tenant,
