@@ -163,10 +163,14 @@ def run_in_process(kind: str, texts: list[str], name: str) -> Row:
 
 
 # -- HTTP scenarios -------------------------------------------------------------
+SERVER_SETTINGS: dict[str, str] = {}  # --server-setting KEY=VALUE, for every server started
+
+
 class Server:
     """A fresh `inferline serve` with only MiniLM, in a temporary folder."""
 
     def __init__(self, port: int, **settings: str) -> None:
+        settings = {**SERVER_SETTINGS, **settings}
         self.folder = tempfile.mkdtemp(prefix="inferline-bench-")
         self.port = port
         env = {k: v for k, v in os.environ.items() if not k.startswith("INFERLINE_")}
@@ -408,8 +412,18 @@ def main() -> int:
         help="run every scenario N times (interleaved) and keep the best",
     )
     parser.add_argument("--port", type=int, default=8931)
+    parser.add_argument(
+        "--server-setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an INFERLINE_ setting for the servers only, e.g. torch_threads=1",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
+    for item in args.server_setting:
+        key, _, value = item.partition("=")
+        SERVER_SETTINGS[key.strip().lower()] = value.strip()
     count = args.sentences or (600 if args.quick else 4000)
     texts = sentences(count)
     load_before = os.getloadavg()

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     """Largest accepted request body; larger requests get 413."""
 
+    torch_threads: int | None = Field(default=None, ge=1, le=256)
+    """Threads PyTorch may use for one batch in this process; unset leaves torch's
+    default (one per core). On a small machine, fewer threads than cores leaves a
+    core to the event loop: OpenMP regions stall when a thread loses its core."""
+
     max_pending_sync: int = Field(default=1024, ge=1)
     """Synchronous requests that may wait in one model's batcher before 429."""
 

@@ -52,7 +52,7 @@ class MiniLM(TextEmbeddingModel):
         *,
         quantize: bool = False,
         onnx_cache_dir: Path | None = None,
-        chunk_size: int = 16,
+        chunk_size: int = 32,
     ) -> None:
         if backend not in ("torch", "onnx"):
             raise ValueError(f"unknown embedding backend {backend!r}; use torch or onnx")

@@ -81,6 +81,7 @@ class ModelServer:
         self.registry = registry
         self.metrics = metrics
         self.factories = dict(factories or {})  # models built with settings (by name)
+        self.torch_threads = settings.torch_threads
         self.models: dict[str, ServedModel] = {}
         for name in registry.names():
             cls = registry.get(name)
@@ -108,6 +109,8 @@ class ModelServer:
 
     async def load_all(self) -> None:
         """Load every model off the event loop, one after another, then start batchers."""
+        if self.torch_threads is not None:
+            _limit_torch_threads(self.torch_threads)
         for served in self.models.values():
             await self._load(served)
 
@@ -167,3 +170,11 @@ def _predict_fn(instance: InferenceModel) -> Any:
         return [out.model_dump(mode="json") for out in instance.predict_batch(items)]
 
     return predict
+
+
+def _limit_torch_threads(threads: int) -> None:
+    """Cap PyTorch's intra-op threads for this process (INFERLINE_TORCH_THREADS)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    log.info("PyTorch limited to %d threads", threads)
