@@ -18,7 +18,7 @@ from inferline.adapters.redis.queue import RedisStreamQueue
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
 from inferline.application.collections import CollectionService
-from inferline.application.dashboard import DashboardService
+from inferline.application.dashboard import DashboardConfig, DashboardService
 from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService, QueueDepths
@@ -250,6 +250,7 @@ def build_container(
             metrics,
             models=lambda: model_summaries(models),
             workers=lambda: worker_summaries(workers),
+            config=DashboardConfig(worker_timeout_seconds=1.5 * settings.lease_seconds),
         ),
         workers=workers,
         cache=cache,

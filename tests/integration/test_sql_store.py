@@ -11,7 +11,7 @@ import pytest
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.domain.errors import Conflict, NotFound
 from inferline.domain.ids import new_job_id
-from inferline.domain.jobs import JobStatus, NewJob, Outcome, OutcomeKind, RetryPolicy
+from inferline.domain.jobs import JobStatus, NewJob, Outcome, OutcomeKind, RetryPolicy, WorkerBeat
 
 MODEL = "moving-average"
 POLICY = RetryPolicy(base_seconds=60.0, max_seconds=60.0)
@@ -251,3 +251,17 @@ async def test_prune_deletes_only_old_published_events_and_jobs(store: SqlJobSto
     await store.mark_published([e.seq for e in events])
     assert await store.prune(-1, None) == 1
     assert await store.unpublished_events(10) == []
+
+
+async def test_worker_heartbeats_are_upserted_listed_and_removed(store: SqlJobStore) -> None:
+    started = time.time() - 60
+    beat = WorkerBeat("w-1", "host-a", 41, ["moving-average"], 0, started, started + 1)
+    await store.record_worker(beat)
+    await store.record_worker(WorkerBeat("w-2", "host-b", 42, ["minilm"], 3, started, started + 2))
+    now = time.time()
+    fresh = WorkerBeat("w-1", "host-a", 41, ["moving-average"], 5, started, now)
+    await store.record_worker(fresh)  # a second beat updates the same row
+    assert await store.live_workers(since=now - 1) == [fresh]
+    assert [w.id for w in await store.live_workers(since=started)] == ["w-1", "w-2"]
+    await store.remove_worker("w-1")
+    assert [w.id for w in await store.live_workers(since=started)] == ["w-2"]

@@ -32,6 +32,7 @@ class DashboardConfig:
     recent_results: int = 20
     max_window_events: int = 5000
     cache_seconds: float = 1.0
+    worker_timeout_seconds: float = 15.0  # a worker beats every lease/3; silent longer = gone
 
 
 def percentile(sorted_values: list[float], pct: float) -> float | None:
@@ -137,6 +138,7 @@ class DashboardService:
             overall.sample(event)
             per_model.setdefault(event.model, _Window()).sample(event)
         workers_with_leases = await self.store.active_workers()
+        live = await self.store.live_workers(since=now - cfg.worker_timeout_seconds)
         return {
             "type": "update",
             "timestamp": iso_time(now),
@@ -145,6 +147,18 @@ class DashboardService:
             "window": {"seconds": cfg.window_seconds, **overall.figures(cfg.window_seconds)},
             "models": self._model_figures(per_model),
             "workers": {
+                "live": [
+                    {
+                        "id": w.id,
+                        "host": w.host,
+                        "pid": w.pid,
+                        "models": w.models,
+                        "in_flight": w.in_flight,
+                        "heartbeat_at": iso_time(w.heartbeat_at),
+                        "started_at": iso_time(w.started_at),
+                    }
+                    for w in live
+                ],
                 "holding_jobs": [
                     {"id": w, "jobs": n} for w, n in sorted(workers_with_leases.items())
                 ],

@@ -185,3 +185,16 @@ def job_view(job: Job, *, include_input: bool = True) -> dict[str, Any]:
     if include_input:
         view["input"] = job.input
     return view
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerBeat:
+    """A worker's latest heartbeat: who it is, what it serves, how busy it is."""
+
+    id: str
+    host: str
+    pid: int
+    models: list[str]
+    in_flight: int
+    started_at: float
+    heartbeat_at: float

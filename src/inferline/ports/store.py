@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from inferline.domain.jobs import Job, JobEvent, JobStatus, NewJob, Outcome, RetryPolicy
+from inferline.domain.jobs import (
+    Job,
+    JobEvent,
+    JobStatus,
+    NewJob,
+    Outcome,
+    RetryPolicy,
+    WorkerBeat,
+)
 
 
 class JobStore(Protocol):
@@ -106,3 +114,12 @@ class JobStore(Protocol):
         self, event_retention_seconds: float, job_retention_seconds: float | None
     ) -> int:
         """Delete old events (and finished jobs, when asked). Returns rows deleted."""
+
+    async def record_worker(self, beat: WorkerBeat) -> None:
+        """Insert or refresh a worker's heartbeat row."""
+
+    async def remove_worker(self, worker_id: str) -> None:
+        """A worker stopped cleanly: forget it."""
+
+    async def live_workers(self, since: float) -> list[WorkerBeat]:
+        """Workers whose last heartbeat is at or after `since`, newest first."""

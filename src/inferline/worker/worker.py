@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from inferline.application.processing import JobProcessor
 from inferline.core.logging import job_id_var, model_var
 from inferline.core.metrics import Metrics
-from inferline.domain.jobs import Job, JobStatus, Outcome, RetryPolicy
+from inferline.domain.jobs import Job, JobStatus, Outcome, RetryPolicy, WorkerBeat
 from inferline.ports.store import JobStore
 from inferline.runtime.group_commit import GroupCommitter
 from inferline.runtime.serving import ModelServer, ServedModel
@@ -93,6 +93,7 @@ class Worker:
         self._background: list[asyncio.Task[None]] = []
         self._stopping = False
         self.last_claim_at: float | None = None
+        self.started_at = time.time()
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -149,6 +150,10 @@ class Worker:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        try:
+            await self.store.remove_worker(self.worker_id)
+        except Exception:
+            log.exception("could not remove this worker's heartbeat row")
 
     # -- claiming --------------------------------------------------------------
     def _capacity(self, served: ServedModel) -> int:
@@ -248,18 +253,31 @@ class Worker:
 
     # -- background ------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
+        """Extend the leases of jobs in flight and tell the store this worker lives."""
         interval = self.config.lease_seconds / 3
         while True:
-            await asyncio.sleep(interval)
             ids = [job_id for tasks in self._inflight.values() for job_id in tasks]
             try:
                 await self.store.extend_leases(self.worker_id, ids, self.config.lease_seconds)
+                await self.store.record_worker(self._beat())
             except Exception:
                 log.exception("lease heartbeat failed")
             try:
                 await self.source.touch(ids)
             except Exception as exc:
                 log.warning("queue heartbeat failed: %s", exc)
+            await asyncio.sleep(interval)
+
+    def _beat(self) -> WorkerBeat:
+        return WorkerBeat(
+            id=self.worker_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            models=sorted(self._inflight),
+            in_flight=self.inflight,
+            started_at=self.started_at,
+            heartbeat_at=time.time(),
+        )
 
     async def _maintenance_loop(self) -> None:
         interval = min(1.0, self.config.lease_seconds / 4)

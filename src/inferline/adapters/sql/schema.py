@@ -72,3 +72,17 @@ job_events = Table(
     Index("ix_job_events_at", "at"),
     Index("ix_job_events_unpublished", "published_at", "seq"),
 )
+
+# One row per running worker, refreshed by its heartbeat: the dashboard's liveness view
+# (a worker in another process that holds no job is otherwise invisible to the API).
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("models", JsonType, nullable=False),
+    Column("in_flight", Integer, nullable=False),
+    Column("started_at", TimeType, nullable=False),
+    Column("heartbeat_at", TimeType, nullable=False),
+)

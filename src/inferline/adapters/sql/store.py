@@ -25,7 +25,7 @@ from inferline.adapters.sql.rows import (
     job_from_values,
     new_job_values,
 )
-from inferline.adapters.sql.schema import job_events, jobs
+from inferline.adapters.sql.schema import job_events, jobs, workers
 from inferline.domain.errors import Conflict, NotFound, Unavailable
 from inferline.domain.jobs import (
     CANCELLABLE_STATUSES,
@@ -38,6 +38,7 @@ from inferline.domain.jobs import (
     Outcome,
     OutcomeKind,
     RetryPolicy,
+    WorkerBeat,
 )
 
 _MUTABLE = (
@@ -56,6 +57,7 @@ _WRITE_BACK = update(jobs).where(jobs.c.id == bindparam("b_id"))
 _CLAIMABLE = [s.value for s in CLAIMABLE_STATUSES]
 _UNFINISHED = [JobStatus.QUEUED.value, JobStatus.FAILED.value, JobStatus.RUNNING.value]
 _CHUNK = 500  # ids per IN (...) clause
+STALE_WORKER_SECONDS = 24 * 3600  # heartbeat rows older than this are pruned
 _FINISHING = [JobStatus.SUCCEEDED.value, JobStatus.DEAD.value, JobStatus.EXPIRED.value]
 
 
@@ -248,6 +250,36 @@ class SqlJobStore:
         )
         async with self.reader.connect() as conn:
             return {worker: count for worker, count in await conn.execute(query) if worker}
+
+    # -- worker heartbeats ------------------------------------------------------
+    async def record_worker(self, beat: WorkerBeat) -> None:
+        values = {
+            "host": beat.host,
+            "pid": beat.pid,
+            "models": beat.models,
+            "in_flight": beat.in_flight,
+            "started_at": beat.started_at,
+            "heartbeat_at": beat.heartbeat_at,
+        }
+        async with self.writer.begin() as conn:
+            result = await conn.execute(
+                update(workers).where(workers.c.id == beat.id).values(**values)
+            )
+            if not result.rowcount:  # first beat of this worker (ids are unique per process)
+                await conn.execute(insert(workers).values(id=beat.id, **values))
+
+    async def remove_worker(self, worker_id: str) -> None:
+        async with self.writer.begin() as conn:
+            await conn.execute(delete(workers).where(workers.c.id == worker_id))
+
+    async def live_workers(self, since: float) -> list[WorkerBeat]:
+        query = (
+            select(workers)
+            .where(workers.c.heartbeat_at >= since)
+            .order_by(workers.c.heartbeat_at.desc())
+        )
+        async with self.reader.connect() as conn:
+            return [WorkerBeat(**dict(row._mapping)) for row in await conn.execute(query)]
 
     # -- client state changes --------------------------------------------------
     async def cancel_job(self, tenant: str, job_id: str) -> Job:
@@ -516,6 +548,10 @@ class SqlJobStore:
                 )
             )
             deleted = result.rowcount or 0
+            result = await conn.execute(  # rows of workers that died without saying so
+                delete(workers).where(workers.c.heartbeat_at < now - STALE_WORKER_SECONDS)
+            )
+            deleted += result.rowcount or 0
             if job_retention_seconds is not None:
                 result = await conn.execute(
                     delete(jobs).where(
