@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from inferline.core.validation import field_problems, problems_summary
 from inferline.domain.errors import ErrorKind, InferlineError
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ _CODE_BY_HTTP_STATUS = {
     413: "payload_too_large",
 }
 
+_REQUEST_PARTS = frozenset({"body", "query", "path"})  # FastAPI's location prefixes
+
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """`{"error": {"code", "message", "details"}}`."""
@@ -45,21 +48,6 @@ def error_response(
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
-def validation_problems(errors: list[Any]) -> list[dict[str, str]]:
-    """Pydantic errors as `{"field", "message", "type"}` with dotted field paths."""
-    problems = []
-    for error in errors:
-        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
-        problems.append(
-            {
-                "field": ".".join(loc) or "body",
-                "message": str(error.get("msg", "invalid")),
-                "type": str(error.get("type", "value_error")),
-            }
-        )
-    return problems
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into the JSON error body."""
 
@@ -72,9 +60,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = validation_problems(list(exc.errors()))
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        return error_response(422, ErrorKind.INVALID.value, f"invalid request: {summary}", problems)
+        problems = field_problems(exc.errors(), skip=_REQUEST_PARTS)
+        return error_response(
+            422, ErrorKind.INVALID.value, f"invalid request: {problems_summary(problems)}", problems
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

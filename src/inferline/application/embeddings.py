@@ -13,6 +13,7 @@ import numpy as np
 
 from inferline.application.embedding_stats import EmbeddingStats
 from inferline.core.metrics import Metrics
+from inferline.core.validation import item_field
 from inferline.domain.errors import InvalidInput, Unavailable
 from inferline.ports.cache import Cache
 from inferline.ports.embedding import MAX_TEXT_CHARS, TextEmbeddingModel
@@ -116,7 +117,7 @@ class EmbeddingService:
         served = self.embedding_model(model)
         model_class = served.model_class
         assert issubclass(model_class, TextEmbeddingModel)
-        names = field_names or [_field_name(field, i, len(texts)) for i in range(len(texts))]
+        names = field_names or [item_field(field, i, len(texts)) for i in range(len(texts))]
         items = [
             self._validated(served, text, name) for text, name in zip(texts, names, strict=True)
         ]
@@ -206,7 +207,3 @@ def _variant(served: ServedModel) -> str:
 def _from_output(output: dict[str, Any]) -> EmbeddedText:
     vector = np.asarray(output["embedding"], dtype=np.float32)
     return EmbeddedText(vector, output["tokens"], output["truncated"], cached=False)
-
-
-def _field_name(field: str, index: int, count: int) -> str:
-    return field if count == 1 and field in ("text", "input") else f"{field}.{index}"

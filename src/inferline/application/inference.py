@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from inferline.core.metrics import Metrics
+from inferline.core.validation import item_field
 from inferline.domain.errors import InvalidInput
 from inferline.runtime.batcher import Lane
 from inferline.runtime.serving import ModelServer, validate_input
@@ -33,11 +34,7 @@ class InferenceService:
                 details=[{"field": field, "message": f"{len(inputs)} given"}],
             )
         items = [
-            validate_input(
-                served.model_class,
-                raw,
-                field=field if len(inputs) == 1 and field == "input" else f"{field}.{i}",
-            )
+            validate_input(served.model_class, raw, field=item_field(field, i, len(inputs)))
             for i, raw in enumerate(inputs)
         ]
         counter = self.metrics.sync_requests

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings
+from inferline.core.validation import field_problems, problems_summary
 from inferline.domain.errors import InvalidInput, Unavailable
 from inferline.ports.model import InferenceModel
 from inferline.runtime.batcher import BatchingConfig, Lane, MicroBatcher
@@ -26,17 +27,11 @@ def validate_input(model_class: type[InferenceModel], raw: Any, *, field: str) -
     try:
         return model_class.input_schema.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            {
-                "field": ".".join(str(p) for p in (field, *e["loc"])),
-                "message": e["msg"],
-                "type": e["type"],
-            }
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        errors = exc.errors(include_url=False, include_input=False)
+        problems = field_problems(errors, prefix=(field,))
         raise InvalidInput(
-            f"invalid input for model {model_class.name}: {summary}", details=problems
+            f"invalid input for model {model_class.name}: {problems_summary(problems)}",
+            details=problems,
         ) from None
 
 
