@@ -61,41 +61,28 @@ class Progress:
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30) as conn:
             return conn.execute(sql, args).fetchall()
 
-    def finished(self, ids: list[str]) -> int:
-        marks = ",".join("?" * len(ids))
-        sql = f"SELECT count(*) FROM jobs WHERE status = 'succeeded' AND id IN ({marks})"
-        return (
-            sum(
-                int(self._query(sql, tuple(ids[i : i + 900]))[0][0])
-                for i in range(0, len(ids), 900)
-            )
-            if len(ids) <= 900
-            else self._count_all(ids)
-        )
-
-    def _count_all(self, ids: list[str]) -> int:
-        done = 0
+    def _by_chunks(self, select: str, ids: list[str]) -> list[tuple[Any, ...]]:
+        """`select ... WHERE ... id IN ({marks})` over `ids`, 900 at a time (SQLite's
+        bound-parameter limit), rows of every chunk together."""
+        rows: list[tuple[Any, ...]] = []
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            done += int(
-                self._query(
-                    f"SELECT count(*) FROM jobs WHERE status = 'succeeded' AND id IN ({marks})",
-                    tuple(chunk),
-                )[0][0]
-            )
-        return done
+            rows += self._query(select.format(marks=",".join("?" * len(chunk))), tuple(chunk))
+        return rows
+
+    def finished(self, ids: list[str]) -> int:
+        """How many of these jobs have succeeded."""
+        counts = self._by_chunks(
+            "SELECT count(*) FROM jobs WHERE status = 'succeeded' AND id IN ({marks})", ids
+        )
+        return sum(int(count) for (count,) in counts)
 
     def times(self, ids: list[str]) -> dict[str, tuple[float, float]]:
-        rows: dict[str, tuple[float, float]] = {}
-        for start in range(0, len(ids), 900):
-            chunk = ids[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            for job_id, created, finished in self._query(
-                f"SELECT id, created_at, finished_at FROM jobs WHERE id IN ({marks})", tuple(chunk)
-            ):
-                rows[job_id] = (created, finished)
-        return rows
+        """Each job's (created_at, finished_at)."""
+        rows = self._by_chunks(
+            "SELECT id, created_at, finished_at FROM jobs WHERE id IN ({marks})", ids
+        )
+        return {job_id: (created, finished) for job_id, created, finished in rows}
 
 
 async def wait_all(progress: Progress, ids: list[str], timeout: float) -> None:

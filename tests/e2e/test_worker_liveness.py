@@ -28,15 +28,16 @@ def wait_until(condition: Any, timeout: float, what: str) -> None:
 def test_separate_idle_worker_shows_as_live_until_it_stops(
     api_only: ServerProcess, tmp_path: Path
 ) -> None:
-    worker = worker_process(api_only.env["INFERLINE_DATABASE_URL"], tmp_path / "worker.log",
-                            models="moving-average")
+    worker = worker_process(
+        api_only.env["INFERLINE_DATABASE_URL"], tmp_path / "worker.log", models="moving-average"
+    )
     worker.start()
     with httpx.Client(base_url=api_only.url) as client:
         try:
             wait_until(lambda: live_workers(client), 30, "the worker's first heartbeat")
             [seen] = live_workers(client)
             assert seen["models"] == ["moving-average"] and seen["in_flight"] == 0
-            assert seen["pid"] == worker.process.pid if worker.process else False
+            assert worker.process is not None and seen["pid"] == worker.process.pid
         finally:
             worker.stop()
         # a clean stop removes the row at once (a crashed worker ages out after 1.5 leases)

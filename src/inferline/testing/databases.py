@@ -62,27 +62,13 @@ def unique_name(prefix: str = "inferline_test") -> str:
 
 async def create_postgres_database(name: str, address: str = POSTGRES_HOST) -> str:
     """Create an empty PostgreSQL database; returns its SQLAlchemy URL."""
-    import asyncpg
-
-    host, port = address.rsplit(":", 1)
-    conn = await asyncpg.connect(host=host, port=int(port), user="postgres", database="postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    await _postgres_execute(f'CREATE DATABASE "{name}"', address)
     return f"postgresql+asyncpg://postgres@{address}/{name}"
 
 
 async def drop_postgres_database(name: str, address: str = POSTGRES_HOST) -> None:
     """Drop a database made by `create_postgres_database`, closing its sessions."""
-    import asyncpg
-
-    host, port = address.rsplit(":", 1)
-    conn = await asyncpg.connect(host=host, port=int(port), user="postgres", database="postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await _postgres_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', address)
 
 
 async def create_mysql_database(name: str, address: str = MYSQL_HOST) -> str:
@@ -94,6 +80,17 @@ async def create_mysql_database(name: str, address: str = MYSQL_HOST) -> str:
 async def drop_mysql_database(name: str, address: str = MYSQL_HOST) -> None:
     """Drop a database made by `create_mysql_database`."""
     await _mysql_execute(f"DROP DATABASE IF EXISTS `{name}`", address)
+
+
+async def _postgres_execute(sql: str, address: str) -> None:
+    import asyncpg
+
+    host, port = address.rsplit(":", 1)
+    conn = await asyncpg.connect(host=host, port=int(port), user="postgres", database="postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
 
 
 async def _mysql_execute(sql: str, address: str) -> None:
