@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from inferline.runtime.dispatch import QueueDispatcher
 from inferline.runtime.monitor import QueueMonitor
 from inferline.runtime.registry import ModelRegistry
 from inferline.runtime.relay import OutboxRelay
-from inferline.runtime.serving import ModelServer
+from inferline.runtime.serving import ModelServer, batching_config, threads_per_instance
 from inferline.runtime.signals import CommitSignal
 from inferline.runtime.status import model_summaries, worker_summaries
 from inferline.worker.sources import JobSource, QueueJobSource
@@ -82,13 +83,29 @@ def build_vector_index(settings: Settings) -> VectorIndex:
     return NumpyVectorIndex(Path(settings.vector_folder()))
 
 
+def freeze_startup_objects() -> None:
+    """Exempt what startup allocated (libraries, model weights' Python objects) from the
+    cyclic garbage collector. They live as long as the process, yet each full collection
+    walks them all while holding the GIL: about 200 ms with MiniLM loaded (measured),
+    a stall of every request and batch, several times a minute under load."""
+    gc.collect()
+    gc.freeze()
+
+
 def model_factories(settings: Settings) -> dict[str, Callable[[], InferenceModel]]:
     """Models whose construction depends on settings (MiniLM's backend)."""
     onnx_dir = Path(settings.onnx_cache_dir) if settings.onnx_cache_dir else None
+    onnx_threads = settings.torch_threads or threads_per_instance(
+        batching_config(MiniLM, settings).instances
+    )
 
     def minilm() -> InferenceModel:
         return MiniLM(
-            settings.embedding_backend, quantize=settings.embedding_int8, onnx_cache_dir=onnx_dir
+            settings.embedding_backend,
+            quantize=settings.embedding_int8,
+            onnx_cache_dir=onnx_dir,
+            onnx_threads=onnx_threads,
+            torchscript=settings.embedding_torchscript,
         )
 
     return {MiniLM.name: minilm}
@@ -156,6 +173,7 @@ class Container:
     async def _load_models(self) -> None:
         if self.roles & {Role.API, Role.WORKER}:  # a relay alone runs no model
             await self.models.load_all()
+            freeze_startup_objects()
         for worker in self.workers:
             await worker.start()
 

@@ -252,6 +252,7 @@ def test_models_describe_schemas_and_batching(client: httpx.Client) -> None:
     probe = client.get("/api/v1/models/test-probe").json()
     assert probe["version"] == "7" and probe["loaded"] is True
     assert probe["batching"]["max_batch_size"] == 8 and probe["batching"]["max_wait_ms"] == 20
+    assert probe["batching"]["instances"] == 1
     assert probe["input_schema"]["properties"]["value"]["type"] == "number"
     assert "doubled" in probe["output_schema"]["properties"]
     assert client.get("/api/v1/models/lstm_timeseries").json()["name"] == "lstm-forecast"

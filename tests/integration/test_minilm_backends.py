@@ -1,4 +1,5 @@
-"""MiniLM's engines against sentence-transformers: PyTorch and ONNX Runtime (fp32, int8).
+"""MiniLM's engines against sentence-transformers: PyTorch (packed rows, as a TorchScript
+graph or eager) and ONNX Runtime (fp32, int8).
 
 The ONNX model is exported once into a temporary cache folder and reused.
 """
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 
 from inferline.models.minilm import MiniLM, model_dir
+from inferline.models.packing import pack
+from inferline.models.text_encoders import TorchEncoder
 from inferline.ports.embedding import TextInput
 
 TEXTS = [
@@ -46,11 +49,42 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def test_torch_backend_matches_sentence_transformers(expected: np.ndarray) -> None:
-    vectors, outputs = _embed(MiniLM("torch", chunk_size=2))  # chunks of 2: padding per chunk
+@pytest.mark.parametrize("torchscript", [True, False], ids=["torchscript", "eager"])
+def test_torch_backend_matches_sentence_transformers(
+    expected: np.ndarray, torchscript: bool
+) -> None:
+    # rows of 24 tokens, one row per pass: several texts share a row, in several passes
+    model = MiniLM("torch", pack_width=24, rows_per_pass=1, torchscript=torchscript)
+    vectors, outputs = _embed(model)
     assert _cosines(vectors, expected).min() >= 0.9999
     assert [o.truncated for o in outputs] == [False, False, False, False, True]
     assert outputs[4].tokens == MiniLM.max_tokens
+
+
+def test_the_torchscript_graph_is_used_and_matches_eager_mode() -> None:
+    folder = model_dir()
+    traced, eager = TorchEncoder(folder), TorchEncoder(folder, torchscript=False)
+    assert (traced.mode, eager.mode) == ("torchscript", "eager")
+    rng = np.random.default_rng(3)
+    packed = pack([list(rng.integers(1000, 20000, n)) for n in (40, 17, 9, 9, 2)], width=48)
+    gap = np.abs(traced.encode_packed(packed) - eager.encode_packed(packed)).max()
+    assert gap < 1e-4
+
+
+def test_a_failed_trace_falls_back_to_eager(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import torch
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracing is not available")
+
+    monkeypatch.setattr(torch.jit, "trace", refuse)
+    encoder = TorchEncoder(model_dir())
+    assert encoder.mode == "eager"
+    assert "TorchScript tracing failed" in caplog.text
+    hidden = encoder.encode_packed(pack([[101, 7592, 102]], width=8))
+    assert hidden.shape == (1, 3, 384)
 
 
 @pytest.mark.slow

@@ -178,3 +178,67 @@ async def test_a_caller_that_gives_up_is_skipped() -> None:
     assert await batcher.submit(3) == 30
     assert [2] not in recorder.batches
     await batcher.stop()
+
+
+async def test_instances_run_batches_at_the_same_time() -> None:
+    both_inside = threading.Barrier(2, timeout=5)  # breaks unless two batches run at once
+
+    def predict(items: list[int]) -> list[int]:
+        both_inside.wait()
+        return items
+
+    batcher = MicroBatcher("m", predict, BatchingConfig(2, 0, instances=2))
+    await batcher.start()
+    assert await asyncio.gather(*(batcher.submit(i) for i in range(4))) == [0, 1, 2, 3]
+    await batcher.stop()
+
+
+async def test_waiting_items_are_split_over_free_instances() -> None:
+    recorder = Recorder()
+    batcher = await started(recorder, max_batch_size=64, max_wait_ms=50, instances=2)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+    assert results == [i * 10 for i in range(10)]
+    assert sorted(len(b) for b in recorder.batches) == [5, 5]  # not one batch of 10
+    await batcher.stop()
+
+
+async def test_a_busy_instance_leaves_the_next_batch_to_another() -> None:
+    recorder = Recorder()
+    recorder.gate.clear()
+    batcher = await started(recorder, max_batch_size=4, max_wait_ms=0, instances=2)
+    first = asyncio.ensure_future(batcher.submit(1))
+    await model_busy(recorder)
+    recorder.entered.clear()
+    second = asyncio.ensure_future(batcher.submit(2))
+    await model_busy(recorder)  # a second batch started while the first is held
+    recorder.gate.set()
+    assert await asyncio.gather(first, second) == [10, 20]
+    assert sorted(recorder.batches) == [[1], [2]]
+    await batcher.stop()
+
+
+async def test_stop_fails_every_running_batch() -> None:
+    inside = threading.Semaphore(0)
+    release = threading.Event()
+
+    def predict(items: list[int]) -> list[int]:
+        inside.release()
+        release.wait(5)
+        return items
+
+    batcher = MicroBatcher("m", predict, BatchingConfig(1, 0, instances=2))
+    await batcher.start()
+    running = [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2)]
+    for _ in running:  # both batches are inside the model
+        assert await asyncio.to_thread(inside.acquire, True, 5)
+    stopping = asyncio.ensure_future(batcher.stop())
+    release.set()
+    await stopping
+    for abandoned in running:
+        with pytest.raises(Unavailable):
+            await abandoned
+
+
+def test_instances_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="instances must be at least 1"):
+        MicroBatcher("m", lambda items: items, BatchingConfig(4, 1, instances=0))

@@ -17,6 +17,7 @@ class BatchingOverride(BaseModel):
 
     max_batch_size: int | None = Field(default=None, ge=1, le=4096)
     max_wait_ms: float | None = Field(default=None, ge=0, le=10_000)
+    instances: int | None = Field(default=None, ge=1, le=256)
 
 
 class Settings(BaseSettings):
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
     embedding_backend: Literal["torch", "onnx"] = "torch"
     """MiniLM's engine: `torch` (PyTorch) or `onnx` (ONNX Runtime, exported on first start)."""
 
+    embedding_torchscript: bool = True
+    """With the torch backend: trace MiniLM once into a TorchScript graph at load. The
+    graph runs a whole pass without the GIL, so the event loop cannot stall it; false
+    (or a failed trace, which is logged) runs eager PyTorch. Same vectors either way."""
+
     embedding_int8: bool = False
     """With the onnx backend: int8 dynamic quantisation (faster, cosine ~0.98 to PyTorch)."""
 
@@ -72,15 +78,17 @@ class Settings(BaseSettings):
     (for models that are not installed as a package with an entry point)."""
 
     batching: dict[str, BatchingOverride] = Field(default_factory=dict)
-    """Per-model batching overrides, as JSON: {"moving-average": {"max_batch_size": 64}}."""
+    """Per-model batching overrides, as JSON: {"moving-average": {"max_batch_size": 64}};
+    keys `max_batch_size`, `max_wait_ms` and `instances` (batches run at once)."""
 
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     """Largest accepted request body; larger requests get 413."""
 
     torch_threads: int | None = Field(default=None, ge=1, le=256)
-    """Threads PyTorch may use for one batch in this process; unset leaves torch's
-    default (one per core). On a small machine, fewer threads than cores leaves a
-    core to the event loop: OpenMP regions stall when a thread loses its core."""
+    """Threads PyTorch may use for one batch in this process. Unset: the cores divided
+    by the largest `instances` of a served model (so that parallel batches do not
+    oversubscribe the cores), or torch's default (one per core) when every model
+    runs one batch at a time."""
 
     max_pending_sync: int = Field(default=1024, ge=1)
     """Synchronous requests that may wait in one model's batcher before 429."""

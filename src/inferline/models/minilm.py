@@ -3,8 +3,10 @@
 The pipeline is sentence-transformers' own: the model folder's fast tokenizer
 (truncation at 256 tokens), the BERT encoder, mean pooling over real tokens and
 L2 normalisation. The encoder runs on PyTorch or on ONNX Runtime (exported on
-first start, optionally int8-quantised). A batch is sorted by length and cut
-into chunks, so short texts are not padded to the longest one.
+first start, optionally int8-quantised). On PyTorch the texts of a batch are
+packed end to end in rows of `pack_width` tokens, so no compute goes to padding
+(see `packing`); on ONNX Runtime a batch is sorted by length and cut into chunks,
+each padded to its longest text.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from inferline.models.text_encoders import OnnxEncoder, TextEncoder, TorchEncoder
+from inferline.models.packing import mean_pool, pack
+from inferline.models.text_encoders import (
+    OnnxEncoder,
+    PackedTextEncoder,
+    TextEncoder,
+    TorchEncoder,
+)
 from inferline.ports.embedding import EmbeddingOutput, TextEmbeddingModel, TextInput
 
 if TYPE_CHECKING:
@@ -45,6 +53,7 @@ class MiniLM(TextEmbeddingModel):
     max_tokens = 256
     max_batch_size = 64
     max_wait_ms = 5.0
+    instances = 2  # two batches at once, each on its share of the cores (see the batcher)
 
     def __init__(
         self,
@@ -53,6 +62,10 @@ class MiniLM(TextEmbeddingModel):
         quantize: bool = False,
         onnx_cache_dir: Path | None = None,
         chunk_size: int = 32,
+        pack_width: int = 64,
+        rows_per_pass: int = 32,
+        onnx_threads: int | None = None,
+        torchscript: bool = True,
     ) -> None:
         if backend not in ("torch", "onnx"):
             raise ValueError(f"unknown embedding backend {backend!r}; use torch or onnx")
@@ -61,9 +74,13 @@ class MiniLM(TextEmbeddingModel):
         self.backend: Backend = backend
         self.quantize = quantize
         self.onnx_cache_dir = onnx_cache_dir
-        self.chunk_size = chunk_size
+        self.chunk_size = chunk_size  # texts per pass, padded (ONNX)
+        self.pack_width = pack_width  # tokens per packed row (PyTorch), or the longest text
+        self.rows_per_pass = rows_per_pass  # packed rows per pass: bounds memory and latency
+        self.onnx_threads = onnx_threads
+        self.torchscript = torchscript  # PyTorch: run a traced graph (no GIL during a pass)
         self._tokenizer: Tokenizer | None = None
-        self._encoder: TextEncoder | None = None
+        self._encoder: TorchEncoder | OnnxEncoder | None = None
 
     @property
     def variant(self) -> str:
@@ -76,18 +93,18 @@ class MiniLM(TextEmbeddingModel):
 
         folder = model_dir()
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tokenizer.no_padding()  # the file pads every text to 128 tokens; we pad per chunk
+        tokenizer.no_padding()  # the file pads every text to 128 tokens; we pack or pad per pass
         tokenizer.enable_truncation(max_length=self.max_tokens)
         self._tokenizer = tokenizer
         if self.backend == "torch":
-            self._encoder = TorchEncoder(folder)
+            self._encoder = TorchEncoder(folder, torchscript=self.torchscript)
         else:
             from inferline.models.onnx_export import cached_onnx_model
 
             path = cached_onnx_model(
                 folder, self.onnx_cache_dir, prefix="all-MiniLM-L6-v2", quantize=self.quantize
             )
-            self._encoder = OnnxEncoder(path)
+            self._encoder = OnnxEncoder(path, threads=self.onnx_threads)
 
     def warmup(self) -> None:
         self.predict_batch([TextInput(text="Inferline warms the model up.")] * 4)
@@ -96,11 +113,11 @@ class MiniLM(TextEmbeddingModel):
         if self._tokenizer is None or self._encoder is None:
             raise RuntimeError("MiniLM.load() must be called before predict_batch()")
         encodings = self._tokenizer.encode_batch([item.text.strip() for item in inputs])
-        vectors = np.empty((len(inputs), self.dimension), dtype=np.float32)
-        order = sorted(range(len(inputs)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self.chunk_size):
-            rows = order[start : start + self.chunk_size]
-            vectors[rows] = self._embed_chunk([encodings[i] for i in rows])
+        if isinstance(self._encoder, TorchEncoder):
+            pooled = self._pool_packed(self._encoder, encodings)
+        else:
+            pooled = self._pool_padded(self._encoder, encodings)
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return [
             EmbeddingOutput(
                 embedding=vector.tolist(),
@@ -108,23 +125,35 @@ class MiniLM(TextEmbeddingModel):
                 tokens=len(encoding.ids),
                 truncated=bool(encoding.overflowing),
             )
-            for vector, encoding in zip(vectors, encodings, strict=True)
+            for vector, encoding in zip(pooled / norms, encodings, strict=True)
         ]
 
-    def _embed_chunk(self, encodings: list[Encoding]) -> np.ndarray:
-        """Pad a chunk to its longest text, encode, mean-pool over real tokens, normalise."""
-        assert self._encoder is not None
-        width = max(len(e.ids) for e in encodings)
-        shape = (len(encodings), width)
-        ids, mask, types = (np.zeros(shape, dtype=np.int64) for _ in range(3))
-        for row, encoding in enumerate(encodings):
-            length = len(encoding.ids)
-            ids[row, :length] = encoding.ids
-            mask[row, :length] = 1
-            types[row, :length] = encoding.type_ids
-        hidden = self._encoder(ids, mask, types)
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        normalised: np.ndarray = pooled / norms
-        return normalised
+    def _pool_packed(self, encoder: PackedTextEncoder, encodings: list[Encoding]) -> np.ndarray:
+        """Mean token states, texts packed end to end in rows (no compute on padding)."""
+        packed = pack([e.ids for e in encodings], self.pack_width)
+        pooled = np.empty((len(encodings), self.dimension), dtype=np.float32)
+        for start in range(0, len(packed.input_ids), self.rows_per_pass):
+            part = packed.rows(start, start + self.rows_per_pass)
+            pooled[[span.text for span in part.spans]] = mean_pool(
+                encoder.encode_packed(part), part.spans
+            )
+        return pooled
+
+    def _pool_padded(self, encoder: TextEncoder, encodings: list[Encoding]) -> np.ndarray:
+        """Mean token states, texts sorted by length and padded per chunk of `chunk_size`."""
+        pooled = np.empty((len(encodings), self.dimension), dtype=np.float32)
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.chunk_size):
+            rows = order[start : start + self.chunk_size]
+            chunk = [encodings[i] for i in rows]
+            width = max(len(e.ids) for e in chunk)
+            ids, mask, types = (np.zeros((len(chunk), width), dtype=np.int64) for _ in range(3))
+            for row, encoding in enumerate(chunk):
+                length = len(encoding.ids)
+                ids[row, :length] = encoding.ids
+                mask[row, :length] = 1
+                types[row, :length] = encoding.type_ids
+            hidden = encoder(ids, mask, types)
+            weights = mask[:, :, None].astype(np.float32)
+            pooled[rows] = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return pooled

@@ -42,6 +42,8 @@ class InferenceModel:
     output_schema: ClassVar[type[ModelOutput]]
     max_batch_size: ClassVar[int] = 32
     max_wait_ms: ClassVar[float] = 5.0
+    instances: ClassVar[int] = 1
+    """Batches run at once, each in its own thread; >1 only if predict_batch is thread-safe."""
 
     def load(self) -> None:
         """Load weights; called once, off the event loop, before the first batch."""

@@ -2,7 +2,11 @@
 
 A batch is formed when `max_batch_size` items wait or the oldest has waited
 `max_wait_ms`. Synchronous items go first. The model runs in the batcher's own
-executor thread, one batch at a time, so the event loop never blocks on compute.
+executor threads, so the event loop never blocks on compute: up to `instances`
+batches at once, one per thread, sharing the model's weights (a model whose
+compute releases the GIL, as PyTorch and ONNX Runtime do, then uses one core per
+instance without the lock-step of intra-op threads). A batch is formed only when
+an instance is free, so items that arrive while all are busy join the next one.
 A batch that raises is retried item by item so only the bad items fail.
 """
 
@@ -49,6 +53,7 @@ class BatchingConfig:
     max_batch_size: int
     max_wait_ms: float
     max_pending_sync: int = 1024
+    instances: int = 1
 
 
 class MicroBatcher:
@@ -64,6 +69,8 @@ class MicroBatcher:
     ) -> None:
         if config.max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
+        if config.instances < 1:
+            raise ValueError("instances must be at least 1")
         self.name = name
         self.config = config
         self._predict = predict
@@ -72,8 +79,9 @@ class MicroBatcher:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._instance_freed: asyncio.Event | None = None
         self._recent_batch_seconds = 0.01
-        self._running_batch: list[_Pending] = []
+        self._running: dict[asyncio.Task[None], list[_Pending]] = {}
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -81,7 +89,10 @@ class MicroBatcher:
         if self._task is not None:
             return
         self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{self.name}")
+        self._instance_freed = asyncio.Event()
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.config.instances, thread_name_prefix=f"model-{self.name}"
+        )
         self._task = asyncio.create_task(self._loop(), name=f"batcher-{self.name}")
 
     async def stop(self) -> None:
@@ -92,8 +103,13 @@ class MicroBatcher:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        waiting = [*self._running_batch, *(p for lane in self._lanes.values() for p in lane)]
-        self._running_batch = []
+        running = list(self._running.items())
+        for task, _ in running:
+            task.cancel()
+        await asyncio.gather(*(task for task, _ in running), return_exceptions=True)
+        waiting = [p for _, batch in running for p in batch]
+        waiting += [p for lane in self._lanes.values() for p in lane]
+        self._running.clear()
         for lane in self._lanes.values():
             lane.clear()
         for pending in waiting:
@@ -125,21 +141,42 @@ class MicroBatcher:
         return await future
 
     def _retry_after(self, waiting: int) -> float:
-        batches = math.ceil(waiting / self.config.max_batch_size)
+        batches = math.ceil(waiting / (self.config.max_batch_size * self.config.instances))
         return max(1.0, round(batches * self._recent_batch_seconds, 1))
 
     # -- the loop --------------------------------------------------------------
     async def _loop(self) -> None:
-        assert self._wakeup is not None
+        assert self._wakeup is not None and self._instance_freed is not None
         while True:
             if not self.pending:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            if len(self._running) >= self.config.instances:
+                self._instance_freed.clear()
+                await self._instance_freed.wait()
+                continue
             await self._wait_for_batch()
-            batch = self._take_batch()
+            batch = self._take_batch(self._fair_share())
             if batch:
-                await self._run(batch)
+                task = asyncio.create_task(self._run(batch), name=f"batch-{self.name}")
+                self._running[task] = batch
+                task.add_done_callback(self._batch_done)
+
+    def _fair_share(self) -> int:
+        """The batch size for a free instance: waiting items split over every free instance.
+
+        Without the split, the first free instance would take all that waits (up to
+        `max_batch_size`) and leave the others idle: with as many clients as one batch
+        holds, the batcher would settle into one full batch at a time.
+        """
+        free = self.config.instances - len(self._running)
+        return min(self.config.max_batch_size, max(1, math.ceil(self.pending / free)))
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        if self._instance_freed is not None:
+            self._instance_freed.set()
 
     async def _wait_for_batch(self) -> None:
         assert self._wakeup is not None
@@ -155,11 +192,11 @@ class MicroBatcher:
             except TimeoutError:
                 return
 
-    def _take_batch(self) -> list[_Pending]:
+    def _take_batch(self, size: int) -> list[_Pending]:
         batch: list[_Pending] = []
         for lane in (Lane.SYNC, Lane.JOB):
             queue = self._lanes[lane]
-            while queue and len(batch) < self.config.max_batch_size:
+            while queue and len(batch) < size:
                 pending = queue.popleft()
                 if not pending.future.done():  # skip callers that gave up
                     batch.append(pending)
@@ -168,14 +205,12 @@ class MicroBatcher:
     async def _run(self, batch: list[_Pending]) -> None:
         loop = asyncio.get_running_loop()
         items = [p.item for p in batch]
-        self._running_batch = batch
         started = time.perf_counter()
         try:
             results = await loop.run_in_executor(self._executor, self._predict_isolated, items)
         except Exception as exc:  # the executor itself failed
             log.exception("batch of %s failed outside the model", self.name)
             results = [ModelError(f"{type(exc).__name__}: {exc}")] * len(batch)
-        self._running_batch = []
         elapsed = time.perf_counter() - started
         self._recent_batch_seconds = 0.8 * self._recent_batch_seconds + 0.2 * elapsed
         if self._on_batch is not None:

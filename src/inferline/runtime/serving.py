@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from inferline.core.metrics import Metrics
-from inferline.core.settings import Settings
+from inferline.core.settings import BatchingOverride, Settings
 from inferline.core.validation import field_problems, problems_summary
 from inferline.domain.errors import InvalidInput, Unavailable
 from inferline.ports.model import InferenceModel
@@ -80,19 +82,7 @@ class ModelServer:
         self.models: dict[str, ServedModel] = {}
         for name in registry.names():
             cls = registry.get(name)
-            override = settings.batching.get(name)
-            self.models[name] = ServedModel(
-                cls,
-                BatchingConfig(
-                    max_batch_size=(override and override.max_batch_size) or cls.max_batch_size,
-                    max_wait_ms=(
-                        override.max_wait_ms
-                        if override and override.max_wait_ms is not None
-                        else cls.max_wait_ms
-                    ),
-                    max_pending_sync=settings.max_pending_sync,
-                ),
-            )
+            self.models[name] = ServedModel(cls, batching_config(cls, settings))
 
     def get(self, name: str) -> ServedModel:
         """A served model by name or alias (NotFound otherwise)."""
@@ -104,10 +94,18 @@ class ModelServer:
 
     async def load_all(self) -> None:
         """Load every model off the event loop, one after another, then start batchers."""
-        if self.torch_threads is not None:
-            _limit_torch_threads(self.torch_threads)
+        threads = self.torch_threads or self._auto_torch_threads()
+        if threads is not None:
+            _limit_torch_threads(threads)
         for served in self.models.values():
             await self._load(served)
+
+    def _auto_torch_threads(self) -> int | None:
+        """With parallel instances, each gets its share of the cores (torch's count is global)."""
+        instances = max((m.batching.instances for m in self.models.values()), default=1)
+        if instances <= 1 or importlib.util.find_spec("torch") is None:
+            return None
+        return threads_per_instance(instances)
 
     async def _load(self, served: ServedModel) -> None:
         started = time.perf_counter()
@@ -155,6 +153,26 @@ class ModelServer:
                 self.metrics.model_loaded.labels(served.name).set(0)
 
 
+def batching_config(cls: type[InferenceModel], settings: Settings) -> BatchingConfig:
+    """The model's batching hints, with the settings' overrides (INFERLINE_BATCHING) on top."""
+    override = settings.batching.get(cls.name) or BatchingOverride()
+    return BatchingConfig(
+        max_batch_size=override.max_batch_size or cls.max_batch_size,
+        max_wait_ms=cls.max_wait_ms if override.max_wait_ms is None else override.max_wait_ms,
+        max_pending_sync=settings.max_pending_sync,
+        instances=override.instances or cls.instances,
+    )
+
+
+def threads_per_instance(instances: int) -> int:
+    """Compute threads for each of `instances` parallel batches: this process's cores, shared."""
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))  # the cores this process may use, not the machine's
+    else:
+        cores = os.cpu_count() or 1
+    return max(1, cores // instances)
+
+
 def _load_and_warm(instance: InferenceModel) -> None:
     instance.load()
     instance.warmup()
@@ -168,7 +186,7 @@ def _predict_fn(instance: InferenceModel) -> Any:
 
 
 def _limit_torch_threads(threads: int) -> None:
-    """Cap PyTorch's intra-op threads for this process (INFERLINE_TORCH_THREADS)."""
+    """Cap PyTorch's intra-op threads for this process (all of its models share them)."""
     import torch
 
     torch.set_num_threads(threads)

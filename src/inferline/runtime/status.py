@@ -21,6 +21,7 @@ def model_summaries(models: ModelServer) -> list[dict[str, Any]]:
             "batching": {
                 "max_batch_size": served.batching.max_batch_size,
                 "max_wait_ms": served.batching.max_wait_ms,
+                "instances": served.batching.instances,
             },
         }
         for served in models.models.values()

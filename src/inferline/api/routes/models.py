@@ -34,6 +34,7 @@ def model_info(served: ServedModel, container: Container) -> dict[str, Any]:
             "max_batch_size": served.batching.max_batch_size,
             "max_wait_ms": served.batching.max_wait_ms,
             "max_pending_sync": served.batching.max_pending_sync,
+            "instances": served.batching.instances,
         },
         "queue": {
             "waiting": container.depths.waiting.get(cls.name, 0),
