@@ -185,3 +185,8 @@ def test_minilm_works_as_a_job_and_through_sync_inference(client: httpx.Client) 
     assert job["status"] == "succeeded"
     result: Any = job["result"]
     assert len(result["embedding"]) == 384 and result["truncated"] is False
+
+
+def test_minilm_is_served_by_two_instances(client: httpx.Client) -> None:
+    batching = client.get("/api/v1/models/minilm").json()["batching"]
+    assert (batching["max_batch_size"], batching["instances"]) == (64, 2)

@@ -3,10 +3,9 @@
 The pipeline is sentence-transformers' own: the model folder's fast tokenizer
 (truncation at 256 tokens), the BERT encoder, mean pooling over real tokens and
 L2 normalisation. The encoder runs on PyTorch or on ONNX Runtime (exported on
-first start, optionally int8-quantised). On PyTorch the texts of a batch are
+first start, optionally int8-quantised). Either way the texts of a batch are
 packed end to end in rows of `pack_width` tokens, so no compute goes to padding
-(see `packing`); on ONNX Runtime a batch is sorted by length and cut into chunks,
-each padded to its longest text.
+(see `packing`).
 """
 
 from __future__ import annotations
@@ -18,12 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from inferline.models.packing import mean_pool, pack
-from inferline.models.text_encoders import (
-    OnnxEncoder,
-    PackedTextEncoder,
-    TextEncoder,
-    TorchEncoder,
-)
+from inferline.models.text_encoders import OnnxEncoder, TextEncoder, TorchEncoder
 from inferline.ports.embedding import EmbeddingOutput, TextEmbeddingModel, TextInput
 
 if TYPE_CHECKING:
@@ -61,8 +55,7 @@ class MiniLM(TextEmbeddingModel):
         *,
         quantize: bool = False,
         onnx_cache_dir: Path | None = None,
-        chunk_size: int = 32,
-        pack_width: int = 64,
+        pack_width: int = 48,
         rows_per_pass: int = 32,
         onnx_threads: int | None = None,
         torchscript: bool = True,
@@ -74,13 +67,12 @@ class MiniLM(TextEmbeddingModel):
         self.backend: Backend = backend
         self.quantize = quantize
         self.onnx_cache_dir = onnx_cache_dir
-        self.chunk_size = chunk_size  # texts per pass, padded (ONNX)
-        self.pack_width = pack_width  # tokens per packed row (PyTorch), or the longest text
+        self.pack_width = pack_width  # tokens per packed row, or the longest text
         self.rows_per_pass = rows_per_pass  # packed rows per pass: bounds memory and latency
         self.onnx_threads = onnx_threads
         self.torchscript = torchscript  # PyTorch: run a traced graph (no GIL during a pass)
         self._tokenizer: Tokenizer | None = None
-        self._encoder: TorchEncoder | OnnxEncoder | None = None
+        self._encoder: TextEncoder | None = None
 
     @property
     def variant(self) -> str:
@@ -93,7 +85,7 @@ class MiniLM(TextEmbeddingModel):
 
         folder = model_dir()
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tokenizer.no_padding()  # the file pads every text to 128 tokens; we pack or pad per pass
+        tokenizer.no_padding()  # the file pads every text to 128 tokens; we pack them instead
         tokenizer.enable_truncation(max_length=self.max_tokens)
         self._tokenizer = tokenizer
         if self.backend == "torch":
@@ -113,10 +105,7 @@ class MiniLM(TextEmbeddingModel):
         if self._tokenizer is None or self._encoder is None:
             raise RuntimeError("MiniLM.load() must be called before predict_batch()")
         encodings = self._tokenizer.encode_batch([item.text.strip() for item in inputs])
-        if isinstance(self._encoder, TorchEncoder):
-            pooled = self._pool_packed(self._encoder, encodings)
-        else:
-            pooled = self._pool_padded(self._encoder, encodings)
+        pooled = self._mean_states(self._encoder, encodings)
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return [
             EmbeddingOutput(
@@ -128,7 +117,7 @@ class MiniLM(TextEmbeddingModel):
             for vector, encoding in zip(pooled / norms, encodings, strict=True)
         ]
 
-    def _pool_packed(self, encoder: PackedTextEncoder, encodings: list[Encoding]) -> np.ndarray:
+    def _mean_states(self, encoder: TextEncoder, encodings: list[Encoding]) -> np.ndarray:
         """Mean token states, texts packed end to end in rows (no compute on padding)."""
         packed = pack([e.ids for e in encodings], self.pack_width)
         pooled = np.empty((len(encodings), self.dimension), dtype=np.float32)
@@ -137,23 +126,4 @@ class MiniLM(TextEmbeddingModel):
             pooled[[span.text for span in part.spans]] = mean_pool(
                 encoder.encode_packed(part), part.spans
             )
-        return pooled
-
-    def _pool_padded(self, encoder: TextEncoder, encodings: list[Encoding]) -> np.ndarray:
-        """Mean token states, texts sorted by length and padded per chunk of `chunk_size`."""
-        pooled = np.empty((len(encodings), self.dimension), dtype=np.float32)
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self.chunk_size):
-            rows = order[start : start + self.chunk_size]
-            chunk = [encodings[i] for i in rows]
-            width = max(len(e.ids) for e in chunk)
-            ids, mask, types = (np.zeros((len(chunk), width), dtype=np.int64) for _ in range(3))
-            for row, encoding in enumerate(chunk):
-                length = len(encoding.ids)
-                ids[row, :length] = encoding.ids
-                mask[row, :length] = 1
-                types[row, :length] = encoding.type_ids
-            hidden = encoder(ids, mask, types)
-            weights = mask[:, :, None].astype(np.float32)
-            pooled[rows] = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return pooled

@@ -1,8 +1,9 @@
 """Export a Hugging Face encoder to ONNX once, optionally int8-quantise it, cache it on disk.
 
 The recipe that works with transformers 5 here: the legacy TorchScript exporter
-(`dynamo=False`, opset 17) over a small wrapper that calls the model with keyword
-arguments and returns `last_hidden_state`, dynamic on batch and sequence axes.
+(`dynamo=False`, opset 17) over the packed forward pass of `text_encoders`
+(token, position and segment ids in, `last_hidden_state` out), dynamic on the row
+and token axes.
 Files are written to a temporary name and renamed, so a crash never leaves a
 half-written model behind and concurrent starts do not corrupt each other.
 """
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "inferline" / "onnx"
 OPSET = 17
+GRAPH = "packed-rows"  # the inputs of the exported graph; a change re-exports
 
 
 def model_fingerprint(model_dir: Path) -> str:
@@ -30,7 +32,7 @@ def model_fingerprint(model_dir: Path) -> str:
         path = model_dir / name
         stat = path.stat()
         digest.update(f"{name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
-    digest.update(f"opset{OPSET}".encode())
+    digest.update(f"opset{OPSET}:{GRAPH}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -54,38 +56,24 @@ def cached_onnx_model(
 
 
 def export_encoder(model_dir: Path, target: Path) -> None:
-    """Export the encoder's last hidden state to `target` (ONNX, dynamic batch and tokens)."""
+    """Export the packed forward pass to `target` (ONNX, dynamic rows and tokens)."""
     import torch
     from transformers import AutoModel
 
+    from inferline.models.text_encoders import packed_forward, probe_rows
+
     model = AutoModel.from_pretrained(str(model_dir)).eval()
-
-    class LastHiddenState(torch.nn.Module):
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    sample = torch.ones((2, 8), dtype=torch.int64)
-    axes = {0: "batch", 1: "tokens"}
+    names = ["input_ids", "position_ids", "segment_ids"]
+    axes = {0: "rows", 1: "tokens"}
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            LastHiddenState(model),
-            (sample, sample, torch.zeros_like(sample)),
+            packed_forward(torch, model),
+            probe_rows(torch, [12, 7, 4], width=16),  # two rows, one with a padded tail
             str(target),
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            input_names=names,
             output_names=["last_hidden_state"],
-            dynamic_axes={
-                "input_ids": axes,
-                "attention_mask": axes,
-                "token_type_ids": axes,
-                "last_hidden_state": axes,
-            },
+            dynamic_axes={name: axes for name in [*names, "last_hidden_state"]},
             opset_version=OPSET,
             dynamo=False,
         )

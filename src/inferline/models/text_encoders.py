@@ -1,8 +1,8 @@
 """Transformer encoders that turn token arrays into hidden states (PyTorch or ONNX Runtime).
 
-The ONNX encoder takes padded `input_ids`, `attention_mask` and `token_type_ids`
-as int64 arrays of shape (batch, tokens); the PyTorch encoder takes packed rows,
-several texts per row (see `packing`). Both return the last hidden state as a
+Both take packed rows, several texts per row (see `packing`): token ids, position
+ids and segment ids as int64 arrays of shape (rows, tokens), from which the model
+builds a block-diagonal attention mask. Both return the last hidden state as a
 float32 array of shape (rows, tokens, hidden). Pooling happens in the model.
 """
 
@@ -22,14 +22,6 @@ log = logging.getLogger(__name__)
 
 
 class TextEncoder(Protocol):
-    """Padded token arrays in, last hidden state out."""
-
-    def __call__(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
-    ) -> np.ndarray: ...
-
-
-class PackedTextEncoder(Protocol):
     """Packed rows in (several texts per row, see `packing`), last hidden state out."""
 
     def encode_packed(self, packed: PackedRows) -> np.ndarray: ...
@@ -54,7 +46,7 @@ class TorchEncoder:
         self._torch = torch
         model = AutoModel.from_pretrained(str(model_dir)).eval()
         model.requires_grad_(False)
-        eager = _packed_forward(torch, model)
+        eager = packed_forward(torch, model)
         graph = _traced(torch, eager) if torchscript else None
         self.mode = "eager" if graph is None else "torchscript"
         self._forward = eager if graph is None else graph
@@ -69,8 +61,9 @@ class TorchEncoder:
         return result
 
 
-def _packed_forward(torch: Any, model: Any) -> Any:
-    """The model as a module of (input_ids, position_ids, segment_ids) -> last hidden state."""
+def packed_forward(torch: Any, model: Any) -> Any:
+    """The model as a module of (input_ids, position_ids, segment_ids) -> last hidden state
+    (what is traced into TorchScript here and exported to ONNX by `onnx_export`)."""
 
     class PackedForward(torch.nn.Module):
         def __init__(self) -> None:
@@ -92,8 +85,8 @@ def _packed_forward(torch: Any, model: Any) -> Any:
 
 def _traced(torch: Any, eager: Any) -> Any:
     """`eager` traced and frozen into a TorchScript graph, if it agrees with eager mode."""
-    example = _probe(torch, [12, 7, 4], width=16)  # two rows, one with a padded tail
-    probe = _probe(torch, [30, 9, 9, 5, 3], width=32)  # other shapes than the example
+    example = probe_rows(torch, [12, 7, 4], width=16)  # two rows, one with a padded tail
+    probe = probe_rows(torch, [30, 9, 9, 5, 3], width=32)  # other shapes than the example
     try:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings; TorchScript is deprecated
@@ -108,8 +101,8 @@ def _traced(torch: Any, eager: Any) -> Any:
     return graph
 
 
-def _probe(torch: Any, lengths: list[int], width: int) -> tuple[Any, ...]:
-    """Packed rows of made-up token ids (for tracing and checking the graph)."""
+def probe_rows(torch: Any, lengths: list[int], width: int) -> tuple[Any, ...]:
+    """Packed rows of made-up token ids, as tensors (to trace, export and check graphs)."""
     rng = np.random.default_rng(len(lengths))
     return _tensors(torch, pack([list(rng.integers(1000, 20000, n)) for n in lengths], width))
 
@@ -123,7 +116,7 @@ def _tensors(torch: Any, packed: PackedRows) -> tuple[Any, ...]:
 
 
 class OnnxEncoder:
-    """An exported ONNX graph of the same model on ONNX Runtime (CPU)."""
+    """The same packed forward pass, exported to ONNX (see `onnx_export`), on ONNX Runtime."""
 
     def __init__(self, onnx_path: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -135,18 +128,13 @@ class OnnxEncoder:
         self._session = ort.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
-        self._inputs = {i.name for i in self._session.get_inputs()}
 
-    def __call__(
-        self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray
-    ) -> np.ndarray:
+    def encode_packed(self, packed: PackedRows) -> np.ndarray:
+        """Hidden states of packed rows; each token attends only to its own text's tokens."""
         feed = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": token_type_ids,
+            "input_ids": packed.input_ids,
+            "position_ids": packed.position_ids,
+            "segment_ids": packed.segment_ids,
         }
-        outputs = self._session.run(
-            ["last_hidden_state"], {k: v for k, v in feed.items() if k in self._inputs}
-        )
-        hidden: np.ndarray = outputs[0]
+        hidden: np.ndarray = self._session.run(["last_hidden_state"], feed)[0]
         return hidden
