@@ -276,7 +276,7 @@ def _models(args: argparse.Namespace) -> int:
         print(
             f"{model['name']:<20} v{model['version']:<6} {state:<11} "
             f"batch {batching['max_batch_size']} / {batching['max_wait_ms']} ms"
-            f" x {batching['instances']}"
+            f", {batching['instances']} at once"
         )
     return 0
 

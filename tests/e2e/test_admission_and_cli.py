@@ -109,6 +109,7 @@ def test_command_line_client(serve: ServerProcess) -> None:
     assert json.loads(shown.stdout)["id"] == job["id"]
     models = cli("models", url=serve.url)
     assert "moving-average" in models.stdout and "loaded" in models.stdout
+    assert "batch 256 / 2.0 ms, 1 at once" in models.stdout
 
     bad_json = cli("submit", "moving-average", "--input", "{oops", url=serve.url)
     assert bad_json.returncode != 0 and "not valid JSON" in bad_json.stderr
