@@ -96,16 +96,15 @@ class MicroBatcher:
         self._task = asyncio.create_task(self._loop(), name=f"batcher-{self.name}")
 
     async def stop(self) -> None:
-        """Stop batching; items still waiting fail with `Unavailable`."""
+        """Stop batching; items waiting or in a running batch fail with `Unavailable`."""
         if self._task is None:
             return
-        self._task.cancel()
+        running = list(self._running.items())
+        for task in (self._task, *(task for task, _ in running)):  # all before any await
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        running = list(self._running.items())
-        for task, _ in running:
-            task.cancel()
         await asyncio.gather(*(task for task, _ in running), return_exceptions=True)
         waiting = [p for _, batch in running for p in batch]
         waiting += [p for lane in self._lanes.values() for p in lane]
