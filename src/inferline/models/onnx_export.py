@@ -60,7 +60,7 @@ def export_encoder(model_dir: Path, target: Path) -> None:
     import torch
     from transformers import AutoModel
 
-    from inferline.models.text_encoders import packed_forward, probe_rows
+    from inferline.models.text_encoders import example_rows, packed_forward
 
     model = AutoModel.from_pretrained(str(model_dir)).eval()
     names = ["input_ids", "position_ids", "segment_ids"]
@@ -69,7 +69,7 @@ def export_encoder(model_dir: Path, target: Path) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(
             packed_forward(torch, model),
-            probe_rows(torch, [12, 7, 4], width=16),  # two rows, one with a padded tail
+            example_rows(torch),
             str(target),
             input_names=names,
             output_names=["last_hidden_state"],

@@ -85,7 +85,7 @@ def packed_forward(torch: Any, model: Any) -> Any:
 
 def _traced(torch: Any, eager: Any) -> Any:
     """`eager` traced and frozen into a TorchScript graph, if it agrees with eager mode."""
-    example = probe_rows(torch, [12, 7, 4], width=16)  # two rows, one with a padded tail
+    example = example_rows(torch)
     probe = probe_rows(torch, [30, 9, 9, 5, 3], width=32)  # other shapes than the example
     try:
         with torch.inference_mode(), warnings.catch_warnings():
@@ -99,6 +99,11 @@ def _traced(torch: Any, eager: Any) -> Any:
         log.warning("the traced graph differs from eager mode by %g; running eager", gap)
         return None
     return graph
+
+
+def example_rows(torch: Any) -> tuple[Any, ...]:
+    """The input that graphs are traced and exported from: two rows, one with a padded tail."""
+    return probe_rows(torch, [12, 7, 4], width=16)
 
 
 def probe_rows(torch: Any, lengths: list[int], width: int) -> tuple[Any, ...]:

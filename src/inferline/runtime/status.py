@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from inferline.runtime.serving import ModelServer
@@ -18,11 +19,7 @@ def model_summaries(models: ModelServer) -> list[dict[str, Any]]:
             "loaded": served.loaded,
             "load_error": served.load_error,
             "load_seconds": served.load_seconds,
-            "batching": {
-                "max_batch_size": served.batching.max_batch_size,
-                "max_wait_ms": served.batching.max_wait_ms,
-                "instances": served.batching.instances,
-            },
+            "batching": asdict(served.batching),
         }
         for served in models.models.values()
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -30,12 +31,7 @@ def model_info(served: ServedModel, container: Container) -> dict[str, Any]:
         "load_seconds": served.load_seconds,
         "input_schema": cls.input_schema.model_json_schema(),
         "output_schema": cls.output_schema.model_json_schema(),
-        "batching": {
-            "max_batch_size": served.batching.max_batch_size,
-            "max_wait_ms": served.batching.max_wait_ms,
-            "max_pending_sync": served.batching.max_pending_sync,
-            "instances": served.batching.instances,
-        },
+        "batching": asdict(served.batching),
         "queue": {
             "waiting": container.depths.waiting.get(cls.name, 0),
             "running": container.depths.running.get(cls.name, 0),
