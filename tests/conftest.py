@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from inferline.testing import databases as dbs
 from inferline.testing.server import ServerProcess, http_server, sqlite_url
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -18,6 +19,27 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 def db_url(tmp_path: Path) -> str:
     """A fresh SQLite database file in this test's temporary directory."""
     return sqlite_url(tmp_path / "inferline.db")
+
+
+ENGINES = ("sqlite", "postgresql", "mysql")
+
+
+@pytest.fixture(params=ENGINES)
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of an empty database on each engine in turn."""
+    engine: str = request.param
+    if engine == "sqlite":
+        yield sqlite_url(tmp_path / "store.db")
+        return
+    name = dbs.unique_name()
+    if engine == "postgresql":
+        dbs.POSTGRES.require()
+        yield await dbs.create_postgres_database(name)
+        await dbs.drop_postgres_database(name)
+    else:
+        dbs.MYSQL.require()
+        yield await dbs.create_mysql_database(name)
+        await dbs.drop_mysql_database(name)
 
 
 @pytest.fixture

@@ -3,32 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from inferline.testing import databases as dbs
-from inferline.testing.server import sqlite_url
-
-ENGINES = ("sqlite", "postgresql", "mysql")
-
-
-@pytest.fixture(params=ENGINES)
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """The URL of an empty database on each engine in turn."""
-    engine: str = request.param
-    if engine == "sqlite":
-        yield sqlite_url(tmp_path / "store.db")
-        return
-    name = dbs.unique_name()
-    if engine == "postgresql":
-        dbs.POSTGRES.require()
-        yield await dbs.create_postgres_database(name)
-        await dbs.drop_postgres_database(name)
-    else:
-        dbs.MYSQL.require()
-        yield await dbs.create_mysql_database(name)
-        await dbs.drop_mysql_database(name)
 
 
 @pytest.fixture

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from inferline.adapters.sql.threaded import ThreadedConnection, ThreadedEngine
 
 SqlEngine = AsyncEngine | ThreadedEngine
 SqlConnection = AsyncConnection | ThreadedConnection
+
+# Concurrent SQLite readers (WAL lets them run beside the one writer).
+SQLITE_READERS = 8
 
 
 def is_sqlite(url: str) -> bool:
@@ -34,18 +37,26 @@ def create_engines(url: str) -> tuple[SqlEngine, SqlEngine]:
         engine = create_async_engine(url, **options)
         return engine, engine
     sync_url = make_url(url).set(drivername="sqlite")
-    writer = create_engine(
-        sync_url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False}
-    )
-    reader = create_engine(
-        sync_url, pool_size=4, max_overflow=4, connect_args={"check_same_thread": False}
-    )
-    _sqlite_pragmas(writer, immediate=True)
-    _sqlite_pragmas(reader, immediate=False)
+    writer = _sqlite_engine(sync_url, connections=1, immediate=True)
+    reader = _sqlite_engine(sync_url, connections=SQLITE_READERS, immediate=False)
     return (
-        ThreadedEngine(writer, threads=1, serialize=True),
-        ThreadedEngine(reader, threads=2, serialize=False),
+        ThreadedEngine(writer, threads=1, connections=1),
+        ThreadedEngine(reader, threads=2, connections=SQLITE_READERS),
     )
+
+
+def _sqlite_engine(url: URL, *, connections: int, immediate: bool) -> Engine:
+    """A sync engine whose pool holds exactly `connections` (the ThreadedEngine reserves
+    one before every checkout, so the pool never makes a thread wait)."""
+    engine = create_engine(
+        url,
+        pool_size=connections,
+        max_overflow=0,
+        pool_timeout=5,  # never reached by design; a short timeout shows a broken invariant
+        connect_args={"check_same_thread": False},
+    )
+    _sqlite_pragmas(engine, immediate=immediate)
+    return engine
 
 
 def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:

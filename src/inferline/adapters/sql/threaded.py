@@ -5,6 +5,15 @@ fetch, close). `ThreadedEngine` offers the small part of `AsyncEngine` the store
 uses (`begin()`, `connect()`, `dispose()`, `dialect`) and runs each statement,
 fully buffered, in one hop. Measured on the 2-core machine: about 3x the
 transactions per second of aiosqlite for the store's submit transaction.
+
+No thread ever waits for a connection. A few threads run the statements of many
+connections, so a thread that blocked in the pool's checkout would hold up the
+statements (and the `close()`) of the very connections it waits for: with 16
+concurrent readers that deadlocked until the pool's 30 s timeout. Instead a
+connection is reserved in asyncio first (`_slots`, one per pooled connection),
+and only then checked out in a thread, where the pool always has one free. A slot
+is freed when the connection's `close()` has run, not when its holder's coroutine
+ends, so a cancelled holder cannot let a checkout in before its connection is back.
 """
 
 from __future__ import annotations
@@ -63,16 +72,18 @@ class ThreadedConnection:
 class ThreadedEngine:
     """`AsyncEngine`'s `begin()`/`connect()` over a sync engine and a private thread pool.
 
-    With `serialize=True` one transaction runs at a time (SQLite has one writer;
-    a second BEGIN IMMEDIATE would block the thread the first one needs).
+    `connections` must be the sync engine's whole pool (pool size plus overflow).
+    With one connection, as SQLite's writer has, one transaction runs at a time.
     """
 
-    def __init__(self, engine: Engine, *, threads: int, serialize: bool) -> None:
+    def __init__(self, engine: Engine, *, threads: int, connections: int) -> None:
+        if connections < 1:
+            raise ValueError("a ThreadedEngine needs at least one connection")
         self.sync_engine = engine
         self.dialect = engine.dialect
+        self.connections = connections
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="sqlite")
-        self._serialize = serialize
-        self._lock: asyncio.Lock | None = None
+        self._slots = asyncio.Semaphore(connections)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn` in our threads; on cancellation, wait for it to finish first so a
@@ -87,51 +98,82 @@ class ThreadedEngine:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[ThreadedConnection]:
         """A transaction: commit on success, roll back on any error."""
-        if self._serialize:
-            if self._lock is None:
-                self._lock = asyncio.Lock()
-            async with self._lock, self._transaction() as connection:
-                yield connection
-        else:
-            async with self._transaction() as connection:
-                yield connection
-
-    async def _checkout(self) -> Connection:
-        """A pooled connection; if our caller is cancelled meanwhile, it goes back to the
-        pool (a lost checkout would starve the one-connection writer pool for ever)."""
-        future = asyncio.get_running_loop().run_in_executor(
-            self._executor, self.sync_engine.connect
-        )
+        connection = await self._checkout(begin=True)
         try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            await asyncio.wait([future])
-            if not future.cancelled() and future.exception() is None:
-                await asyncio.shield(self.call(future.result().close))
-            raise
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[ThreadedConnection]:
-        connection = await self._checkout()
-        try:
-            await self.call(connection.begin)
             yield ThreadedConnection(connection, self)
-            await self.call(connection.commit)
         except BaseException:
-            await asyncio.shield(self.call(connection.rollback))
+            await self._release(connection, _rollback_and_close)
             raise
-        finally:
-            await asyncio.shield(self.call(connection.close))
+        await self._release(connection, _commit_and_close)
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[ThreadedConnection]:
         """A connection for reads (a deferred transaction, released at the end)."""
-        connection = await self._checkout()
+        connection = await self._checkout(begin=False)
         try:
             yield ThreadedConnection(connection, self)
         finally:
-            await asyncio.shield(self.call(connection.close))
+            await self._release(connection, Connection.close)
+
+    async def _checkout(self, *, begin: bool) -> Connection:
+        """Reserve a slot (waiting in asyncio, never in a thread), then take a pooled
+        connection, which is free by construction, and BEGIN in the same thread hop.
+        If our caller is cancelled meanwhile, the connection goes back to the pool
+        and the slot with it."""
+        await self._slots.acquire()
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._executor, self._open, begin)
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            return await asyncio.shield(future)
+        except BaseException:
+            await asyncio.wait([future])
+            if not future.cancelled() and future.exception() is None:
+                await self._release(future.result(), _rollback_and_close)
+            else:
+                self._slots.release()
+            raise
+
+    def _open(self, begin: bool) -> Connection:
+        connection = self.sync_engine.connect()
+        if begin:
+            try:
+                connection.begin()
+            except BaseException:
+                connection.close()
+                raise
+        return connection
+
+    async def _release(self, connection: Connection, end: Callable[[Connection], None]) -> None:
+        """End the connection's use (`end`: commit or roll back, then close) in one thread
+        hop; its slot is freed once that has run, whether or not our caller is
+        cancelled while it waits."""
+        future = asyncio.get_running_loop().run_in_executor(self._executor, end, connection)
+        future.add_done_callback(self._free_slot)
+        await asyncio.shield(future)
+
+    def _free_slot(self, _future: asyncio.Future[None]) -> None:
+        self._slots.release()
 
     async def dispose(self) -> None:
         await self.call(self.sync_engine.dispose)
         self._executor.shutdown(wait=True)
+
+
+def _commit_and_close(connection: Connection) -> None:
+    try:
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
+
+
+def _rollback_and_close(connection: Connection) -> None:
+    try:
+        connection.rollback()
+    finally:
+        connection.close()
