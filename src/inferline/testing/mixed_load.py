@@ -29,6 +29,14 @@ LSTM_INPUT = {"series": [1.0, 3.0, 5.0, 3.0, 1.0, 3.0, 5.0, 3.0, 1.0, 3.0, 5.0, 
 BATCH_SIZE = 10  # jobs per batch submit
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The `q` quantile (0..1) of `values` by rank; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 @dataclass
 class RouteStats:
     """Latencies (seconds) and errors of one route."""
@@ -37,10 +45,7 @@ class RouteStats:
     errors: Counter[str] = field(default_factory=Counter)
 
     def percentile(self, q: float) -> float:
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return percentile(self.latencies, q)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -58,7 +63,9 @@ class LoadReport:
     """What a run saw: per-route figures, accepted job ids, WebSocket messages."""
 
     seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
     routes: dict[str, RouteStats] = field(default_factory=dict)
+    timeline: list[tuple[float, float]] = field(default_factory=list)  # (sent at, seconds)
     accepted: list[str] = field(default_factory=list)
     ws_messages: int = 0
     ws_errors: Counter[str] = field(default_factory=Counter)
@@ -128,13 +135,13 @@ class MixedLoad:
 
     async def run(self) -> LoadReport:
         """Run the load; returns its report (also kept in `self.report`)."""
-        stop_at = time.monotonic() + self.seconds
-        started = time.monotonic()
+        self.report.started = time.monotonic()
+        stop_at = self.report.started + self.seconds
         subscribers = [
             asyncio.create_task(self._subscribe(stop_at)) for _ in range(self.subscribers)
         ]
         await asyncio.gather(*(self._client(i, stop_at) for i in range(self.clients)))
-        self.report.seconds = time.monotonic() - started
+        self.report.seconds = time.monotonic() - self.report.started
         await asyncio.gather(*subscribers)
         return self.report
 
@@ -186,6 +193,7 @@ class MixedLoad:
 
     async def _timed(self, name: str, call: Callable[[], Awaitable[None]]) -> None:
         stats = self.report.route(name)
+        sent_at = time.monotonic() - self.report.started
         started = time.perf_counter()
         try:
             await call()
@@ -193,7 +201,9 @@ class MixedLoad:
             stats.errors[str(exc)] += 1
         except (httpx.HTTPError, ValueError) as exc:
             stats.errors[type(exc).__name__] += 1
-        stats.latencies.append(time.perf_counter() - started)
+        latency = time.perf_counter() - started
+        stats.latencies.append(latency)
+        self.report.timeline.append((sent_at, latency))
 
     async def _submit(self, client: httpx.AsyncClient) -> None:
         body = {"model": "moving-average", "input": MOVING_AVERAGE_INPUT}
