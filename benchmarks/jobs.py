@@ -14,6 +14,8 @@ committed; `client` = request sent -> result committed.
     .venv/bin/pip install -e ".[bench]"      # aiohttp for the load generator
     .venv/bin/python benchmarks/jobs.py              # full run, about 2-3 minutes
     .venv/bin/python benchmarks/jobs.py --quick      # smaller counts
+    .venv/bin/python benchmarks/jobs.py --quick --max-queued-jobs 10000
+        # a queue limit close enough that every submit counts the queue exactly
 """
 
 from __future__ import annotations
@@ -248,6 +250,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--max-queued-jobs", type=int, help="the server's INFERLINE_MAX_QUEUED_JOBS"
+    )
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
     results: dict[str, Any] = {
@@ -255,6 +260,7 @@ async def main() -> None:
             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         ),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "max_queued_jobs": args.max_queued_jobs,
     }
     print("service time per item ...", file=sys.stderr)
     results["service_time"] = service_times(repeats=int(200 * scale) or 20)
@@ -263,8 +269,14 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
+        limit = {"max_queued_jobs": str(args.max_queued_jobs)} if args.max_queued_jobs else {}
         server = http_server(
-            "serve", sqlite_url(db), Path(tmp) / "server.log", models=MODEL, log_level="WARNING"
+            "serve",
+            sqlite_url(db),
+            Path(tmp) / "server.log",
+            models=MODEL,
+            log_level="WARNING",
+            **limit,
         )
         server.start().wait_ready()
         progress = Progress(db)

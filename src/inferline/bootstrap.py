@@ -18,11 +18,12 @@ from inferline.adapters.redis.events import RedisStreamEventBus
 from inferline.adapters.redis.queue import RedisStreamQueue
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
+from inferline.application.admission import QueueDepths
 from inferline.application.collections import CollectionService
 from inferline.application.dashboard import DashboardConfig, DashboardService
 from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
-from inferline.application.jobs import JobService, QueueDepths
+from inferline.application.jobs import JobService
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings
 from inferline.domain.jobs import RetryPolicy

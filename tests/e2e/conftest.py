@@ -10,6 +10,7 @@ import pytest
 
 from inferline.testing.server import ServerProcess, http_server, worker_process
 from inferline.testing.tools import CHROMIUM_ARGS, missing, require_tool
+from tests.support.servers import GatedServer, gated_server
 
 
 @pytest.fixture
@@ -66,3 +67,12 @@ def worker_factory(tmp_path: Path, db_url: str) -> Iterator[Any]:
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[GatedServer]:
+    """`inferline serve` with the `test-gated` model, whose batches wait for the test."""
+    server = gated_server(tmp_path)
+    yield server
+    server.open_gate()  # nothing stays held while the server stops
+    server.server.stop()

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from inferline.testing.server import ServerProcess, http_server, sqlite_url
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.servers import with_test_models
 
 
 def test_readyz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
@@ -24,7 +26,7 @@ def test_readyz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
         models="test-slow-load",
         model_plugins="tests.support.models:SlowLoadingModel",
     )
-    server.env["PYTHONPATH"] = str(REPO_ROOT)
+    with_test_models(server)
     server.start()
     try:
         deadline = time.monotonic() + 30
@@ -47,7 +49,9 @@ def test_readyz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_a_full_job_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
+@pytest.fixture
+def limited(tmp_path: Path) -> Iterator[ServerProcess]:
+    """`inferline serve` without workers (jobs stay queued) and a queue limit of 5 jobs."""
     server = http_server(
         "serve",
         sqlite_url(tmp_path / "jobs.db"),
@@ -58,23 +62,67 @@ def test_a_full_job_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
         max_queued_jobs="5",
     )
     server.start().wait_ready()
-    body = {"model": "moving-average", "input": {"series": [1, 2, 3]}}
-    try:
-        with httpx.Client(base_url=server.url) as client:
-            for _ in range(5):
-                assert client.post("/api/v1/jobs", json=body).status_code == 202
-            deadline = time.monotonic() + 15
-            while (response := client.post("/api/v1/jobs", json=body)).status_code == 202:
-                assert time.monotonic() < deadline, "the queue limit never applied"
-                time.sleep(0.1)  # the depth monitor refreshes once a second
-            assert response.status_code == 429
-            assert response.json()["error"]["code"] == "overloaded"
-            assert int(response.headers["retry-after"]) >= 1
-            stored = len(client.get("/api/v1/jobs", params={"limit": 100}).json()["jobs"])
-            assert client.post("/api/v1/jobs", json=body).status_code == 429
-            assert len(client.get("/api/v1/jobs", params={"limit": 100}).json()["jobs"]) == stored
-    finally:
-        server.stop()
+    yield server
+    server.stop()
+
+
+JOB = {"model": "moving-average", "input": {"series": [1, 2, 3]}}
+
+
+def stored_jobs(client: httpx.Client) -> int:
+    return len(client.get("/api/v1/jobs", params={"limit": 100}).json()["jobs"])
+
+
+def assert_overloaded(response: httpx.Response) -> None:
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == "overloaded"
+    assert int(response.headers["retry-after"]) >= 1
+
+
+def test_a_full_job_queue_answers_429_with_retry_after(limited: ServerProcess) -> None:
+    with httpx.Client(base_url=limited.url) as client:
+        for _ in range(5):
+            assert client.post("/api/v1/jobs", json=JOB).status_code == 202
+        assert_overloaded(client.post("/api/v1/jobs", json=JOB))  # at once, not a second later
+        assert_overloaded(client.post("/api/v1/jobs/batch", json={"jobs": [JOB]}))
+        assert stored_jobs(client) == 5
+
+
+async def test_a_burst_of_concurrent_submits_admits_exactly_the_limit(
+    limited: ServerProcess,
+) -> None:
+    async with httpx.AsyncClient(base_url=limited.url, timeout=30) as client:
+        burst = await asyncio.gather(
+            *(
+                client.post("/api/v1/jobs", json={**JOB, "idempotency_key": f"k{i}"})
+                for i in range(20)
+            )
+        )
+        accepted = [r for r in burst if r.status_code == 202]
+        assert len(accepted) == 5, [r.status_code for r in burst]
+        for refused in (r for r in burst if r.status_code != 202):
+            assert_overloaded(refused)
+        new_key = await client.post("/api/v1/jobs", json={**JOB, "idempotency_key": "k-new"})
+        assert_overloaded(new_key)  # a new key is a new job: refused
+        again = accepted[0].json()
+        resubmitted = await client.post(
+            "/api/v1/jobs", json={**JOB, "idempotency_key": again["idempotency_key"]}
+        )
+        assert resubmitted.status_code == 202, "an idempotent resubmit was refused"
+        assert resubmitted.json()["id"] == again["id"]
+        assert resubmitted.headers["idempotent-replayed"] == "true"
+
+
+async def test_concurrent_batches_are_admitted_whole_or_not_at_all(
+    limited: ServerProcess,
+) -> None:
+    async with httpx.AsyncClient(base_url=limited.url, timeout=30) as client:
+        batches = await asyncio.gather(
+            *(client.post("/api/v1/jobs/batch", json={"jobs": [JOB, JOB]}) for _ in range(4))
+        )
+        assert sorted(r.status_code for r in batches) == [202, 202, 429, 429]
+        jobs = (await client.get("/api/v1/jobs", params={"limit": 100})).json()["jobs"]
+        assert len(jobs) == 4  # two whole batches; a third would have made six
 
 
 def cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:

@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from inferline.testing.server import http_server, sqlite_url
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.servers import with_test_models
 
 
 def moving_average(series: list[float], window: int) -> dict[str, object]:
@@ -132,7 +131,7 @@ def test_sigterm_finishes_in_flight_batches_and_leaves_the_rest_queued(tmp_path:
         models="test-probe",
         model_plugins="tests.support.models:ProbeModel",
     )
-    server.env["PYTHONPATH"] = str(REPO_ROOT)
+    with_test_models(server)
     server.start().wait_ready()
     with httpx.Client(base_url=server.url, timeout=30) as client:
         jobs = [{"model": "test-probe", "input": {"value": i, "sleep_ms": 800}} for i in range(40)]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
 from inferline.testing.server import ServerProcess, http_server, wait_for_job
+from tests.support.servers import with_test_models
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SERIES = {"series": [1.0, 2.0, 3.0, 4.0, 5.0], "window": 2}
 
 
@@ -28,7 +27,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         model_plugins="tests.support.models:ProbeModel",
         max_body_bytes="65536",
     )
-    proc.env["PYTHONPATH"] = str(REPO_ROOT)
+    with_test_models(proc)
     proc.start().wait_ready()
     yield proc
     proc.stop()

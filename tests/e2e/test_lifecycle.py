@@ -16,16 +16,12 @@ from inferline.testing.server import (
     http_server,
     sqlite_url,
     wait_for_job,
+    wait_until,
     worker_process,
 )
+from tests.support.servers import GatedServer, with_test_models
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PROBE = {"models": "test-probe", "model_plugins": "tests.support.models:ProbeModel"}
-
-
-def with_test_models(process: ServerProcess) -> ServerProcess:
-    process.env["PYTHONPATH"] = str(REPO_ROOT)
-    return process
 
 
 @pytest.fixture
@@ -131,6 +127,38 @@ def test_deadline_passed_before_a_worker_came_means_expired(
             assert wait_for_job(client, on_time["id"])["status"] == "succeeded"
         finally:
             worker.stop()
+
+
+def test_a_claimed_job_whose_deadline_passes_in_the_batcher_expires_without_running(
+    gated: GatedServer,
+) -> None:
+    with httpx.Client(base_url=gated.url) as client:
+        blocker = client.post(
+            "/api/v1/jobs", json={"model": "test-gated", "input": {"value": 1, "hold": True}}
+        ).json()
+        wait_until(lambda: gated.seen() == [[1.0]], 30, "the blocking batch is in the model")
+        deadline = datetime.now(UTC) + timedelta(seconds=2)
+        late = client.post(
+            "/api/v1/jobs",
+            json={
+                "model": "test-gated",
+                "input": {"value": 2},
+                "deadline": deadline.isoformat(),
+            },
+        ).json()
+        claimed = wait_for_job(client, late["id"], frozenset({"running"}), timeout=2)
+        assert claimed["attempts"] == 1  # claimed in time; now it waits in the batcher
+        while datetime.now(UTC) <= deadline:  # the wall clock itself is the condition here
+            time.sleep(0.05)
+        gated.open_gate()
+        assert wait_for_job(client, blocker["id"])["status"] == "succeeded"
+        expired = wait_for_job(client, late["id"])
+        assert expired["status"] == "expired" and expired["result"] is None
+        assert "deadline" in str(expired["error"])
+        assert statuses(client, late["id"]) == ["queued", "running", "expired"]
+        metrics = client.get("/metrics").text
+    assert gated.seen() == [[1.0]], "the expired job reached the model"
+    assert 'inferline_jobs_total{model="test-gated",status="expired"} 1.0' in metrics
 
 
 @pytest.mark.slow

@@ -11,7 +11,15 @@ import pytest
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.domain.errors import Conflict, NotFound
 from inferline.domain.ids import new_job_id
-from inferline.domain.jobs import JobStatus, NewJob, Outcome, OutcomeKind, RetryPolicy, WorkerBeat
+from inferline.domain.jobs import (
+    JobStatus,
+    NewJob,
+    Outcome,
+    OutcomeKind,
+    QueueFull,
+    RetryPolicy,
+    WorkerBeat,
+)
 
 MODEL = "moving-average"
 POLICY = RetryPolicy(base_seconds=60.0, max_seconds=60.0)
@@ -80,6 +88,46 @@ async def test_concurrent_submissions_with_one_key_create_one_job(store: SqlJobS
     ids = {r[0][0].id for r in results}
     assert len(ids) == 1
     assert sum(r[0][1] for r in results) == 1
+
+
+async def test_the_queue_limit_holds_for_concurrent_writers_of_several_processes(
+    store: SqlJobStore,
+) -> None:
+    others = [SqlJobStore(store.url, migrate=False) for _ in range(3)]  # like 3 API processes
+    for other in others:
+        await other.start()
+    try:
+        results = await asyncio.gather(
+            *(s.create_jobs([new_job(), new_job()], max_waiting=5) for s in others * 8)
+        )
+    finally:
+        for other in others:
+            await other.close()
+    outcomes = [outcome for result in results for outcome in result]
+    created = [o for o in outcomes if not isinstance(o, QueueFull)]
+    assert len(created) == 5 and all(is_new for _, is_new in created)
+    assert [o for o in outcomes if isinstance(o, QueueFull)] == [QueueFull(MODEL, 5)] * 43
+    assert (await store.queue_counts())[MODEL] == {"queued": 5}
+
+
+async def test_the_queue_limit_counts_waiting_jobs_and_spares_known_keys(
+    store: SqlJobStore,
+) -> None:
+    [(keyed, _), *_] = await store.create_jobs(
+        [new_job(idempotency_key="kept"), new_job(), new_job()], max_waiting=4
+    )
+    whole = await store.create_jobs([new_job(), new_job()], max_waiting=4, all_or_nothing=True)
+    assert whole == [QueueFull(MODEL, 4)] * 2  # one fits, two do not: none is created
+    one_by_one = await store.create_jobs([new_job(), new_job()], max_waiting=4)
+    assert one_by_one[0][1] is True and one_by_one[1] == QueueFull(MODEL, 4)  # type: ignore[index]
+    again = await store.create_jobs([new_job(idempotency_key="kept")], max_waiting=4)
+    assert again == [(keyed, False)]  # the queue is full, but this job exists already
+    assert len(await store.claim_jobs(MODEL, 2, "w1", 30)) == 2  # running jobs do not wait
+    assert all(
+        created for _, created in await store.create_jobs([new_job(), new_job()], max_waiting=4)
+    )
+    other_model = await store.create_jobs([new_job(model="other")], max_waiting=4)
+    assert other_model[0][1] is True  # type: ignore[index]  # each model has its own limit
 
 
 async def test_list_jobs_pages_newest_first_with_filters(store: SqlJobStore) -> None:

@@ -1,8 +1,12 @@
-"""Small real models for tests: they sleep, fail on request and report their batch size."""
+"""Small real models for tests: they sleep, fail on request, report their batch size, or
+wait at a gate the test opens."""
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 
 from pydantic import Field
 
@@ -54,3 +58,60 @@ class SlowLoadingModel(ProbeModel):
 
     def load(self) -> None:
         time.sleep(self.load_seconds)
+
+
+GATE_DIR_ENV = "TEST_GATED_MODEL_DIR"
+
+
+class GatedInput(ModelInput):
+    """A value to double; `hold` makes its batch wait until the test opens the gate."""
+
+    value: float
+    hold: bool = False
+
+
+class GatedModel(InferenceModel):
+    """A model the test controls, through files in the directory named by TEST_GATED_MODEL_DIR.
+
+    Each batch first appends its values as one JSON line to `seen.jsonl` (the model's own
+    record of what reached it); a batch with a `hold` item then waits until the file
+    `open` exists. One batch at a time, so items that arrive meanwhile wait in the batcher.
+    """
+
+    name = "test-gated"
+    version = "1"
+    input_schema = GatedInput
+    output_schema = ProbeOutput
+    max_batch_size = 4
+    max_wait_ms = 20.0
+    instances = 1
+    hold_limit_seconds = 60.0
+
+    def load(self) -> None:
+        self.directory = Path(os.environ[GATE_DIR_ENV])
+
+    def predict_batch(self, inputs: list[GatedInput]) -> list[ProbeOutput]:
+        with (self.directory / "seen.jsonl").open("a") as record:
+            record.write(json.dumps([item.value for item in inputs]) + "\n")
+        if any(item.hold for item in inputs):
+            self._wait_for_gate()
+        return [ProbeOutput(doubled=2 * item.value, batch_size=len(inputs)) for item in inputs]
+
+    def _wait_for_gate(self) -> None:
+        gate = self.directory / "open"
+        give_up = time.monotonic() + self.hold_limit_seconds
+        while not gate.exists():
+            if time.monotonic() > give_up:
+                raise RuntimeError(f"the gate {gate} was never opened")
+            time.sleep(0.005)
+
+
+GATED_PLUGIN = "tests.support.models:GatedModel"
+
+
+def seen_values(gate_dir: Path) -> list[list[float]]:
+    """The batches (their values) that reached a GatedModel writing to `gate_dir`."""
+    record = gate_dir / "seen.jsonl"
+    if not record.exists():
+        return []
+    return [json.loads(line) for line in record.read_text().splitlines()]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from inferline.domain.errors import ModelError, Overloaded, Unavailable
+from inferline.domain.errors import DeadlineExceeded, ModelError, Overloaded, Unavailable
 from inferline.runtime.batcher import BatchingConfig, Lane, MicroBatcher
 
 
@@ -177,6 +177,60 @@ async def test_a_caller_that_gives_up_is_skipped() -> None:
     assert await first == 10
     assert await batcher.submit(3) == 30
     assert [2] not in recorder.batches
+    await batcher.stop()
+
+
+async def test_a_cancelled_item_leaves_its_lane_at_once_and_is_counted() -> None:
+    recorder = Recorder()
+    recorder.gate.clear()
+    abandoned_lanes: list[Lane] = []
+    batcher = MicroBatcher("m", recorder, BatchingConfig(4, 0), on_abandoned=abandoned_lanes.append)
+    await batcher.start()
+    first = asyncio.ensure_future(batcher.submit(1))
+    await model_busy(recorder)
+    gone = [asyncio.ensure_future(batcher.submit(i)) for i in (2, 3)]
+    job = asyncio.ensure_future(batcher.submit(4, Lane.JOB))
+    kept = asyncio.ensure_future(batcher.submit(5))
+    while batcher.pending < 4:
+        await asyncio.sleep(0)
+    for task in (*gone, job):
+        task.cancel()
+    await asyncio.gather(*gone, job, return_exceptions=True)
+    assert batcher.pending == 1  # dropped now, not when a batch would have formed
+    assert abandoned_lanes == [Lane.SYNC, Lane.SYNC, Lane.JOB]
+    recorder.gate.set()
+    assert await asyncio.gather(first, kept) == [10, 50]
+    assert recorder.batches == [[1], [5]]
+    await batcher.stop()
+
+
+async def test_an_item_whose_deadline_passes_while_it_waits_fails_without_running() -> None:
+    recorder = Recorder()
+    recorder.gate.clear()  # a slow batch holds the only instance
+    batcher = await started(recorder, max_batch_size=4, max_wait_ms=0)
+    first = asyncio.ensure_future(batcher.submit(1, Lane.JOB))
+    await model_busy(recorder)
+    deadline = time.time() + 0.05
+    late = asyncio.ensure_future(batcher.submit(2, Lane.JOB, deadline=deadline))
+    on_time = asyncio.ensure_future(batcher.submit(3, Lane.JOB, deadline=time.time() + 600))
+    while batcher.pending < 2:
+        await asyncio.sleep(0)
+    while time.time() <= deadline:  # the wall clock itself is the condition here
+        await asyncio.sleep(0.01)
+    recorder.gate.set()
+    with pytest.raises(DeadlineExceeded, match="deadline passed"):
+        await late
+    assert await asyncio.gather(first, on_time) == [10, 30]
+    assert recorder.batches == [[1], [3]]  # the next batch formed without the late item
+    await batcher.stop()
+
+
+async def test_an_item_already_past_its_deadline_is_refused_at_once() -> None:
+    recorder = Recorder()
+    batcher = await started(recorder, max_batch_size=4, max_wait_ms=0)
+    with pytest.raises(DeadlineExceeded):
+        await batcher.submit(1, Lane.JOB, deadline=time.time() - 1)
+    assert batcher.pending == 0 and recorder.batches == []
     await batcher.stop()
 
 

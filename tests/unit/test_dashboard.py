@@ -9,13 +9,13 @@ import pytest
 
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.api.routes.ui import index_response
+from inferline.application.admission import QueueDepths
 from inferline.application.dashboard import (
     DashboardConfig,
     DashboardService,
     percentile,
     process_figures,
 )
-from inferline.application.jobs import QueueDepths
 from inferline.core.metrics import Metrics
 from inferline.domain.jobs import NewJob, Outcome, OutcomeKind, RetryPolicy
 

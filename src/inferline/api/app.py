@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from inferline import __version__
+from inferline.api.disconnect import install_disconnect_handler
 from inferline.api.errors import install_error_handlers
 from inferline.api.middleware import RequestContextMiddleware
 from inferline.api.routes import (
@@ -50,6 +51,7 @@ def create_app(container: Container) -> FastAPI:
     if not is_built():
         log.warning("the dashboard is not built; / shows how to build it: %s", BUILD_HINT)
     install_error_handlers(app)
+    install_disconnect_handler(app)
     # The embedding routes first: they are the hottest, and routes are matched in order.
     for module in (embeddings_s3, openai, collections):
         app.include_router(module.router)

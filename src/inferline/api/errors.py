@@ -23,6 +23,7 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.OVERLOADED: 429,
     ErrorKind.UNAVAILABLE: 503,
     ErrorKind.MODEL_ERROR: 500,
+    ErrorKind.DEADLINE_EXCEEDED: 504,
     ErrorKind.INTERNAL: 500,
 }
 _CODE_BY_HTTP_STATUS = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from inferline.application.jobs import QueueDepths
+from inferline.application.admission import QueueDepths
 from inferline.core.metrics import Metrics
 from inferline.domain.jobs import JobEvent, JobStatus, iso_time
 from inferline.ports.store import JobStore

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from inferline.application.admission import Admission, QueueDepths
 from inferline.core.metrics import Metrics
-from inferline.domain.errors import InvalidInput, NotFound, Overloaded
+from inferline.domain.errors import InvalidInput, NotFound
 from inferline.domain.ids import new_job_id
-from inferline.domain.jobs import Job, JobEvent, JobStatus, NewJob
+from inferline.domain.jobs import Job, JobEvent, JobStatus, NewJob, QueueFull
 from inferline.ports.store import JobStore
 from inferline.runtime.group_commit import GroupCommitter
 from inferline.runtime.registry import ModelRegistry
@@ -36,18 +37,6 @@ class SubmitJob:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class QueueDepths:
-    """The latest per-model count of waiting jobs, refreshed by the monitor."""
-
-    def __init__(self) -> None:
-        self.waiting: dict[str, int] = {}
-        self.running: dict[str, int] = {}
-
-    def update(self, counts: dict[str, dict[str, int]]) -> None:
-        self.waiting = {m: c.get("queued", 0) + c.get("failed", 0) for m, c in counts.items()}
-        self.running = {m: c.get("running", 0) for m, c in counts.items()}
-
-
 class JobService:
     """Submits and manages jobs; the database commit is the acknowledgement."""
 
@@ -67,14 +56,21 @@ class JobService:
         self.metrics = metrics
         self.depths = depths
         self.default_max_attempts = default_max_attempts
-        self.max_queued_jobs = max_queued_jobs
+        self.admission = Admission(depths, max_queued_jobs)
         self._on_commit = on_commit
-        self._writer: GroupCommitter[NewJob, tuple[Job, bool]] = GroupCommitter(self._flush)
+        self._writer: GroupCommitter[NewJob, tuple[Job, bool] | QueueFull] = GroupCommitter(
+            self._flush_singles
+        )
 
     async def submit(self, command: SubmitJob) -> tuple[Job, bool]:
-        """Validate and store one job; returns (job, created). Idempotent by key."""
+        """Validate and store one job; returns (job, created). Idempotent by key.
+        Overloaded (429) when the model's queue is at its limit."""
         new_job = self._prepare(command)
-        job, created = await self._writer.submit(new_job)
+        self.admission.refuse_if_seen_full([new_job])
+        stored = await self._writer.submit(new_job)
+        if isinstance(stored, QueueFull):
+            raise self.admission.overloaded(stored)
+        job, created = stored
         # Logged here, in the caller's task, so the line carries the caller's request_id.
         log.debug(
             "job %s %s",
@@ -85,14 +81,21 @@ class JobService:
         return job, created
 
     async def submit_many(self, commands: list[SubmitJob]) -> list[tuple[Job, bool]]:
-        """Validate every job first (all or nothing), then store them together."""
+        """Validate every job first, then store them together: all or nothing, also when
+        they do not all fit in their models' queues (Overloaded)."""
         prepared = []
         for index, command in enumerate(commands):
             try:
                 prepared.append(self._prepare(command))
             except InvalidInput as exc:
                 raise InvalidInput(f"jobs[{index}]: {exc.message}", details=exc.details) from None
-        return await self._flush(prepared)
+        self.admission.refuse_if_seen_full(prepared)
+        results: list[tuple[Job, bool]] = []
+        for stored in await self._store(prepared, all_or_nothing=True):
+            if isinstance(stored, QueueFull):
+                raise self.admission.overloaded(stored)
+            results.append(stored)
+        return results
 
     def _prepare(self, command: SubmitJob) -> NewJob:
         model_class = self.registry.get(command.model)
@@ -108,12 +111,6 @@ class JobService:
                 f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}",
                 details=[{"field": "max_attempts", "message": "out of range"}],
             )
-        waiting = self.depths.waiting.get(model_class.name, 0)
-        if waiting >= self.max_queued_jobs:
-            raise Overloaded(
-                f"model {model_class.name} has {waiting} jobs waiting; try again later",
-                retry_after=5.0,
-            )
         return NewJob(
             id=new_job_id(),
             tenant=command.tenant,
@@ -127,12 +124,22 @@ class JobService:
             metadata=command.metadata,
         )
 
-    async def _flush(self, jobs: list[NewJob]) -> list[tuple[Job, bool]]:
-        results = await self.store.create_jobs(jobs)
-        for job, created in results:
-            if created:
-                self.metrics.jobs.labels(job.model, JobStatus.QUEUED.value).inc()
-        self._on_commit()
+    async def _flush_singles(self, jobs: list[NewJob]) -> list[tuple[Job, bool] | QueueFull]:
+        """One group commit of single submits: each job is admitted or refused alone."""
+        return await self._store(jobs, all_or_nothing=False)
+
+    async def _store(
+        self, jobs: list[NewJob], *, all_or_nothing: bool
+    ) -> list[tuple[Job, bool] | QueueFull]:
+        results = await self.store.create_jobs(
+            jobs, max_waiting=self.admission.exact_limit(jobs), all_or_nothing=all_or_nothing
+        )
+        created = [r[0] for r in results if not isinstance(r, QueueFull) and r[1]]
+        for job in created:
+            self.metrics.jobs.labels(job.model, JobStatus.QUEUED.value).inc()
+        self.depths.add_waiting(created)
+        if created:
+            self._on_commit()
         return results
 
     async def get(self, tenant: str, job_id: str) -> Job:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from inferline.domain.errors import InferlineError
-from inferline.domain.jobs import Job, Outcome, OutcomeKind
+from inferline.domain.errors import DeadlineExceeded, InferlineError
+from inferline.domain.jobs import DEADLINE_PASSED, Job, Outcome, OutcomeKind
 from inferline.runtime.batcher import Lane
 from inferline.runtime.serving import ModelServer, validate_input
 
@@ -20,17 +20,16 @@ class JobProcessor:
         self.models = models
 
     async def run(self, job: Job) -> Outcome:
-        if job.deadline is not None and job.deadline <= time.time():
-            return Outcome(
-                job.id,
-                job.attempts,
-                OutcomeKind.EXPIRED,
-                error="deadline passed before the job ran",
-            )
+        """Run the job unless its deadline passes first (before or while it waits for a
+        batch): then it is `expired` and never reaches the model."""
         try:
+            if job.deadline is not None and job.deadline <= time.time():
+                raise DeadlineExceeded(DEADLINE_PASSED)
             served = self.models.get(job.model)
             item = validate_input(served.model_class, job.input, field="input")
-            result = await served.infer(item, Lane.JOB)
+            result = await served.infer(item, Lane.JOB, deadline=job.deadline)
+        except DeadlineExceeded:
+            return Outcome(job.id, job.attempts, OutcomeKind.EXPIRED, error=DEADLINE_PASSED)
         except InferlineError as exc:
             return Outcome(job.id, job.attempts, OutcomeKind.FAILED, error=exc.message)
         except Exception as exc:

@@ -73,6 +73,19 @@ class Metrics:
             ["model", "outcome"],
             registry=r,
         )
+        self.sync_abandoned = Counter(
+            "inferline_sync_items_abandoned",
+            "Synchronous inference items dropped from the model's batcher before their batch "
+            "started, because the caller gave up (its HTTP client disconnected).",
+            ["model"],
+            registry=r,
+        )
+        self.batcher_pending = Gauge(
+            "inferline_batcher_pending_items",
+            "Items waiting in the model's micro-batcher for a batch (requests and jobs).",
+            ["model"],
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "inferline_queue_depth",
             "Jobs waiting to run (queued or failed awaiting retry).",

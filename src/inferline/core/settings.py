@@ -94,7 +94,8 @@ class Settings(BaseSettings):
     """Synchronous requests that may wait in one model's batcher before 429."""
 
     max_queued_jobs: int = Field(default=1_000_000, ge=1)
-    """Queued jobs per model above which new submissions get 429."""
+    """Waiting jobs (queued, or failed awaiting retry) per model at which new submissions
+    get 429; exact across every process sharing the database (`application/admission.py`)."""
 
     default_max_attempts: int = Field(default=3, ge=1, le=100)
     """Attempts of a job when the client does not say."""

@@ -16,6 +16,7 @@ class ErrorKind(StrEnum):
     OVERLOADED = "overloaded"
     UNAVAILABLE = "unavailable"
     MODEL_ERROR = "model_error"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
     INTERNAL = "internal"
 
 
@@ -77,3 +78,9 @@ class ModelError(InferlineError):
     """The model raised while computing an item."""
 
     kind = ErrorKind.MODEL_ERROR
+
+
+class DeadlineExceeded(InferlineError):
+    """The work's deadline passed before it could start; it was not run."""
+
+    kind = ErrorKind.DEADLINE_EXCEEDED

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 DEFAULT_TENANT = "default"
+DEADLINE_PASSED = "deadline passed before the job ran"  # the error of an expired job
 
 
 class JobStatus(StrEnum):
@@ -93,6 +94,14 @@ class NewJob:
     idempotency_key: str | None = None
     deadline: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFull:
+    """A job not created: `model` already had `limit` jobs waiting (queued or failed)."""
+
+    model: str
+    limit: int
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from inferline.domain.jobs import (
     JobStatus,
     NewJob,
     Outcome,
+    QueueFull,
     RetryPolicy,
     WorkerBeat,
 )
@@ -27,8 +28,19 @@ class JobStore(Protocol):
     async def ping(self) -> None:
         """Raise if the database does not answer."""
 
-    async def create_jobs(self, jobs: list[NewJob]) -> list[tuple[Job, bool]]:
-        """Insert jobs (idempotency keys return the existing job); `True` when created."""
+    async def create_jobs(
+        self,
+        jobs: list[NewJob],
+        *,
+        max_waiting: int | None = None,
+        all_or_nothing: bool = False,
+    ) -> list[tuple[Job, bool] | QueueFull]:
+        """Insert jobs (idempotency keys return the existing job); `True` when created.
+
+        With `max_waiting`, no model ends with more than that many waiting jobs, counted
+        exactly in this transaction, which takes turns with every other such one of the
+        model, database-wide: new jobs beyond it come back as `QueueFull` (a job whose key
+        exists is never refused); with `all_or_nothing`, if one does, all new jobs do."""
 
     async def get_job(self, tenant: str, job_id: str) -> Job | None:
         """One job of the tenant, or None."""

@@ -8,6 +8,13 @@ compute releases the GIL, as PyTorch and ONNX Runtime do, then uses one core per
 instance without the lock-step of intra-op threads). A batch is formed only when
 an instance is free, so items that arrive while all are busy join the next one.
 A batch that raises is retried item by item so only the bad items fail.
+
+An item may carry a deadline (UNIX time, as `time.time()` gives and as job deadlines
+are stored, so it means the same moment in every process): when its batch forms
+after that moment, it fails with `DeadlineExceeded` and the batch forms without it.
+An item whose caller gives up (its task is cancelled, e.g. the HTTP client left)
+leaves its lane at once, unless its batch has started: then it runs and its result
+is dropped.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from inferline.domain.errors import ModelError, Overloaded, Unavailable
+from inferline.domain.errors import DeadlineExceeded, ModelError, Overloaded, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +46,11 @@ class Lane(IntEnum):
     JOB = 1
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared by identity: removed from its lane when abandoned
 class _Pending:
     item: Any
     future: asyncio.Future[Any]
+    deadline: float | None = None
     enqueued_at: float = field(default_factory=time.monotonic)
 
 
@@ -66,7 +74,10 @@ class MicroBatcher:
         config: BatchingConfig,
         *,
         on_batch: BatchObserver | None = None,
+        on_abandoned: Callable[[Lane], None] | None = None,
     ) -> None:
+        """`on_batch(size, seconds)` after each batch; `on_abandoned(lane)` for each item
+        whose caller gave up before its batch started (the item never reaches the model)."""
         if config.max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         if config.instances < 1:
@@ -75,6 +86,7 @@ class MicroBatcher:
         self.config = config
         self._predict = predict
         self._on_batch = on_batch
+        self._on_abandoned = on_abandoned
         self._lanes: dict[Lane, deque[_Pending]] = {Lane.SYNC: deque(), Lane.JOB: deque()}
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -124,10 +136,15 @@ class MicroBatcher:
         """Items waiting for a batch, both lanes."""
         return sum(len(lane) for lane in self._lanes.values())
 
-    async def submit(self, item: Any, lane: Lane = Lane.SYNC) -> Any:
-        """Queue one item and wait for its output; raises the item's own error."""
+    async def submit(
+        self, item: Any, lane: Lane = Lane.SYNC, *, deadline: float | None = None
+    ) -> Any:
+        """Queue one item and wait for its output; raises the item's own error, or
+        `DeadlineExceeded` when `deadline` (UNIX time) passes before its batch forms."""
         if self._task is None or self._wakeup is None:
             raise Unavailable(f"model {self.name} is not running")
+        if deadline is not None and deadline <= time.time():
+            raise self._deadline_exceeded()
         queue = self._lanes[lane]
         if lane is Lane.SYNC and len(queue) >= self.config.max_pending_sync:
             raise Overloaded(
@@ -135,9 +152,26 @@ class MicroBatcher:
                 retry_after=self._retry_after(len(queue)),
             )
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        queue.append(_Pending(item, future))
+        pending = _Pending(item, future, deadline)
+        queue.append(pending)
         self._wakeup.set()
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self._abandon(lane, pending)
+            raise
+
+    def _abandon(self, lane: Lane, pending: _Pending) -> None:
+        """The caller gave up: drop its item unless its batch has already started."""
+        try:
+            self._lanes[lane].remove(pending)
+        except ValueError:
+            return  # in a batch already (or failed by `stop`): nothing to drop
+        if self._on_abandoned is not None:
+            self._on_abandoned(lane)
+
+    def _deadline_exceeded(self) -> DeadlineExceeded:
+        return DeadlineExceeded(f"deadline passed before model {self.name} could run the item")
 
     def _retry_after(self, waiting: int) -> float:
         batches = math.ceil(waiting / (self.config.max_batch_size * self.config.instances))
@@ -192,13 +226,19 @@ class MicroBatcher:
                 return
 
     def _take_batch(self, size: int) -> list[_Pending]:
+        """Up to `size` items, sync lane first; items past their deadline fail instead."""
         batch: list[_Pending] = []
+        now = time.time()
         for lane in (Lane.SYNC, Lane.JOB):
             queue = self._lanes[lane]
             while queue and len(batch) < size:
                 pending = queue.popleft()
-                if not pending.future.done():  # skip callers that gave up
-                    batch.append(pending)
+                if pending.future.done():  # failed meanwhile: nobody waits for it
+                    continue
+                if pending.deadline is not None and pending.deadline <= now:
+                    pending.future.set_exception(self._deadline_exceeded())
+                    continue
+                batch.append(pending)
         return batch
 
     async def _run(self, batch: list[_Pending]) -> None:

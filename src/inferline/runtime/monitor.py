@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from inferline.application.jobs import QueueDepths
+from inferline.application.admission import QueueDepths
 from inferline.core.metrics import Metrics
 from inferline.ports.store import JobStore
 

@@ -56,11 +56,14 @@ class ServedModel:
     def loaded(self) -> bool:
         return self.batcher is not None
 
-    async def infer(self, item: BaseModel, lane: Lane) -> dict[str, Any]:
-        """Run one validated input through the batcher; the output as a JSON-ready dict."""
+    async def infer(
+        self, item: BaseModel, lane: Lane, *, deadline: float | None = None
+    ) -> dict[str, Any]:
+        """Run one validated input through the batcher; the output as a JSON-ready dict.
+        With a `deadline` (UNIX time) it fails with `DeadlineExceeded` instead of running late."""
         if self.batcher is None:
             raise Unavailable(f"model {self.name} is not loaded yet", retry_after=1.0)
-        result: dict[str, Any] = await self.batcher.submit(item, lane)
+        result: dict[str, Any] = await self.batcher.submit(item, lane, deadline=deadline)
         return result
 
 
@@ -118,13 +121,16 @@ class ModelServer:
             return
         served.instance = instance
         served.load_seconds = time.perf_counter() - started
-        served.batcher = MicroBatcher(
+        batcher = MicroBatcher(
             served.name,
             _predict_fn(instance),
             served.batching,
             on_batch=self._observer(served.name),
+            on_abandoned=self._abandon_counter(served.name),
         )
-        await served.batcher.start()
+        served.batcher = batcher
+        await batcher.start()
+        self.metrics.batcher_pending.labels(served.name).set_function(lambda: batcher.pending)
         self.metrics.model_load.labels(served.name).set(served.load_seconds)
         self.metrics.model_loaded.labels(served.name).set(1)
         log.info(
@@ -143,6 +149,15 @@ class ModelServer:
             time_metric.observe(seconds)
 
         return observe
+
+    def _abandon_counter(self, name: str) -> Callable[[Lane], None]:
+        counter = self.metrics.sync_abandoned.labels(name)
+
+        def abandoned(lane: Lane) -> None:
+            if lane is Lane.SYNC:  # a job's item is dropped only when its worker stops
+                counter.inc()
+
+        return abandoned
 
     async def stop(self) -> None:
         """Stop every batcher."""

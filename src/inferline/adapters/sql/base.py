@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from inferline.adapters.sql.engine import SqlConnection, SqlEngine, create_engines
 from inferline.adapters.sql.migrate import upgrade_to_head
@@ -50,6 +53,7 @@ class SqlStoreBase:
         self._writer: SqlEngine | None = None
         self._reader: SqlEngine | None = None
         self.dialect = ""
+        self._queue_lock_rows: set[str] = set()  # models whose queue_locks row exists
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -108,6 +112,16 @@ class SqlStoreBase:
                 query = query.with_for_update()
             found.extend(job_from_row(r) for r in await conn.execute(query))
         return found
+
+    def _insert_ignoring_duplicates(self, table: Table) -> Any:
+        """INSERT that skips rows whose key exists (per dialect)."""
+        if self.dialect == "postgresql":
+            return pg_insert(table).on_conflict_do_nothing()
+        if self.dialect == "sqlite":
+            return sqlite_insert(table).on_conflict_do_nothing()
+        if self.dialect in ("mysql", "mariadb"):
+            return mysql_insert(table).prefix_with("IGNORE")
+        return insert(table)
 
     async def _write_back(self, conn: SqlConnection, changed: list[Job]) -> None:
         """Persist the mutable columns of changed jobs and their events."""

@@ -15,6 +15,7 @@ from inferline.adapters.sql.rows import (
 from inferline.adapters.sql.schema import jobs
 from inferline.domain.jobs import (
     CLAIMABLE_STATUSES,
+    DEADLINE_PASSED,
     Job,
     JobStatus,
     Outcome,
@@ -211,7 +212,7 @@ class ClaimQueries(SqlStoreBase):
         async with self.writer.begin() as conn:
             changed = [job_from_row(r) for r in await conn.execute(overdue)]
             for job in changed:
-                job.status, job.error = JobStatus.EXPIRED, "deadline passed before the job ran"
+                job.status, job.error = JobStatus.EXPIRED, DEADLINE_PASSED
                 job.finished_at = job.updated_at = now
             await self._write_back(conn, changed)
         return changed

@@ -86,3 +86,12 @@ workers = Table(
     Column("started_at", TimeType, nullable=False),
     Column("heartbeat_at", TimeType, nullable=False),
 )
+
+# One row per model, locked (SELECT ... FOR UPDATE) by a submit that must count the
+# model's waiting jobs exactly: admissions near the queue limit take turns, database-wide.
+# SQLite needs no row: its writer transaction (BEGIN IMMEDIATE) is already the only one.
+queue_locks = Table(
+    "queue_locks",
+    metadata,
+    Column("model", String(128), primary_key=True),
+)

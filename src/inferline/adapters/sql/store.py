@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, select, update
 
+from inferline.adapters.sql.admission import AdmissionQueries
 from inferline.adapters.sql.base import STALE_WORKER_SECONDS, chunks
 from inferline.adapters.sql.claims import ClaimQueries
 from inferline.adapters.sql.engine import SqlConnection
@@ -35,21 +32,37 @@ from inferline.domain.jobs import (
     JobEvent,
     JobStatus,
     NewJob,
+    QueueFull,
 )
 
 
-class SqlJobStore(ClaimQueries, MonitoringQueries):
+class SqlJobStore(AdmissionQueries, ClaimQueries, MonitoringQueries):
     """JobStore on any SQLAlchemy async engine."""
 
     # -- submitting ------------------------------------------------------------
-    async def create_jobs(self, new_jobs: list[NewJob]) -> list[tuple[Job, bool]]:
+    async def create_jobs(
+        self,
+        new_jobs: list[NewJob],
+        *,
+        max_waiting: int | None = None,
+        all_or_nothing: bool = False,
+    ) -> list[tuple[Job, bool] | QueueFull]:
         now = time.time()
+        if max_waiting is not None:
+            await self._ensure_queue_locks({job.model for job in new_jobs})
         async with self.writer.begin() as conn:
             existing = await self._existing_by_key(conn, new_jobs)
+            refused: dict[str, QueueFull] = {}
+            if max_waiting is not None:
+                refused = await self._over_limit(
+                    conn, new_jobs, existing, max_waiting, all_or_nothing
+                )
             fresh: dict[tuple[str, str | None], NewJob] = {}
             to_insert: list[NewJob] = []
             for job in new_jobs:
                 key = (job.tenant, job.idempotency_key)
+                if job.id in refused:
+                    continue
                 if job.idempotency_key is not None and (key in existing or key in fresh):
                     continue
                 if job.idempotency_key is not None:
@@ -57,7 +70,7 @@ class SqlJobStore(ClaimQueries, MonitoringQueries):
                 to_insert.append(job)
             rows = [new_job_values(j, now) for j in to_insert]
             if rows:
-                await conn.execute(self._insert_ignoring_duplicates(), rows)
+                await conn.execute(self._insert_ignoring_duplicates(jobs), rows)
             stored = {row["id"]: job_from_values(row) for row in rows}
             if fresh:  # a keyed insert loses to a concurrent one with the same key
                 kept = {j.id for j in await self._fetch(conn, [j.id for j in fresh.values()])}
@@ -67,22 +80,15 @@ class SqlJobStore(ClaimQueries, MonitoringQueries):
             winners = await self._existing_by_key(conn, new_jobs) if fresh else existing
             created = [stored[j.id] for j in to_insert if j.id in stored]
             await self._write_events(conn, created)
-        results: list[tuple[Job, bool]] = []
+        results: list[tuple[Job, bool] | QueueFull] = []
         for job in new_jobs:
-            if job.id in stored:
+            if job.id in refused:
+                results.append(refused[job.id])
+            elif job.id in stored:
                 results.append((stored[job.id], True))
             else:
                 results.append((winners[(job.tenant, job.idempotency_key)], False))
         return results
-
-    def _insert_ignoring_duplicates(self) -> Any:
-        if self.dialect == "postgresql":
-            return pg_insert(jobs).on_conflict_do_nothing()
-        if self.dialect == "sqlite":
-            return sqlite_insert(jobs).on_conflict_do_nothing()
-        if self.dialect in ("mysql", "mariadb"):
-            return mysql_insert(jobs).prefix_with("IGNORE")
-        return insert(jobs)
 
     async def _existing_by_key(
         self, conn: SqlConnection, new_jobs: Iterable[NewJob]

@@ -1,12 +1,16 @@
-"""Vector collections: create, upsert items, search, delete items."""
+"""Vector collections: create, upsert items, search, delete items.
+
+A search stops when its client disconnects; an upsert, a write, always completes.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from inferline.api.deps import get_container
+from inferline.api.disconnect import unless_disconnected
 from inferline.api.embedding_schemas import CollectionRequest, SearchRequest, UpsertRequest
 from inferline.application.collections import NewItem
 from inferline.bootstrap import Container
@@ -62,11 +66,14 @@ async def upsert_items(
 
 
 @router.post("/{name}/search", summary="Nearest items to a text or a vector")
-async def search(name: NameParam, body: SearchRequest, container: ContainerDep) -> dict[str, Any]:
+async def search(
+    name: NameParam, body: SearchRequest, request: Request, container: ContainerDep
+) -> dict[str, Any]:
     """Scores: cosine similarity or dot product (higher first), or L2 distance (lower first)."""
-    hits = await container.collections.search(
+    work = container.collections.search(
         name, text=body.text, vector=body.vector, k=body.k, where=body.filter
     )
+    hits = await unless_disconnected(request, work)
     return {
         "ids": [hit.id for hit in hits],
         "scores": [hit.score for hit in hits],

@@ -3,7 +3,8 @@
 Responses are built directly with orjson (`FastJSONResponse`): a 384-float vector
 through FastAPI's generic encoder and `json.dumps` costs more than the rest of the request.
 The hot routes take the `Request` and look the container up themselves: FastAPI runs
-a plain-function dependency in a worker thread, a thread hop per request.
+a plain-function dependency in a worker thread, a thread hop per request. Routes that
+embed stop their work when the client disconnects (`unless_disconnected`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from inferline.api.deps import container_of, get_container
+from inferline.api.disconnect import unless_disconnected
 from inferline.api.embedding_schemas import BatchEmbedRequest, EmbedRequest, SimilarityRequest
 from inferline.api.fast_json import FastJSONResponse
 from inferline.bootstrap import Container
@@ -27,7 +29,8 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 @router.post("/embed", summary="Embed one text", response_class=FastJSONResponse)
 async def embed(body: EmbedRequest, request: Request) -> FastJSONResponse:
     """`{"embedding", "dim", "model", "cached", "truncated"}`; blank text is a 422."""
-    result = await container_of(request).embeddings.embed([body.text], body.model, field="text")
+    work = container_of(request).embeddings.embed([body.text], body.model, field="text")
+    result = await unless_disconnected(request, work)
     item = result.items[0]
     return FastJSONResponse(
         {
@@ -43,7 +46,8 @@ async def embed(body: EmbedRequest, request: Request) -> FastJSONResponse:
 @router.post("/batch-embed", summary="Embed 1 to 100 texts", response_class=FastJSONResponse)
 async def batch_embed(body: BatchEmbedRequest, request: Request) -> FastJSONResponse:
     """Embeddings in input order, with per-text `cached` and `truncated` flags."""
-    result = await container_of(request).embeddings.embed(body.texts, body.model)
+    work = container_of(request).embeddings.embed(body.texts, body.model)
+    result = await unless_disconnected(request, work)
     return FastJSONResponse(
         {
             "embeddings": [item.embedding for item in result.items],
@@ -56,10 +60,13 @@ async def batch_embed(body: BatchEmbedRequest, request: Request) -> FastJSONResp
 
 
 @router.post("/similarity", summary="Cosine similarity of two texts or two vectors")
-async def similarity(body: SimilarityRequest, container: ContainerDep) -> dict[str, float]:
+async def similarity(
+    body: SimilarityRequest, request: Request, container: ContainerDep
+) -> dict[str, float]:
     service = container.embeddings
     if body.text1 is not None and body.text2 is not None:
-        value = await service.similarity_of_texts(body.text1, body.text2, body.model)
+        work = service.similarity_of_texts(body.text1, body.text2, body.model)
+        value = await unless_disconnected(request, work)
     else:
         assert body.vector1 is not None and body.vector2 is not None
         value = service.similarity_of_vectors(body.vector1, body.vector2)

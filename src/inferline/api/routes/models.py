@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from inferline.api.deps import get_container
+from inferline.api.disconnect import unless_disconnected
 from inferline.api.schemas import InferRequest
 from inferline.bootstrap import Container
 from inferline.domain.errors import InvalidInput
@@ -50,8 +51,11 @@ async def get_model(name: str, container: ContainerDep) -> dict[str, Any]:
 
 
 @router.post("/{name}/infer", summary="Run inference now")
-async def infer(name: str, body: InferRequest, container: ContainerDep) -> dict[str, Any]:
-    """`{"input": {...}}` gives `{"output"}`; `{"inputs": [...]}` gives `{"outputs"}`."""
+async def infer(
+    name: str, body: InferRequest, request: Request, container: ContainerDep
+) -> dict[str, Any]:
+    """`{"input": {...}}` gives `{"output"}`; `{"inputs": [...]}` gives `{"outputs"}`.
+    A client that disconnects before the answer takes its waiting inputs out of the batch."""
     served = container.models.get(name)
     if (body.input is None) == (body.inputs is None):
         raise InvalidInput(
@@ -60,7 +64,8 @@ async def infer(name: str, body: InferRequest, container: ContainerDep) -> dict[
         )
     header = {"model": served.name, "model_version": served.model_class.version}
     if body.input is not None:
-        outputs = await container.inference.infer(name, [body.input], field="input")
-        return {**header, "output": outputs[0]}
+        work = container.inference.infer(name, [body.input], field="input")
+        return {**header, "output": (await unless_disconnected(request, work))[0]}
     assert body.inputs is not None
-    return {**header, "outputs": await container.inference.infer(name, body.inputs)}
+    work = container.inference.infer(name, body.inputs)
+    return {**header, "outputs": await unless_disconnected(request, work)}

@@ -14,6 +14,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 
 from inferline.api.deps import container_of, get_container
+from inferline.api.disconnect import unless_disconnected
 from inferline.api.embedding_schemas import OpenAIEmbeddingsRequest
 from inferline.api.fast_json import FastJSONResponse
 from inferline.bootstrap import Container
@@ -36,7 +37,9 @@ async def create_embeddings(body: OpenAIEmbeddingsRequest, request: Request) -> 
             f"dimensions must be at most {dimension} for model {model_class.name}",
             details=[{"field": "dimensions", "message": f"at most {dimension}"}],
         )
-    result = await service.embed(body.texts(), body.model, field="input")
+    result = await unless_disconnected(
+        request, service.embed(body.texts(), body.model, field="input")
+    )
     data = [
         {
             "object": "embedding",
