@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from inferline.adapters.kafka.config import KafkaConfig
+from inferline.adapters.kafka.events import KafkaEventBus
+from inferline.adapters.kafka.queue import KafkaJobQueue
 from inferline.adapters.memory.cache import MemoryCache
 from inferline.adapters.memory.events import InProcessEventBus
 from inferline.adapters.redis.cache import RedisCache
@@ -68,6 +71,8 @@ def build_event_bus(settings: Settings) -> EventBus:
         return RedisStreamEventBus(
             settings.events_url, settings.redis_prefix, max_length=settings.events_max_length
         )
+    if settings.events_url.startswith("kafka:"):
+        return KafkaEventBus(kafka_config(settings, settings.events_url))
     raise ValueError(f"events URL {settings.events_url!r} is not supported in this build")
 
 
@@ -115,7 +120,19 @@ def build_queue(settings: Settings) -> JobQueue | None:
     """The job queue named by INFERLINE_QUEUE_URL; None when workers claim from the store."""
     if settings.queue_url.startswith(("redis:", "rediss:")):
         return RedisStreamQueue(settings.queue_url, settings.redis_prefix)
+    if settings.queue_url.startswith("kafka:"):
+        return KafkaJobQueue(kafka_config(settings, settings.queue_url))
     return None
+
+
+def kafka_config(settings: Settings, url: str) -> KafkaConfig:
+    """The Kafka broker of `url`, with the topic prefix and group timings of the settings."""
+    return KafkaConfig.from_url(
+        url,
+        topic_prefix=settings.kafka_topic_prefix,
+        partitions=settings.kafka_partitions,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+    )
 
 
 @dataclass
@@ -316,7 +333,13 @@ def _add_connections(container: Container, roles: frozenset[Role]) -> None:
     settings, store, bus = container.settings, container.store, container.bus
     container.connections.add("database", store.start)
     if roles & {Role.API, Role.RELAY}:
-        check = bus.start if isinstance(bus, RedisStreamEventBus) else None
+        check = (
+            bus.start
+            if isinstance(bus, RedisStreamEventBus)
+            else bus.ping
+            if isinstance(bus, KafkaEventBus)
+            else None
+        )
         container.connections.add("events", bus.start, check)
     if roles & {Role.RELAY, Role.WORKER}:
         container.queue = build_queue(settings)

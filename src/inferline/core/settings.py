@@ -30,11 +30,14 @@ class Settings(BaseSettings):
 
     queue_url: str = "sql://"
     """Where workers find jobs: `sql://` claims rows from the job store itself;
-    `redis://host:port/db` dispatches job ids through a Redis Stream per model."""
+    `redis://host:port/db` dispatches job ids through a Redis Stream per model;
+    `kafka://host:port[,host:port]` through a Kafka topic per model (one consumer
+    group of workers per model)."""
 
     events_url: str = "memory://"
     """Where job events are published: `memory://` is in-process pub/sub;
-    `redis://host:port/db` is a Redis Stream that every API process reads."""
+    `redis://host:port/db` is a Redis Stream that every API process reads;
+    `kafka://host:port[,host:port]` is the Kafka topic `inference_results`."""
 
     cache_url: str = "memory://"
     """Result and embedding cache: `memory://` is an in-process LRU with TTL;
@@ -135,6 +138,18 @@ class Settings(BaseSettings):
     events_max_length: int = Field(default=100_000, ge=100)
     """Redis events: the event stream is trimmed to about this many entries."""
 
+    kafka_topic_prefix: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9._-]*$")
+    """Kafka: prefix of every topic and consumer group name, so that deployments, tenants
+    and tests can share a broker (e.g. `prod.`)."""
+
+    kafka_partitions: int = Field(default=12, ge=1, le=10_000)
+    """Kafka: partitions of the topics Inferline creates (a model's job topic bounds how
+    many workers of its consumer group get work at once)."""
+
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000, le=300_000)
+    """Kafka: a worker silent this long leaves its consumer group and its partitions move
+    to the others (the broker may require at least 6000)."""
+
     log_level: str = "INFO"
     """Python log level name."""
 
@@ -190,12 +205,17 @@ class Settings(BaseSettings):
     @field_validator("queue_url")
     @classmethod
     def _known_queue(cls, value: str) -> str:
-        return _check_scheme(value, ("sql", "redis", "rediss"), "queue")
+        return _check_scheme(value, ("sql", "redis", "rediss", "kafka"), "queue")
 
-    @field_validator("events_url", "cache_url")
+    @field_validator("events_url")
     @classmethod
     def _known_bus(cls, value: str) -> str:
-        return _check_scheme(value, ("memory", "redis", "rediss"), "events/cache")
+        return _check_scheme(value, ("memory", "redis", "rediss", "kafka"), "events")
+
+    @field_validator("cache_url")
+    @classmethod
+    def _known_cache(cls, value: str) -> str:
+        return _check_scheme(value, ("memory", "redis", "rediss"), "cache")
 
 
 def _check_scheme(value: str, allowed: tuple[str, ...], what: str) -> str:

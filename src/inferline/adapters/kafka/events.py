@@ -50,6 +50,10 @@ class KafkaEventBus:
     async def start(self) -> None:
         await self.admin.ensure([self.topic])
 
+    async def ping(self) -> None:
+        """Raise unless the broker answers."""
+        await asyncio.to_thread(self.admin.ping_sync)
+
     async def close(self) -> None:
         if self._tail is not None:
             await self._tail.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class KafkaSender:
         self.config = config
         self.admin = admin
         self._producer: Producer | None = None
+        self._broker_lost = threading.Event()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"kafka-{name}")
 
     async def send(self, records: list[Record]) -> list[Placed]:
@@ -79,9 +81,15 @@ class KafkaSender:
         return await loop.run_in_executor(self._thread, self._send_sync, records)
 
     def _send_sync(self, records: list[Record]) -> list[Placed]:
+        if self._producer is not None:
+            self._producer.poll(0)  # serve queued error callbacks
+        if self._broker_lost.is_set():  # its idempotence state is void on a restarted broker
+            self._discard()
         self.admin.ensure_sync([r.topic for r in records])
-        producer = self._producer or Producer(self.config.producer())
-        self._producer = producer
+        if self._producer is None:
+            self._broker_lost.clear()
+            self._producer = Producer({**self.config.producer(), "error_cb": self._on_error})
+        producer = self._producer
         placed: list[Placed | KafkaError | None] = [None] * len(records)
         try:
             for index, record in enumerate(records):
@@ -112,12 +120,16 @@ class KafkaSender:
             except BufferError:  # the local queue is full: let deliveries drain it
                 producer.poll(0.05)
 
+    def _on_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN or error.fatal():
+            self._broker_lost.set()
+
     def _discard(self) -> None:
         if self._producer is not None:
             self._producer.purge()
             self._producer.flush(0)
             self._producer = None
-            log.warning("Kafka producer discarded after a failed send; the next send starts anew")
+            log.warning("Kafka producer discarded (broker lost or send failed); starting anew")
 
     def ping_sync(self) -> None:
         self.admin.ping_sync()
