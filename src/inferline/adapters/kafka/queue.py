@@ -198,7 +198,7 @@ class DispatchLog:
             # is trusted: some brokers (Tansu) report the end as the last batch's first offset.
             if positions.ends.get(partition, 0) <= 0:
                 self._reset(topic, partition, "its log is empty")
-        for partition, committed in log_.committed.items():
+        for partition, committed in list(log_.committed.items()):
             if positions.committed.get(partition, -1) < committed:  # the group forgot it
                 self._reset(topic, partition, "the group's committed offset went back")
         log_.committed = dict(positions.committed)
