@@ -201,6 +201,7 @@ def rerun_delay(logs: Path, engine: str, kafka: str, jobs: int) -> dict[str, Any
     with Deployment(2, logs / f"{engine}-kill", engine, kafka) as deployment:
         api, url = deployment.cluster.api, deployment.database_url
         assert api is not None
+        warm_up(api.url, url)
         loader = subprocess.Popen(
             [sys.executable, __file__, "load-inferline", api.url, url, str(jobs)],
             stdout=subprocess.DEVNULL,
@@ -209,7 +210,6 @@ def rerun_delay(logs: Path, engine: str, kafka: str, jobs: int) -> dict[str, Any
         assert victim.process is not None
         pattern = f"%-{victim.process.pid}-%"
         query = f"SELECT id FROM jobs WHERE status = 'running' AND worker_id LIKE '{pattern}'"
-        warm_up(api.url, url)
         wait_until(lambda: len(_rows(url, query)) >= 50, 60, "the worker holds jobs")
         victim.kill()
         killed_at = time.time()
@@ -300,7 +300,7 @@ def main() -> None:
     kafka_url = kafka.url if kafka is not None else ""
     figures: dict[str, Any] = {"jobs": args.jobs, "cpus": os.cpu_count(), "inferline": []}
     try:
-        for workers in (int(w) for w in args.workers.split(",")):
+        for workers in (int(w) for w in args.workers.split(",") if w):
             for engine in engines:  # interleaved, so that both see the same machine load
                 entry = throughput(workers, args.jobs, logs, engine, kafka_url)
                 figures["inferline"].append(entry)

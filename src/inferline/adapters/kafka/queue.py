@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -37,6 +38,8 @@ from inferline.adapters.kafka.topics import TopicAdmin
 from inferline.ports.queue import Delivery, JobMessage
 
 log = logging.getLogger(__name__)
+
+SETTLE_EVERY_SECONDS = 10.0  # the dispatch log forgets consumed records at least this often
 
 
 def jobs_topic(config: KafkaConfig, model: str) -> str:
@@ -58,6 +61,7 @@ class KafkaJobQueue:
         self.dispatched = DispatchLog()
         self._members: dict[tuple[str, str], GroupConsumer] = {}
         self._offsets_reader = OffsetsReader(config)
+        self._settled_at: dict[str, float] = {}
 
     async def start(self) -> None:
         await self.ping()
@@ -82,20 +86,32 @@ class KafkaJobQueue:
         placed = await self.sender.send(records)
         for message, where in zip(messages, placed, strict=True):
             self.dispatched.record(where.topic, where.partition, where.offset, message.job_id)
+        for model in {m.model for m in messages}:  # forget what was consumed since, now and then
+            if time.monotonic() - self._settled_at.get(model, 0.0) > SETTLE_EVERY_SECONDS:
+                try:
+                    await self._settle(model)
+                except Exception as exc:  # the records are sent; this is only bookkeeping
+                    log.warning("could not read the committed offsets of %s: %s", model, exc)
 
     async def missing(self, messages: list[JobMessage]) -> list[JobMessage]:
-        by_topic: dict[str, list[JobMessage]] = defaultdict(list)
+        by_model: dict[str, list[JobMessage]] = defaultdict(list)
         for message in messages:
-            by_topic[message.model].append(message)
+            by_model[message.model].append(message)
         absent: list[JobMessage] = []
-        for model, batch in by_topic.items():
-            topic = jobs_topic(self.config, model)
-            positions = await asyncio.to_thread(
-                self._offsets_reader.positions, topic, workers_group(self.config, model)
-            )
-            self.dispatched.settle(topic, positions)
+        for model, batch in by_model.items():
+            topic = await self._settle(model)
             absent.extend(m for m in batch if not self.dispatched.waiting(topic, m.job_id))
         return absent
+
+    async def _settle(self, model: str) -> str:
+        """Bring the dispatch log of `model` up to date with its group's commits."""
+        topic = jobs_topic(self.config, model)
+        positions = await asyncio.to_thread(
+            self._offsets_reader.positions, topic, workers_group(self.config, model)
+        )
+        self.dispatched.settle(topic, positions)
+        self._settled_at[model] = time.monotonic()
+        return topic
 
     # -- consuming (the workers) -----------------------------------------------
     def _member(self, model: str, consumer: str) -> GroupConsumer:
@@ -150,13 +166,6 @@ class KafkaJobQueue:
 
     async def forget_consumers(self, model: str, idle_seconds: float) -> int:
         return 0  # the group drops members whose session timed out
-
-    def lag(self) -> dict[tuple[str, int], int]:
-        """Uncommitted records per partition held by this process's members."""
-        lag: dict[tuple[str, int], int] = {}
-        for member in self._members.values():
-            lag.update(member.lag())
-        return lag
 
 
 def _where(partition: int, offset: int) -> str:
