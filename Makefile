@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test check lint typecheck format frontend clean
+.PHONY: setup run test check lint typecheck format frontend clean kafka
 
 setup: $(STAMP) frontend
 
@@ -38,6 +38,12 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/inferline serve --host $(HOST) --port $(PORT)
+
+# A Kafka-protocol broker (Tansu, in memory: a restart comes back empty) for trying the
+# Kafka engine: INFERLINE_QUEUE_URL=kafka://127.0.0.1:$(KAFKA_PORT). Ctrl-C stops it.
+KAFKA_PORT ?= 9092
+kafka: setup
+	$(BIN)/python -m inferline.testing.services kafka --port $(KAFKA_PORT)
 
 test: setup
 	./scripts/install-system-deps.sh

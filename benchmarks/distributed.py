@@ -1,15 +1,18 @@
 """Distributed mode end to end: jobs/s with 1, 2 and 4 worker processes, against Celery.
 
 Inferline runs as real processes (`inferline api --no-relay`, `inferline relay`,
-`inferline worker` x N) on the machine's PostgreSQL and Redis (a fresh database
-and key prefix per run). Celery runs the same moving-average job with a Redis
-broker and result backend (`acks_late=True`, prefork pool of 2) on a private
-Redis. The load generator is its own process in both cases; a run ends when every
-result is committed (Inferline: counted in PostgreSQL; Celery: `join_native`).
-It also measures how long the in-flight jobs of a SIGKILLed worker take to re-run.
+`inferline worker` x N) on the machine's PostgreSQL, with the job queue and the events
+on each engine in turn: the machine's Redis (Redis Streams) and a private Kafka-protocol
+broker (Tansu, in memory), a fresh database and key/topic prefix per run. Celery runs
+the same moving-average job with a Redis broker and result backend (`acks_late=True`,
+prefork pool of 2) on a private Redis. The load generator is its own process in every
+case; a run ends when every result is committed (Inferline: counted in PostgreSQL;
+Celery: `join_native`). It also measures, per engine, how long the in-flight jobs of a
+SIGKILLed worker take to re-run.
 
     pip install -e ".[bench]"     # Celery, only for this comparison
-    python benchmarks/distributed.py [--jobs 5000] [--workers 1,2,4] [--skip-celery]
+    python benchmarks/distributed.py [--jobs 5000] [--workers 1,2,4] [--engines redis,kafka]
+                                     [--skip-celery] [--skip-kill]
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from inferline.testing import databases as dbs
 from inferline.testing.cluster import Cluster
 from inferline.testing.load import MOVING_AVERAGE_INPUT, database_report, submit_batch
 from inferline.testing.server import wait_until
-from inferline.testing.services import PrivateRedis
+from inferline.testing.services import PrivateKafka, PrivateRedis
 
 HERE = Path(__file__).resolve().parent
+WARM_UP_JOBS = 100  # run through every deployment before the clock starts
 
 
 # -- load generators (each runs in its own process) -----------------------------
@@ -60,7 +64,7 @@ def load_inferline(url: str, database_url: str, jobs: int, batch: int, threads: 
         try:
             while (
                 await conn.fetchval("SELECT count(*) FROM jobs WHERE status = 'succeeded'")
-                < len(batches) * batch
+                < len(batches) * batch + WARM_UP_JOBS
             ):
                 await asyncio.sleep(0.02)
         finally:
@@ -125,19 +129,26 @@ def run_load(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
 
 # -- Inferline ------------------------------------------------------------------
 class Deployment:
-    """A fresh database and Redis prefix with an Inferline cluster on them."""
+    """A fresh database and key (or topic) prefix with an Inferline cluster on them; the
+    queue and the events on `engine`: Redis Streams, or Kafka at `kafka_url`."""
 
-    def __init__(self, workers: int, logs: Path) -> None:
+    def __init__(self, workers: int, logs: Path, engine: str, kafka_url: str = "") -> None:
         self.name = dbs.unique_name("inferline_bench")
         self.database_url = asyncio.run(dbs.create_postgres_database(self.name))
         self.prefix = dbs.unique_name("inferline-bench")
-        settings = {
-            "models": "moving-average",
-            "queue_url": dbs.redis_url(),
-            "events_url": dbs.redis_url(),
-            "redis_prefix": self.prefix,
-            "log_level": "WARNING",
-        }
+        broker = {
+            "redis": {
+                "queue_url": dbs.redis_url(),
+                "events_url": dbs.redis_url(),
+                "redis_prefix": self.prefix,
+            },
+            "kafka": {
+                "queue_url": kafka_url,
+                "events_url": kafka_url,
+                "kafka_topic_prefix": f"{self.prefix}.",
+            },
+        }[engine]
+        settings = {"models": "moving-average", "log_level": "WARNING", **broker}
         self.cluster = Cluster(self.database_url, logs, settings, workers=workers)
 
     def __enter__(self) -> Deployment:
@@ -150,10 +161,11 @@ class Deployment:
         asyncio.run(dbs.delete_redis_prefix(self.prefix))
 
 
-def throughput(workers: int, jobs: int, logs: Path) -> dict[str, Any]:
-    with Deployment(workers, logs / f"w{workers}") as deployment:
+def throughput(workers: int, jobs: int, logs: Path, engine: str, kafka: str) -> dict[str, Any]:
+    with Deployment(workers, logs / f"{engine}-w{workers}", engine, kafka) as deployment:
         api = deployment.cluster.api
         assert api is not None
+        warm_up(api.url, deployment.database_url)
         result = run_load("load-inferline", api.url, deployment.database_url, str(jobs))
         wait_until(
             lambda: database_report(deployment.database_url)["unpublished_events"] == 0,
@@ -161,16 +173,35 @@ def throughput(workers: int, jobs: int, logs: Path) -> dict[str, Any]:
             "every event published",
         )
         report = database_report(deployment.database_url)
-    assert report["statuses"] == {"succeeded": result["jobs"]}, report
-    assert report["succeeded_events"] == report["jobs_with_succeeded_event"] == result["jobs"]
-    return {**result, "workers": workers, "check": "every result committed once, all published"}
+    total = result["jobs"] + WARM_UP_JOBS
+    assert report["statuses"] == {"succeeded": total}, report
+    assert report["succeeded_events"] == report["jobs_with_succeeded_event"] == total
+    return {
+        **result,
+        "engine": engine,
+        "workers": workers,
+        "check": "every result committed once, all published",
+    }
 
 
-def rerun_delay(logs: Path, jobs: int = 20_000) -> dict[str, Any]:
+def warm_up(url: str, database_url: str) -> None:
+    """Jobs through every part first (connections, a Kafka consumer group's first join,
+    which takes a few seconds), so that the timed run measures the steady state."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        submit_batch(client, [f"warm-{i}" for i in range(WARM_UP_JOBS)])
+    wait_until(
+        lambda: database_report(database_url)["statuses"].get("succeeded", 0) == WARM_UP_JOBS,
+        120,
+        "the warm-up jobs succeeded",
+    )
+
+
+def rerun_delay(logs: Path, engine: str, kafka: str, jobs: int) -> dict[str, Any]:
     """SIGKILL a busy worker (default settings) and time until its in-flight jobs finished."""
-    with Deployment(2, logs / "kill") as deployment:
+    with Deployment(2, logs / f"{engine}-kill", engine, kafka) as deployment:
         api, url = deployment.cluster.api, deployment.database_url
         assert api is not None
+        warm_up(api.url, url)
         loader = subprocess.Popen(
             [sys.executable, __file__, "load-inferline", api.url, url, str(jobs)],
             stdout=subprocess.DEVNULL,
@@ -190,6 +221,7 @@ def rerun_delay(logs: Path, jobs: int = 20_000) -> dict[str, Any]:
         delays = sorted(row[0] - killed_at for row in _rows(url, finished))
         loader.wait(300)
     return {
+        "engine": engine,
         "in_flight_at_kill": len(in_flight),
         "max_seconds": delays[-1],
         "median_seconds": statistics.median(delays),
@@ -253,32 +285,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--engines", default="redis,kafka", help="queue and events engines")
     parser.add_argument("--skip-celery", action="store_true")
     parser.add_argument("--skip-kill", action="store_true")
+    parser.add_argument("--kill-jobs", type=int, default=20_000, help="jobs streaming in")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     for server in (dbs.POSTGRES, dbs.REDIS):
         if not server.is_up():
             sys.exit(f"{server.name} is not running on {server.address}")
     logs = Path(tempfile.mkdtemp(prefix="inferline-bench-"))
+    engines = args.engines.split(",")
+    kafka = PrivateKafka(logs).start() if "kafka" in engines else None
+    kafka_url = kafka.url if kafka is not None else ""
     figures: dict[str, Any] = {"jobs": args.jobs, "cpus": os.cpu_count(), "inferline": []}
-    for workers in (int(w) for w in args.workers.split(",")):
-        figures["inferline"].append(throughput(workers, args.jobs, logs))
-        print(
-            f"inferline {workers} worker(s): {figures['inferline'][-1]['jobs_per_second']:.0f} "
-            "jobs/s",
-            flush=True,
-        )
-    if not args.skip_celery:
-        figures["celery"] = celery_throughput(args.jobs, logs)
-        print(f"celery: {figures['celery']['jobs_per_second']:.0f} jobs/s", flush=True)
-        for entry in figures["inferline"]:
-            entry["ratio_vs_celery"] = (
-                entry["jobs_per_second"] / figures["celery"]["jobs_per_second"]
-            )
-    if not args.skip_kill:
-        figures["rerun_after_sigkill"] = rerun_delay(logs)
-        print(f"re-run after SIGKILL: {figures['rerun_after_sigkill']}", flush=True)
+    try:
+        for workers in (int(w) for w in args.workers.split(",") if w):
+            for engine in engines:  # interleaved, so that both see the same machine load
+                entry = throughput(workers, args.jobs, logs, engine, kafka_url)
+                figures["inferline"].append(entry)
+                print(
+                    f"inferline {engine} {workers} worker(s): "
+                    f"{entry['jobs_per_second']:.0f} jobs/s",
+                    flush=True,
+                )
+        if not args.skip_celery:
+            figures["celery"] = celery_throughput(args.jobs, logs)
+            print(f"celery: {figures['celery']['jobs_per_second']:.0f} jobs/s", flush=True)
+            for entry in figures["inferline"]:
+                entry["ratio_vs_celery"] = (
+                    entry["jobs_per_second"] / figures["celery"]["jobs_per_second"]
+                )
+        if not args.skip_kill:
+            figures["rerun_after_sigkill"] = [
+                rerun_delay(logs, engine, kafka_url, args.kill_jobs) for engine in engines
+            ]
+            print(f"re-run after SIGKILL: {figures['rerun_after_sigkill']}", flush=True)
+    finally:
+        if kafka is not None:
+            kafka.stop()
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 from inferline.testing import databases as dbs
 from inferline.testing.server import ServerProcess, http_server, sqlite_url
+from inferline.testing.services import PrivateKafka
+from inferline.testing.tools import missing
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -57,3 +60,20 @@ def serve(tmp_path: Path, db_url: str) -> Iterator[ServerProcess]:
     server.start().wait_ready()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateKafka]:
+    """One Tansu Kafka broker for the session; each test uses its own topic prefix."""
+    try:
+        broker = PrivateKafka(tmp_path_factory.mktemp("kafka")).start()
+    except FileNotFoundError as exc:
+        missing(str(exc))
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def kafka_prefix() -> str:
+    """A topic (and consumer group) prefix of this test alone."""
+    return f"{uuid.uuid4().hex[:10]}."

@@ -6,16 +6,21 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from inferline.adapters.kafka.config import KafkaConfig
+from inferline.adapters.kafka.events import KafkaEventBus
+from inferline.adapters.kafka.queue import KafkaJobQueue
+from inferline.adapters.kafka.streams import KafkaStreamSink, KafkaStreamSource
 from inferline.adapters.memory.cache import MemoryCache
 from inferline.adapters.memory.events import InProcessEventBus
 from inferline.adapters.redis.cache import RedisCache
 from inferline.adapters.redis.events import RedisStreamEventBus
 from inferline.adapters.redis.queue import RedisStreamQueue
+from inferline.adapters.redis.streams import RedisStreamSink, RedisStreamSource
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
 from inferline.application.admission import QueueDepths
@@ -24,15 +29,17 @@ from inferline.application.dashboard import DashboardConfig, DashboardService
 from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService
+from inferline.application.streams import StreamIngest, StreamResults
 from inferline.core.metrics import Metrics
-from inferline.core.settings import Settings
-from inferline.domain.jobs import RetryPolicy
+from inferline.core.settings import Settings, StreamRoute
+from inferline.domain.jobs import JobEvent, RetryPolicy
 from inferline.models.minilm import MiniLM
 from inferline.ports.cache import Cache
 from inferline.ports.events import EventBus
 from inferline.ports.model import InferenceModel
 from inferline.ports.queue import JobQueue
 from inferline.ports.store import JobStore
+from inferline.ports.streams import StreamSink, StreamSource
 from inferline.ports.vectors import VectorIndex
 from inferline.runtime.connections import Connections
 from inferline.runtime.dispatch import QueueDispatcher
@@ -43,17 +50,18 @@ from inferline.runtime.serving import ModelServer, batching_config, threads_per_
 from inferline.runtime.signals import CommitSignal
 from inferline.runtime.status import model_summaries, worker_summaries
 from inferline.worker.sources import JobSource, QueueJobSource
-from inferline.worker.worker import Worker, WorkerConfig
+from inferline.worker.worker import Worker, WorkerConfig, new_worker_id
 
 log = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
-    """What a process does; `inferline serve` does all three."""
+    """What a process does; `inferline serve` does all four."""
 
     API = "api"
     WORKER = "worker"
     RELAY = "relay"
+    STREAMS = "streams"  # the stream routes' ingest (`inferline consume`)
 
 
 def build_store(settings: Settings) -> JobStore:
@@ -69,6 +77,8 @@ def build_event_bus(settings: Settings) -> EventBus:
         return RedisStreamEventBus(
             settings.events_url, settings.redis_prefix, max_length=settings.events_max_length
         )
+    if settings.events_url.startswith("kafka:"):
+        return KafkaEventBus(kafka_config(settings, settings.events_url))
     raise ValueError(f"events URL {settings.events_url!r} is not supported in this build")
 
 
@@ -116,7 +126,39 @@ def build_queue(settings: Settings) -> JobQueue | None:
     """The job queue named by INFERLINE_QUEUE_URL; None when workers claim from the store."""
     if settings.queue_url.startswith(("redis:", "rediss:")):
         return RedisStreamQueue(settings.queue_url, settings.redis_prefix)
+    if settings.queue_url.startswith("kafka:"):
+        return KafkaJobQueue(kafka_config(settings, settings.queue_url))
     return None
+
+
+def build_stream_sink(settings: Settings) -> StreamSink | None:
+    """Where stream routes' results and dead letters go; None without a stream broker."""
+    url = settings.stream_broker_url()
+    if url is None:
+        return None
+    if url.startswith("kafka:"):
+        return KafkaStreamSink(kafka_config(settings, url))
+    return RedisStreamSink(url, settings.redis_prefix, max_length=settings.events_max_length)
+
+
+def build_stream_source(settings: Settings, route: StreamRoute, name: str) -> StreamSource:
+    """The input topic of one stream route, read as member `name` of the route's group."""
+    url = settings.stream_broker_url()
+    if url is None:
+        raise ValueError("stream routes need INFERLINE_STREAMS_URL (kafka://… or redis://…)")
+    if url.startswith("kafka:"):
+        return KafkaStreamSource(kafka_config(settings, url), route.topic, route.model, name=name)
+    return RedisStreamSource(url, settings.redis_prefix, route.topic, route.model, name=name)
+
+
+def kafka_config(settings: Settings, url: str) -> KafkaConfig:
+    """The Kafka broker of `url`, with the topic prefix and group timings of the settings."""
+    return KafkaConfig.from_url(
+        url,
+        topic_prefix=settings.kafka_topic_prefix,
+        partitions=settings.kafka_partitions,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+    )
 
 
 @dataclass
@@ -142,6 +184,8 @@ class Container:
     workers: list[Worker] = field(default_factory=list)
     queue: JobQueue | None = None
     dispatcher: QueueDispatcher | None = None
+    streams: list[StreamIngest] = field(default_factory=list)
+    stream_sink: StreamSink | None = None
     connections: Connections = field(default_factory=Connections)
     started_at: float = field(default_factory=time.time)
     _loading: asyncio.Task[None] | None = None
@@ -170,6 +214,8 @@ class Container:
             await self.relay.start()
         if self.dispatcher is not None:
             await self.dispatcher.start()
+        for route in self.streams:
+            await route.start()
 
     async def _load_models(self) -> None:
         if self.roles & {Role.API, Role.WORKER}:  # a relay alone runs no model
@@ -198,6 +244,8 @@ class Container:
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
             await asyncio.gather(self._loading, return_exceptions=True)
+        for route in self.streams:
+            await route.stop()
         await asyncio.gather(*(worker.stop() for worker in self.workers))
         await self.models.stop()
         await self.cache.close()
@@ -212,6 +260,8 @@ class Container:
         await self.bus.close()
         if self.queue is not None:
             await self.queue.close()
+        if self.stream_sink is not None:
+            await self.stream_sink.close()
         await self.store.close()
 
 
@@ -280,14 +330,28 @@ def build_container(
     queue = container.queue
     metrics.workers_alive.set_function(lambda: sum(w.alive for w in workers))
     if Role.RELAY in roles:
+        outputs: list[Callable[[list[JobEvent]], Awaitable[None]]] = []
         if queue is not None:
             container.dispatcher = QueueDispatcher(
                 store, queue, sweep_seconds=settings.queue_sweep_seconds
             )
-        container.relay = OutboxRelay(
-            store, bus, dispatch=container.dispatcher.dispatch if container.dispatcher else None
-        )
+            outputs.append(container.dispatcher.dispatch)
+        if container.stream_sink is not None:
+            outputs.append(StreamResults(container.stream_sink, metrics).dispatch)
+        container.relay = OutboxRelay(store, bus, dispatch=_each(outputs) if outputs else None)
         committed.connect(container.relay.notify)
+    if Role.STREAMS in roles and container.stream_sink is not None:
+        process = new_worker_id()
+        container.streams = [
+            StreamIngest(
+                route,
+                build_stream_source(settings, route, process),
+                container.stream_sink,
+                container.jobs,
+                metrics,
+            )
+            for route in settings.stream_routes
+        ]
     if Role.WORKER in roles:
         config = WorkerConfig(
             lease_seconds=settings.lease_seconds,
@@ -312,17 +376,40 @@ def build_container(
     return container
 
 
+def _each(
+    outputs: list[Callable[[list[JobEvent]], Awaitable[None]]],
+) -> Callable[[list[JobEvent]], Awaitable[None]]:
+    """One relay output that hands each batch to every output in turn."""
+
+    async def dispatch(events: list[JobEvent]) -> None:
+        for output in outputs:
+            await output(events)
+
+    return dispatch
+
+
 def _add_connections(container: Container, roles: frozenset[Role]) -> None:
     """The servers this process needs, in the order it connects to them."""
     settings, store, bus = container.settings, container.store, container.bus
     container.connections.add("database", store.start)
     if roles & {Role.API, Role.RELAY}:
-        check = bus.start if isinstance(bus, RedisStreamEventBus) else None
+        check = (
+            bus.start
+            if isinstance(bus, RedisStreamEventBus)
+            else bus.ping
+            if isinstance(bus, KafkaEventBus)
+            else None
+        )
         container.connections.add("events", bus.start, check)
     if roles & {Role.RELAY, Role.WORKER}:
         container.queue = build_queue(settings)
         if container.queue is not None:
             container.connections.add("queue", container.queue.start, container.queue.ping)
+    if roles & {Role.RELAY, Role.STREAMS} and settings.stream_broker_url() is not None:
+        container.stream_sink = build_stream_sink(settings)
+        if container.stream_sink is not None:
+            sink = container.stream_sink
+            container.connections.add("streams", sink.start, sink.start)
 
 
 def _queue_source(

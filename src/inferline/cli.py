@@ -61,6 +61,32 @@ def _parser() -> argparse.ArgumentParser:
     _metrics_port_arg(relay)
     relay.set_defaults(func=_relay)
 
+    consume = commands.add_parser(
+        "consume",
+        help="a stream route: each record of a topic becomes a job; results go to a topic",
+    )
+    consume.add_argument("--topic", required=True, help="the input topic (or Redis stream)")
+    consume.add_argument("--model", required=True, help="the model each record is a job of")
+    consume.add_argument("--output-topic", help="where results go (default <topic>.results)")
+    consume.add_argument(
+        "--dead-letter-topic", help="where bad records go (default <topic>.dead-letter)"
+    )
+    consume.add_argument(
+        "--id-field", help="the field holding each record's own id (its idempotency key)"
+    )
+    consume.add_argument(
+        "--workers-in-process",
+        type=int,
+        default=1,
+        metavar="N",
+        help="job workers inside this process (0: workers run elsewhere)",
+    )
+    consume.add_argument(
+        "--no-relay", action="store_true", help="a relay runs elsewhere (it produces results)"
+    )
+    _metrics_port_arg(consume)
+    consume.set_defaults(func=_consume)
+
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(func=_migrate)
 
@@ -154,7 +180,8 @@ def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> 
 def _serve(args: argparse.Namespace) -> int:
     from inferline.bootstrap import Role
 
-    roles = {Role.API, Role.RELAY} | ({Role.WORKER} if args.workers_in_process > 0 else set())
+    roles = {Role.API, Role.RELAY, Role.STREAMS}
+    roles |= {Role.WORKER} if args.workers_in_process > 0 else set()
     return _run_http(args, frozenset(roles), args.workers_in_process)
 
 
@@ -166,11 +193,15 @@ def _api(args: argparse.Namespace) -> int:
 
 
 def _run_headless(
-    roles: frozenset[Any], workers: int, args: argparse.Namespace | None = None
+    roles: frozenset[Any],
+    workers: int,
+    args: argparse.Namespace | None = None,
+    settings: Any = None,
 ) -> int:
     from inferline.bootstrap import build_container
 
-    container = build_container(_settings(), roles, workers_in_process=workers)
+    settings = settings or _settings()
+    container = build_container(settings, roles, workers_in_process=workers)
     if args is not None and args.metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -199,6 +230,32 @@ def _relay(args: argparse.Namespace) -> int:
     from inferline.bootstrap import Role
 
     return _run_headless(frozenset({Role.RELAY}), 0, args)
+
+
+def _consume(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from inferline.bootstrap import Role
+    from inferline.core.settings import StreamRoute
+
+    settings = _settings()
+    try:
+        route = StreamRoute(
+            topic=args.topic,
+            model=args.model,
+            output_topic=args.output_topic,
+            dead_letter_topic=args.dead_letter_topic,
+            id_field=args.id_field,
+        )
+    except ValidationError as exc:
+        sys.exit(f"inferline: invalid stream route:\n{exc}")
+    if settings.stream_broker_url() is None:
+        sys.exit("inferline: consume needs INFERLINE_STREAMS_URL (kafka://… or redis://…)")
+    settings = settings.model_copy(update={"stream_routes": [route]})
+    roles = {Role.STREAMS}
+    roles |= {Role.WORKER} if args.workers_in_process > 0 else set()
+    roles |= set() if args.no_relay else {Role.RELAY}
+    return _run_headless(frozenset(roles), args.workers_in_process, args, settings)
 
 
 def _migrate(_args: argparse.Namespace) -> int:

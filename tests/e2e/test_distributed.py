@@ -1,8 +1,9 @@
-"""Distributed mode as real processes: API, relay and workers on PostgreSQL and Redis."""
+"""Distributed mode as real processes: API, relay and workers on PostgreSQL and Redis or Kafka."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -14,8 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from inferline.adapters.kafka.config import KafkaConfig
+from inferline.adapters.kafka.events import EVENTS_TOPIC
 from inferline.testing import databases as dbs
 from inferline.testing.cluster import Cluster
+from inferline.testing.kafka import read_topic
 from inferline.testing.load import (
     EventCollector,
     database_report,
@@ -23,7 +27,10 @@ from inferline.testing.load import (
     try_database_report,
 )
 from inferline.testing.server import http_server, wait_for_job, wait_until, worker_process
-from inferline.testing.services import PrivatePostgres, PrivateRedis
+from inferline.testing.services import PrivateKafka, PrivatePostgres, PrivateRedis
+from inferline.testing.tools import missing
+
+Broker = PrivateRedis | PrivateKafka
 
 FAST_RECOVERY = {
     "models": "moving-average",
@@ -73,13 +80,50 @@ def shared_database() -> Iterator[str]:
     asyncio.run(dbs.drop_postgres_database(name))
 
 
-def cluster_settings(redis_url: str, prefix: str) -> dict[str, str]:
-    return {
-        **FAST_RECOVERY,
-        "queue_url": redis_url,
-        "events_url": redis_url,
-        "redis_prefix": prefix,
-    }
+@pytest.fixture(params=["redis", "kafka"])
+def chaos_servers(
+    request: pytest.FixtureRequest,
+    private_servers: tuple[PrivatePostgres, PrivateRedis],
+    tmp_path: Path,
+) -> Iterator[tuple[PrivatePostgres, Broker]]:
+    """A private PostgreSQL and a private broker (Redis, or a Tansu Kafka), both started."""
+    postgres, redis = private_servers
+    broker: Broker = redis if request.param == "redis" else PrivateKafka(tmp_path)
+    try:
+        broker.start()
+    except FileNotFoundError as exc:
+        missing(str(exc))
+    postgres.start()
+    yield postgres, broker
+    broker.stop()
+
+
+def cluster_settings(broker_url: str, prefix: str) -> dict[str, str]:
+    """Queue and events on `broker_url` (Redis or Kafka), under `prefix`."""
+    if broker_url.startswith("kafka:"):
+        engine = {"kafka_topic_prefix": f"{prefix}.", "kafka_session_timeout_ms": "6000"}
+    else:
+        engine = {"redis_prefix": prefix}
+    return {**FAST_RECOVERY, "queue_url": broker_url, "events_url": broker_url, **engine}
+
+
+def assert_one_succeeded_record_per_job(broker: PrivateKafka, prefix: str, report: dict) -> None:
+    """Read `inference_results` back as any Kafka consumer would: every outbox event is
+    there once, and each job has exactly one `job.succeeded` record (key = job id)."""
+    config = KafkaConfig.from_url(broker.url, topic_prefix=f"{prefix}.")
+    records = read_topic(
+        config, config.topic(EVENTS_TOPIC), until=lambda found: len(found) >= report["events"]
+    )
+    assert len(records) == report["events"]
+    succeeded = [
+        (key, event)
+        for key, value in records
+        if (event := json.loads(value))["type"] == "job.succeeded"
+    ]
+    assert all(key == event["job_id"] for key, event in succeeded)
+    assert (
+        len(succeeded) == len({key for key, _ in succeeded}) == report["jobs_with_succeeded_event"]
+    )
 
 
 def wait_all_succeeded(url: str, expected: int, timeout: float, cluster: Cluster) -> dict:
@@ -161,13 +205,11 @@ def test_processes_start_before_their_servers_and_connect_when_they_come(
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_chaos_killing_workers_loses_and_duplicates_nothing(
-    private_servers: tuple[PrivatePostgres, PrivateRedis], tmp_path: Path
+    chaos_servers: tuple[PrivatePostgres, Broker], tmp_path: Path
 ) -> None:
     """5,000 jobs while a random worker is SIGKILLed every 0.5-1 s for 10 s and restarted."""
-    postgres, redis = private_servers
-    postgres.start()
-    redis.start()
-    cluster = Cluster(postgres.url, tmp_path, cluster_settings(redis.url, "chaos"), workers=3)
+    postgres, broker = chaos_servers
+    cluster = Cluster(postgres.url, tmp_path, cluster_settings(broker.url, "chaos"), workers=3)
     cluster.start()
     rng = random.Random(5)
     kills = 0
@@ -207,6 +249,8 @@ def test_chaos_killing_workers_loses_and_duplicates_nothing(
             "every job's result event reached the API",
         )
         collector.stop()
+        if isinstance(broker, PrivateKafka):
+            assert_one_succeeded_record_per_job(broker, "chaos", report)
     finally:
         stop_killing.set()
         cluster.stop()

@@ -15,6 +15,7 @@ from inferline.application.dashboard import (
     DashboardService,
     percentile,
     process_figures,
+    stream_figures,
 )
 from inferline.core.metrics import Metrics
 from inferline.domain.jobs import NewJob, Outcome, OutcomeKind, RetryPolicy
@@ -121,6 +122,27 @@ def test_process_figures_read_batch_sizes_and_cache_counters() -> None:
     assert figures["mean_batch_size"] == {"echo": 6.0}
     assert figures["batches"] == {"echo": 2}
     assert figures["cache"] == {"hits": 3, "misses": 1, "hit_rate": 0.75}
+
+
+def test_stream_figures_sum_counters_and_lag_per_input_topic() -> None:
+    metrics = Metrics()
+    assert stream_figures(metrics) == []
+    metrics.stream_records_in.labels("news.raw").inc(10)
+    metrics.stream_records_out.labels("news.raw").inc(7)
+    metrics.stream_dead_lettered.labels("news.raw", "not_json").inc(1)
+    metrics.stream_dead_lettered.labels("news.raw", "invalid_input").inc(2)
+    metrics.stream_lag.labels("news.raw", "0").set(4)
+    metrics.stream_lag.labels("news.raw", "1").set(5)
+    assert stream_figures(metrics) == [
+        {
+            "topic": "news.raw",
+            "records_in": 10,
+            "records_out": 7,
+            "dead_lettered": 3,
+            "lag": 9,
+            "lag_by_partition": {"0": 4, "1": 5},
+        }
+    ]
 
 
 def test_page_says_how_to_build_when_the_build_is_missing(tmp_path: Path) -> None:

@@ -164,7 +164,11 @@ class DashboardService:
                 ],
                 "in_process": self.workers(),
             },
-            "process": {"scope": "process", **process_figures(self.metrics)},
+            "process": {
+                "scope": "process",
+                **process_figures(self.metrics),
+                "streams": stream_figures(self.metrics),
+            },
         }
 
     def _model_figures(self, per_model: dict[str, _Window]) -> list[dict[str, Any]]:
@@ -246,3 +250,38 @@ def process_figures(metrics: Metrics) -> dict[str, Any]:
             "hit_rate": round(cache["hits"] / lookups, 4) if lookups else None,
         },
     }
+
+
+STREAM_SAMPLES = {
+    "inferline_stream_records_in_total": "records_in",
+    "inferline_stream_records_out_total": "records_out",
+    "inferline_stream_dead_lettered_total": "dead_lettered",
+    "inferline_stream_lag": "lag",
+}
+
+
+def stream_figures(metrics: Metrics) -> list[dict[str, Any]]:
+    """Per input topic of this process's stream routes: records in, results out, dead
+    letters, and the consumer lag (summed over partitions, and per partition)."""
+    topics: dict[str, dict[str, Any]] = {}
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            figure = STREAM_SAMPLES.get(sample.name)
+            if figure is None:
+                continue
+            topic = sample.labels["topic"]
+            row = topics.setdefault(
+                topic,
+                {
+                    "topic": topic,
+                    "records_in": 0,
+                    "records_out": 0,
+                    "dead_lettered": 0,
+                    "lag": 0,
+                    "lag_by_partition": {},
+                },
+            )
+            row[figure] += int(sample.value)
+            if figure == "lag":
+                row["lag_by_partition"][sample.labels["partition"]] = int(sample.value)
+    return [topics[topic] for topic in sorted(topics)]

@@ -132,6 +132,30 @@ class Metrics:
             ["cache"],
             registry=r,
         )
+        self.stream_records_in = Counter(
+            "inferline_stream_records_in",
+            "Records read from a stream route's input topic.",
+            ["topic"],
+            registry=r,
+        )
+        self.stream_records_out = Counter(
+            "inferline_stream_records_out",
+            "Job results produced to a stream route's output topic, by input topic.",
+            ["topic"],
+            registry=r,
+        )
+        self.stream_dead_lettered = Counter(
+            "inferline_stream_dead_lettered",
+            "Records (or their jobs) sent to a dead-letter topic, by input topic and reason.",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.stream_lag = Gauge(
+            "inferline_stream_lag",
+            "Records of an input topic not yet processed (consumer lag), by partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.workers_alive = Gauge(
             "inferline_workers_alive",
             "Job workers in this process that are claiming jobs.",

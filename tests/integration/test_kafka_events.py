@@ -1,0 +1,158 @@
+"""The Kafka event bus: events published by the relay reach every subscriber of every process,
+and the outbox keeps events until the broker acknowledged them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from inferline.adapters.kafka.config import KafkaConfig
+from inferline.adapters.kafka.events import EVENT_CODEC, KafkaEventBus
+from inferline.adapters.kafka.producer import SendFailed
+from inferline.adapters.sql.store import SqlJobStore
+from inferline.domain.ids import new_job_id
+from inferline.domain.jobs import JobEvent, JobStatus, NewJob
+from inferline.runtime.relay import OutboxRelay
+from inferline.testing.server import sqlite_url
+from inferline.testing.services import PrivateKafka
+
+
+def event(seq: int, job_id: str = "j1") -> JobEvent:
+    return JobEvent(
+        seq=seq,
+        job_id=job_id,
+        tenant="t",
+        model="m",
+        type="job.succeeded",
+        status=JobStatus.SUCCEEDED,
+        at=1_700_000_000.123456,
+        job={"id": job_id, "result": {"forecast": 1.5, "text": "é"}},
+    )
+
+
+def config_for(broker: PrivateKafka, prefix: str, **client: str) -> KafkaConfig:
+    return KafkaConfig(broker.address, topic_prefix=prefix, partitions=3, client=client)
+
+
+@pytest.fixture
+async def buses(
+    kafka_broker: PrivateKafka, kafka_prefix: str
+) -> AsyncIterator[list[KafkaEventBus]]:
+    buses = [KafkaEventBus(config_for(kafka_broker, kafka_prefix)) for _ in range(3)]
+    for bus in buses:
+        await bus.start()
+    yield buses
+    for bus in buses:
+        await bus.close()
+
+
+async def collect(subscription: AsyncIterator[JobEvent], n: int) -> list[JobEvent]:
+    received: list[JobEvent] = []
+    async with asyncio.timeout(20):
+        async for item in subscription:
+            received.append(item)
+            if len(received) == n:
+                break
+    return received
+
+
+async def wait_for_reader(bus: KafkaEventBus) -> None:
+    async with asyncio.timeout(10):
+        while not bus.reading:
+            await asyncio.sleep(0.01)
+
+
+def read_topic(config: KafkaConfig, topic: str, n: int) -> list[tuple[str, bytes]]:
+    """(key, value) of the first `n` records of every partition, as any Kafka client sees them."""
+    consumer = Consumer(config.tail_consumer())
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(config.partitions)])
+        found: list[tuple[str, bytes]] = []
+        deadline = time.monotonic() + 20
+        while len(found) < n and time.monotonic() < deadline:
+            for message in consumer.consume(500, 0.2):
+                key, value = message.key(), message.value()
+                if message.error() is None and isinstance(value, bytes):
+                    found.append((key.decode() if isinstance(key, bytes) else "", value))
+        return found
+    finally:
+        consumer.close()
+
+
+async def test_every_subscriber_of_every_process_gets_every_event_in_order(
+    buses: list[KafkaEventBus],
+) -> None:
+    publisher, api_a, api_b = buses
+    subscriptions = [api_a.subscribe(), api_a.subscribe(), api_b.subscribe()]
+    tasks = [asyncio.create_task(collect(s, 5)) for s in subscriptions]
+    await wait_for_reader(api_a)
+    await wait_for_reader(api_b)
+    sent = [event(seq) for seq in range(1, 6)]
+    await publisher.publish(sent[:2])
+    await publisher.publish(sent[2:])
+    for received in await asyncio.gather(*tasks):
+        assert received == sent
+
+
+async def test_events_are_keyed_by_job_with_the_redis_streams_json(
+    buses: list[KafkaEventBus],
+) -> None:
+    publisher = buses[0]
+    sent = [event(seq, job_id=f"job-{seq % 7}") for seq in range(250)]
+    await publisher.publish(sent)
+    records = await asyncio.to_thread(read_topic, publisher.config, publisher.topic, 250)
+    assert len(records) == 250
+    assert {value: key for key, value in records} == {
+        EVENT_CODEC.dump_json(e): e.job_id for e in sent
+    }
+    per_job: dict[str, list[int]] = {}
+    for _key, value in records:  # one partition per job: its events in publish order
+        decoded = EVENT_CODEC.validate_json(value)
+        per_job.setdefault(decoded.job_id, []).append(decoded.seq)
+    assert all(seqs == sorted(seqs) for seqs in per_job.values())
+
+
+async def test_the_outbox_keeps_events_until_the_broker_acknowledges_them(
+    tmp_path: Path, kafka_prefix: str
+) -> None:
+    try:
+        broker = PrivateKafka(tmp_path).start()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    store = SqlJobStore(sqlite_url(tmp_path / "jobs.db"))
+    await store.start()
+    bus = KafkaEventBus(config_for(broker, kafka_prefix, **{"message.timeout.ms": "1500"}))
+    try:
+        await bus.start()
+        relay = OutboxRelay(store, bus)
+        await store.create_jobs([NewJob(new_job_id(), "t", "m", "1", {}) for _ in range(3)])
+        assert await relay.relay_once() == 3
+        broker.stop()
+        await store.create_jobs([NewJob(new_job_id(), "t", "m", "1", {}) for _ in range(2)])
+        with pytest.raises(SendFailed, match="not acknowledged"):
+            await relay.relay_once()
+        assert len(await store.unpublished_events(100)) == 2  # still in the outbox
+        broker.start()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert await relay.relay_once() == 2
+                break
+            except AssertionError:
+                raise
+            except Exception:  # the broker is still coming back
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        assert await store.unpublished_events(100) == []
+        values = await asyncio.to_thread(read_topic, bus.config, bus.topic, 2)
+        assert len(values) == 2  # the restarted (empty) broker holds the two sent after it
+    finally:
+        await bus.close()
+        await store.close()
+        broker.stop()
