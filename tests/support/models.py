@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from inferline.ports.model import InferenceModel, ModelInput, ModelOutput
 
@@ -54,3 +54,28 @@ class SlowLoadingModel(ProbeModel):
 
     def load(self) -> None:
         time.sleep(self.load_seconds)
+
+
+class BuggyInput(ModelInput):
+    """An input whose validator has a bug: `trip` makes it raise a non-validation error."""
+
+    value: float
+    trip: bool = False
+
+    @model_validator(mode="after")
+    def _buggy_check(self) -> BuggyInput:
+        if self.trip:
+            raise LookupError("the plugin's validator looked up a key that is not there")
+        return self
+
+
+class BuggyValidationModel(InferenceModel):
+    """Doubles values behind a buggy input validator: the server meets an exception
+    that is not an Inferline error (an unhandled 500)."""
+
+    name = "test-buggy-input"
+    input_schema = BuggyInput
+    output_schema = ProbeOutput
+
+    def predict_batch(self, inputs: list[BuggyInput]) -> list[ProbeOutput]:
+        return [ProbeOutput(doubled=2 * item.value, batch_size=len(inputs)) for item in inputs]

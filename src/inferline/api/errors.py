@@ -71,17 +71,30 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # RequestContextMiddleware answers, counts and logs unhandled exceptions; this
+        # last resort only sees one raised by a middleware outside it.
         if _is_connection_error(exc):
             log.warning("a server is unreachable: %s", exc)
-            return error_response(
-                503,
-                ErrorKind.UNAVAILABLE.value,
-                "the database is unreachable; try again shortly",
-                retry_after=1,
-            )
-        log.exception("unhandled error")
-        return error_response(500, ErrorKind.INTERNAL.value, "internal error; see the server log")
+        else:
+            log.error("unhandled error", exc_info=exc)
+        return unexpected_error_response(exc, request.headers.get("x-request-id"))
+
+
+def unexpected_error_response(exc: Exception, request_id: str | None = None) -> JSONResponse:
+    """The answer to an exception no handler took: 503 (retry) when a connection to a
+    server was lost or refused, else 500 with the request id to quote from the log."""
+    if _is_connection_error(exc):
+        return error_response(
+            503,
+            ErrorKind.UNAVAILABLE.value,
+            "the database is unreachable; try again shortly",
+            retry_after=1,
+        )
+    details = {"request_id": request_id} if request_id else None
+    return error_response(
+        500, ErrorKind.INTERNAL.value, "internal error; see the server log", details
+    )
 
 
 def _is_connection_error(exc: BaseException) -> bool:
