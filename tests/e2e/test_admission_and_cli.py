@@ -6,11 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from inferline.testing.polling import poll_until
 from inferline.testing.server import ServerProcess, http_server, sqlite_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,15 +27,14 @@ def test_readyz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
     server.env["PYTHONPATH"] = str(REPO_ROOT)
     server.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:  # the process answers before the model is loaded
-            try:
-                live = httpx.get(f"{server.url}/livez", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, server.log_tail()
-                time.sleep(0.05)
-        assert live.status_code == 200
+        # the process answers before the model is loaded
+        live = poll_until(
+            lambda: httpx.get(f"{server.url}/livez", timeout=1),
+            "/livez answers",
+            timeout=30,
+            accept=lambda response: response.status_code == 200,
+        )
+        assert live.json() == {"status": "ok"}
         not_ready = httpx.get(f"{server.url}/readyz")
         assert not_ready.status_code == 503
         assert "model test-slow-load: loading" in not_ready.json()["reasons"]
@@ -63,10 +62,13 @@ def test_a_full_job_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
         with httpx.Client(base_url=server.url) as client:
             for _ in range(5):
                 assert client.post("/api/v1/jobs", json=body).status_code == 202
-            deadline = time.monotonic() + 15
-            while (response := client.post("/api/v1/jobs", json=body)).status_code == 202:
-                assert time.monotonic() < deadline, "the queue limit never applied"
-                time.sleep(0.1)  # the depth monitor refreshes once a second
+            response = poll_until(  # the depth monitor refreshes once a second
+                lambda: client.post("/api/v1/jobs", json=body),
+                "the queue limit applied",
+                timeout=15,
+                accept=lambda response: response.status_code != 202,
+                interval=0.1,
+            )
             assert response.status_code == 429
             assert response.json()["error"]["code"] == "overloaded"
             assert int(response.headers["retry-after"]) >= 1

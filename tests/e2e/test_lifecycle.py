@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from inferline.testing.polling import poll_until
 from inferline.testing.server import (
     ServerProcess,
     http_server,
@@ -118,8 +118,7 @@ def test_deadline_passed_before_a_worker_came_means_expired(
         on_time = client.post(
             "/api/v1/jobs", json={"model": "moving-average", "input": {"series": [1, 2, 3]}}
         ).json()
-        while datetime.now(UTC) <= deadline:  # the wall clock itself is the condition here
-            time.sleep(0.05)
+        poll_until(lambda: datetime.now(UTC) > deadline, "the deadline passed", timeout=5)
         worker = worker_process(
             api_only.env["INFERLINE_DATABASE_URL"], tmp_path / "worker.log", models="moving-average"
         )

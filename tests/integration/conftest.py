@@ -9,6 +9,7 @@ import pytest
 
 from inferline.testing import databases as dbs
 from inferline.testing.server import sqlite_url
+from tests.support.requirements import require_server
 
 ENGINES = ("sqlite", "postgresql", "mysql")
 
@@ -22,11 +23,11 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         return
     name = dbs.unique_name()
     if engine == "postgresql":
-        dbs.POSTGRES.require()
+        require_server(dbs.POSTGRES)
         yield await dbs.create_postgres_database(name)
         await dbs.drop_postgres_database(name)
     else:
-        dbs.MYSQL.require()
+        require_server(dbs.MYSQL)
         yield await dbs.create_mysql_database(name)
         await dbs.drop_mysql_database(name)
 
@@ -34,7 +35,7 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
 @pytest.fixture
 async def redis_prefix() -> AsyncIterator[str]:
     """A Redis key prefix of this test alone; its keys are deleted afterwards."""
-    dbs.REDIS.require()
+    require_server(dbs.REDIS)
     prefix = dbs.unique_name("inferline-test")
     yield prefix
     await dbs.delete_redis_prefix(prefix)
