@@ -15,7 +15,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from inferline.api.deps import container_of, get_container
-from inferline.api.embedding_schemas import BatchEmbedRequest, EmbedRequest, SimilarityRequest
+from inferline.api.embedding_schemas import (
+    BatchEmbedRequest,
+    EmbeddingHealth,
+    EmbedRequest,
+    SimilarityRequest,
+)
+from inferline.api.errors import error_responses
 from inferline.api.fast_json import FastJSONResponse
 from inferline.bootstrap import Container
 
@@ -24,7 +30,15 @@ router = APIRouter(tags=["embeddings (source S3)"])
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-@router.post("/embed", summary="Embed one text", response_class=FastJSONResponse)
+EMBEDDING_ERRORS = error_responses(404, 413, 422, 429, 503)
+
+
+@router.post(
+    "/embed",
+    summary="Embed one text",
+    response_class=FastJSONResponse,
+    responses=EMBEDDING_ERRORS,
+)
 async def embed(body: EmbedRequest, request: Request) -> FastJSONResponse:
     """`{"embedding", "dim", "model", "cached", "truncated"}`; blank text is a 422."""
     result = await container_of(request).embeddings.embed([body.text], body.model, field="text")
@@ -40,7 +54,12 @@ async def embed(body: EmbedRequest, request: Request) -> FastJSONResponse:
     )
 
 
-@router.post("/batch-embed", summary="Embed 1 to 100 texts", response_class=FastJSONResponse)
+@router.post(
+    "/batch-embed",
+    summary="Embed 1 to 100 texts",
+    response_class=FastJSONResponse,
+    responses=EMBEDDING_ERRORS,
+)
 async def batch_embed(body: BatchEmbedRequest, request: Request) -> FastJSONResponse:
     """Embeddings in input order, with per-text `cached` and `truncated` flags."""
     result = await container_of(request).embeddings.embed(body.texts, body.model)
@@ -55,7 +74,11 @@ async def batch_embed(body: BatchEmbedRequest, request: Request) -> FastJSONResp
     )
 
 
-@router.post("/similarity", summary="Cosine similarity of two texts or two vectors")
+@router.post(
+    "/similarity",
+    summary="Cosine similarity of two texts or two vectors",
+    responses=EMBEDDING_ERRORS,
+)
 async def similarity(body: SimilarityRequest, container: ContainerDep) -> dict[str, float]:
     service = container.embeddings
     if body.text1 is not None and body.text2 is not None:
@@ -66,7 +89,15 @@ async def similarity(body: SimilarityRequest, container: ContainerDep) -> dict[s
     return {"similarity": value}
 
 
-@router.get("/healthz", summary="The embedding model is loaded (source S3)")
+@router.get(
+    "/healthz",
+    summary="The embedding model is loaded (source S3)",
+    responses={
+        200: {"model": EmbeddingHealth, "description": "The model is loaded."},
+        503: {"model": EmbeddingHealth, "description": "The model is loading or failed."},
+        **error_responses(404),
+    },
+)
 async def healthz(container: ContainerDep) -> JSONResponse:
     served = container.embeddings.embedding_model()
     status = "healthy" if served.loaded else ("failed" if served.load_error else "loading")
@@ -81,7 +112,7 @@ async def healthz(container: ContainerDep) -> JSONResponse:
     )
 
 
-@router.get("/stats", summary="Embedding statistics (source S3)")
+@router.get("/stats", summary="Embedding statistics (source S3)", responses=error_responses(404))
 async def stats(container: ContainerDep) -> dict[str, object]:
     """Requests, texts, cache hits/misses/hit rate, mean batch size, latency percentiles."""
     service = container.embeddings
