@@ -119,3 +119,30 @@ def test_command_line_client(serve: ServerProcess) -> None:
     assert bad_model.returncode != 0 and "404 not_found" in bad_model.stderr
     unreachable = cli("models", url="http://127.0.0.1:9")
     assert unreachable.returncode != 0 and "cannot reach" in unreachable.stderr
+
+
+def test_the_client_reaches_a_server_on_another_port_by_flag_or_environment(
+    serve: ServerProcess,
+) -> None:
+    """`--url` wins over INFERLINE_URL; a trailing slash or a missing scheme still works."""
+    host_port = serve.url.removeprefix("http://")
+    nowhere = "http://127.0.0.1:9"
+    for args, env_url in (
+        (["--url", serve.url], nowhere),
+        (["--url", f"{serve.url}/"], nowhere),
+        (["--url", host_port], nowhere),
+        ([], f"{serve.url}/"),
+        ([], host_port),
+    ):
+        models = cli("models", *args, url=env_url)
+        assert models.returncode == 0, (args, env_url, models.stderr)
+        assert "moving-average" in models.stdout
+    frame = subprocess.run(
+        [sys.executable, "-m", "inferline.cli", "top", "--once", "--url", f"{host_port}/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert frame.returncode == 0, frame.stderr
+    assert "moving-average" in frame.stdout
