@@ -22,7 +22,12 @@ from inferline.testing.load import (
     try_database_report,
 )
 from inferline.testing.polling import NotReady, poll_until
-from inferline.testing.server import http_server, wait_for_job, worker_process
+from inferline.testing.server import (
+    http_server,
+    wait_for_job,
+    wait_for_live_workers,
+    worker_process,
+)
 from inferline.testing.services import PrivatePostgres, PrivateRedis
 from tests.support.requirements import missing, require_server
 
@@ -152,8 +157,9 @@ def test_processes_start_before_their_servers_and_connect_when_they_come(
         assert any("cannot connect" in r for r in reasons), reasons
         postgres.start()
         redis.start()
-        api.wait_ready(60)
+        api.wait_ready()
         with httpx.Client(base_url=api.url, timeout=30) as client:
+            wait_for_live_workers(client)
             [job_id] = submit_batch(client, ["early-1"])
             assert wait_for_job(client, job_id, timeout=60)["status"] == "succeeded"
     finally:

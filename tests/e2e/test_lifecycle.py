@@ -16,6 +16,7 @@ from inferline.testing.server import (
     http_server,
     sqlite_url,
     wait_for_job,
+    wait_for_live_workers,
     worker_process,
 )
 
@@ -124,6 +125,7 @@ def test_deadline_passed_before_a_worker_came_means_expired(
         )
         worker.start()
         try:
+            wait_for_live_workers(client)
             expired = wait_for_job(client, late["id"])
             assert expired["status"] == "expired" and expired["attempts"] == 0
             assert "deadline" in str(expired["error"])
@@ -151,6 +153,7 @@ def test_api_and_two_worker_processes_share_one_sqlite_file(tmp_path: Path) -> N
         worker.start()
     try:
         with httpx.Client(base_url=api.url, timeout=30) as client:
+            wait_for_live_workers(client, count=2)
             jobs = [
                 {"model": "moving-average", "input": {"series": [i, i + 1, i + 2]}}
                 for i in range(600)

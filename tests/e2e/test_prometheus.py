@@ -10,7 +10,12 @@ import httpx
 import pytest
 
 from inferline.testing.polling import json_answer, poll_until
-from inferline.testing.server import ServerProcess, free_port, wait_for_job
+from inferline.testing.server import (
+    ServerProcess,
+    free_port,
+    wait_for_job,
+    wait_for_live_workers,
+)
 
 ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
 
@@ -105,6 +110,7 @@ def _query_until(url: str, query: str, expected: str, timeout: float = 60.0) -> 
     )
 
 
+@pytest.mark.timeout(300)
 def test_prometheus_scrapes_api_and_worker(
     api_only: ServerProcess,
     worker_factory: Callable[..., ServerProcess],
@@ -112,6 +118,8 @@ def test_prometheus_scrapes_api_and_worker(
 ) -> None:
     worker_port = free_port()
     worker_factory("--metrics-port", str(worker_port))
+    with httpx.Client(base_url=api_only.url) as client:
+        wait_for_live_workers(client)  # its start must not eat into the job's wait
     _some_traffic(api_only)
     url = prometheus({"inferline-api": api_only.port or 0, "inferline-worker": worker_port})
     _query_until(url, 'up{job="inferline-api"}', "1")

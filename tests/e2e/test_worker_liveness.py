@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from inferline.testing.polling import json_answer, poll_until
-from inferline.testing.server import ServerProcess, worker_process
+from inferline.testing.server import ServerProcess, wait_for_live_workers, worker_process
 
 
 def live_workers(client: httpx.Client) -> list[dict[str, Any]]:
@@ -26,8 +26,7 @@ def test_separate_idle_worker_shows_as_live_until_it_stops(
     worker.start()
     with httpx.Client(base_url=api_only.url) as client:
         try:
-            poll_until(lambda: live_workers(client), "the worker's first heartbeat", timeout=30)
-            [seen] = live_workers(client)
+            [seen] = wait_for_live_workers(client)
             assert seen["models"] == ["moving-average"] and seen["in_flight"] == 0
             assert worker.process is not None and seen["pid"] == worker.process.pid
         finally:

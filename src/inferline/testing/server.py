@@ -15,6 +15,10 @@ import httpx
 
 from inferline.testing.polling import json_answer, poll_until
 
+# A process imports torch and loads its models before it serves or claims: seconds on
+# an idle machine, a minute on a loaded one. Waits for a process to start use this.
+PROCESS_START_TIMEOUT = 120.0
+
 
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
@@ -54,7 +58,7 @@ class ServerProcess:
         log.close()
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> ServerProcess:
+    def wait_ready(self, timeout: float = PROCESS_START_TIMEOUT) -> ServerProcess:
         """Wait until /readyz answers 200 (HTTP processes only); fail at once if it exits."""
 
         def readyz() -> httpx.Response:
@@ -137,6 +141,21 @@ def relay_process(database_url: str, log_path: Path, **settings: str) -> ServerP
 
 
 FINISHED = frozenset({"succeeded", "dead", "cancelled", "expired"})
+
+
+def wait_for_live_workers(
+    client: httpx.Client, count: int = 1, timeout: float = PROCESS_START_TIMEOUT
+) -> list[dict[str, Any]]:
+    """Wait until `count` workers (any process) beat, that is, claim jobs; the API at
+    `client` lists them in its dashboard snapshot. Returns them."""
+    live: list[dict[str, Any]] = poll_until(
+        lambda: json_answer(client.get("/api/v1/dashboard/snapshot"))["workers"]["live"],
+        f"{count} live worker(s)",
+        timeout=timeout,
+        accept=lambda workers: len(workers) >= count,
+        interval=0.1,
+    )
+    return live
 
 
 def wait_for_job(
