@@ -18,12 +18,14 @@ setup: $(STAMP) frontend
 DASHBOARD := src/inferline/dashboard/static/index.html
 frontend: $(DASHBOARD)
 
+# Exactly the versions package-lock.json pins. The lock lists every platform's optional
+# packages (rollup's native builds), so `npm ci` accepts it on any machine, and it
+# never writes a tracked file (tests/e2e/test_frontend_install.py checks both).
+NPM_INSTALL := npm ci --no-audit --no-fund
+
 $(DASHBOARD): frontend/package.json frontend/package-lock.json frontend/vite.config.js frontend/index.html $(shell find frontend/src -type f 2>/dev/null)
-	@# `npm install` is the fallback where a registry mirror lacks other platforms' optional
-	@# packages (then the lock file cannot list them and `npm ci` refuses it).
 	@if command -v npm >/dev/null 2>&1; then \
-		cd frontend && { npm ci --no-audit --no-fund || npm install --no-audit --no-fund; } \
-			&& npm run build; \
+		cd frontend && $(NPM_INSTALL) && npm run build; \
 	else \
 		echo "npm not found: the dashboard is not built (install Node.js 20+, then make frontend)"; \
 	fi

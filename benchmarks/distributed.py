@@ -35,7 +35,7 @@ import httpx
 from inferline.testing import databases as dbs
 from inferline.testing.cluster import Cluster
 from inferline.testing.load import MOVING_AVERAGE_INPUT, database_report, submit_batch
-from inferline.testing.server import wait_until
+from inferline.testing.polling import poll_until
 from inferline.testing.services import PrivateKafka, PrivateRedis
 
 HERE = Path(__file__).resolve().parent
@@ -167,10 +167,10 @@ def throughput(workers: int, jobs: int, logs: Path, engine: str, kafka: str) -> 
         assert api is not None
         warm_up(api.url, deployment.database_url)
         result = run_load("load-inferline", api.url, deployment.database_url, str(jobs))
-        wait_until(
+        poll_until(
             lambda: database_report(deployment.database_url)["unpublished_events"] == 0,
-            120,
             "every event published",
+            timeout=120,
         )
         report = database_report(deployment.database_url)
     total = result["jobs"] + WARM_UP_JOBS
@@ -189,10 +189,10 @@ def warm_up(url: str, database_url: str) -> None:
     which takes a few seconds), so that the timed run measures the steady state."""
     with httpx.Client(base_url=url, timeout=60) as client:
         submit_batch(client, [f"warm-{i}" for i in range(WARM_UP_JOBS)])
-    wait_until(
+    poll_until(
         lambda: database_report(database_url)["statuses"].get("succeeded", 0) == WARM_UP_JOBS,
-        120,
         "the warm-up jobs succeeded",
+        timeout=120,
     )
 
 
@@ -210,14 +210,16 @@ def rerun_delay(logs: Path, engine: str, kafka: str, jobs: int) -> dict[str, Any
         assert victim.process is not None
         pattern = f"%-{victim.process.pid}-%"
         query = f"SELECT id FROM jobs WHERE status = 'running' AND worker_id LIKE '{pattern}'"
-        wait_until(lambda: len(_rows(url, query)) >= 50, 60, "the worker holds jobs")
+        poll_until(lambda: len(_rows(url, query)) >= 50, "the worker holds jobs", timeout=60)
         victim.kill()
         killed_at = time.time()
         in_flight = [row[0] for row in _rows(url, query)]
         deployment.cluster.worker_processes[0] = deployment.cluster.new_worker().start()
         ids = ",".join(f"'{i}'" for i in in_flight)
         finished = f"SELECT finished_at FROM jobs WHERE id IN ({ids}) AND status = 'succeeded'"
-        wait_until(lambda: len(_rows(url, finished)) == len(in_flight), 120, "re-run finished")
+        poll_until(
+            lambda: len(_rows(url, finished)) == len(in_flight), "re-run finished", timeout=120
+        )
         delays = sorted(row[0] - killed_at for row in _rows(url, finished))
         loader.wait(300)
     return {

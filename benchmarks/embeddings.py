@@ -205,17 +205,20 @@ class Server:
     def wait_ready(self, timeout: float = 600) -> None:
         import httpx
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        from inferline.testing.polling import poll_until
+
+        def readyz() -> httpx.Response:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited; see {self.folder}/server.log")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError("server not ready")
+            return httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1)
+
+        poll_until(
+            readyz,
+            "server ready",
+            timeout=timeout,
+            accept=lambda response: response.status_code == 200,
+            interval=0.2,
+        )
 
     def stop(self) -> float:
         rss = peak_rss_mb(self.process.pid)

@@ -35,6 +35,7 @@ from typing import Any
 
 import aiohttp
 
+from inferline.testing.polling import poll_until_async
 from inferline.testing.server import http_server, sqlite_url
 
 MODEL = "moving-average"
@@ -88,11 +89,16 @@ class Progress:
 
 
 async def wait_all(progress: Progress, ids: list[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while progress.finished(ids) < len(ids):
-        if time.monotonic() > deadline:
-            raise TimeoutError("jobs did not finish in time")
-        await asyncio.sleep(0.02)
+    async def finished() -> int:
+        return progress.finished(ids)
+
+    await poll_until_async(
+        finished,
+        f"{len(ids)} jobs finished",
+        timeout=timeout,
+        accept=lambda count: count == len(ids),
+        interval=0.02,
+    )
 
 
 async def run_batched(

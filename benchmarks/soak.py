@@ -31,6 +31,7 @@ import httpx
 
 from inferline.testing import databases as dbs
 from inferline.testing.mixed_load import LoadReport, MixedLoad, job_statuses, percentile
+from inferline.testing.polling import poll_until_async
 from inferline.testing.server import FINISHED, ServerProcess, http_server, sqlite_url
 
 MODELS = "moving-average,lstm-forecast"
@@ -113,13 +114,16 @@ def verdict(
 
 
 async def finished_statuses(server: ServerProcess, job_ids: list[str]) -> dict[str, int]:
+    """The jobs' statuses once none is unfinished."""
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-        deadline = time.monotonic() + 300
-        while True:
-            statuses = await job_statuses(client, job_ids)
-            if set(statuses) <= FINISHED or time.monotonic() > deadline:
-                return dict(statuses)
-            await asyncio.sleep(1)
+        statuses = await poll_until_async(
+            lambda: job_statuses(client, job_ids),
+            f"{len(job_ids)} jobs finished",
+            timeout=300,
+            accept=lambda found: set(found) <= FINISHED,
+            interval=1.0,
+        )
+    return dict(statuses)
 
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 from inferline.testing import databases as dbs
 from inferline.testing.server import ServerProcess, http_server, sqlite_url
 from inferline.testing.services import PrivateKafka
-from inferline.testing.tools import missing
+from tests.support.requirements import missing, require_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -36,11 +36,11 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         return
     name = dbs.unique_name()
     if engine == "postgresql":
-        dbs.POSTGRES.require()
+        require_server(dbs.POSTGRES)
         yield await dbs.create_postgres_database(name)
         await dbs.drop_postgres_database(name)
     else:
-        dbs.MYSQL.require()
+        require_server(dbs.MYSQL)
         yield await dbs.create_mysql_database(name)
         await dbs.drop_mysql_database(name)
 

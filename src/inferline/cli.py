@@ -137,9 +137,18 @@ def _metrics_port_arg(parser: argparse.ArgumentParser) -> None:
 def _url_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
-        default=os.environ.get("INFERLINE_URL", DEFAULT_URL),
-        help="server address (env INFERLINE_URL)",
+        type=server_url,
+        default=server_url(os.environ.get("INFERLINE_URL") or DEFAULT_URL),
+        help=f"the server's address, e.g. http://127.0.0.1:8765 (env INFERLINE_URL; "
+        f"default {DEFAULT_URL})",
     )
+
+
+def server_url(value: str) -> str:
+    """A server address as the client joins paths to it: `http://` added when no scheme
+    is given, no trailing slash (`host:8765/` would otherwise ask for `//api/...`)."""
+    url = value.strip().rstrip("/")
+    return url if "://" in url else f"http://{url}"
 
 
 # -- server processes ----------------------------------------------------------

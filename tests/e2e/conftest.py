@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from inferline.testing.server import ServerProcess, http_server, worker_process
-from inferline.testing.tools import CHROMIUM_ARGS, missing, require_tool
+from tests.support.requirements import CHROMIUM_ARGS, missing, require_tool
 from tests.support.servers import GatedServer, gated_server
 
 

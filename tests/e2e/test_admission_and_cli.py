@@ -7,13 +7,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from inferline.testing.polling import poll_until
 from inferline.testing.server import ServerProcess, http_server, sqlite_url
 from tests.support.servers import with_test_models
 
@@ -29,15 +29,14 @@ def test_readyz_is_503_until_models_are_loaded(tmp_path: Path) -> None:
     with_test_models(server)
     server.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:  # the process answers before the model is loaded
-            try:
-                live = httpx.get(f"{server.url}/livez", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, server.log_tail()
-                time.sleep(0.05)
-        assert live.status_code == 200
+        # the process answers before the model is loaded
+        live = poll_until(
+            lambda: httpx.get(f"{server.url}/livez", timeout=1),
+            "/livez answers",
+            timeout=30,
+            accept=lambda response: response.status_code == 200,
+        )
+        assert live.json() == {"status": "ok"}
         not_ready = httpx.get(f"{server.url}/readyz")
         assert not_ready.status_code == 503
         assert "model test-slow-load: loading" in not_ready.json()["reasons"]
@@ -165,3 +164,30 @@ def test_command_line_client(serve: ServerProcess) -> None:
     assert bad_model.returncode != 0 and "404 not_found" in bad_model.stderr
     unreachable = cli("models", url="http://127.0.0.1:9")
     assert unreachable.returncode != 0 and "cannot reach" in unreachable.stderr
+
+
+def test_the_client_reaches_a_server_on_another_port_by_flag_or_environment(
+    serve: ServerProcess,
+) -> None:
+    """`--url` wins over INFERLINE_URL; a trailing slash or a missing scheme still works."""
+    host_port = serve.url.removeprefix("http://")
+    nowhere = "http://127.0.0.1:9"
+    for args, env_url in (
+        (["--url", serve.url], nowhere),
+        (["--url", f"{serve.url}/"], nowhere),
+        (["--url", host_port], nowhere),
+        ([], f"{serve.url}/"),
+        ([], host_port),
+    ):
+        models = cli("models", *args, url=env_url)
+        assert models.returncode == 0, (args, env_url, models.stderr)
+        assert "moving-average" in models.stdout
+    frame = subprocess.run(
+        [sys.executable, "-m", "inferline.cli", "top", "--once", "--url", f"{host_port}/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert frame.returncode == 0, frame.stderr
+    assert "moving-average" in frame.stdout

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from inferline.dashboard import is_built
-from inferline.testing.server import ServerProcess
+from inferline.testing.server import ServerProcess, wait_for_live_workers
 
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TIMEOUT_MS = 20_000
@@ -85,6 +85,8 @@ def test_dashboard_end_to_end(
     expect(row).to_contain_text("queued")
     expect(page.locator(f'tr[data-job-id="{doomed}"]')).to_contain_text("cancelled")
     worker_factory()
+    with httpx.Client(base_url=api_only.url) as client:
+        wait_for_live_workers(client)  # a worker process may start slower than TIMEOUT_MS
     expect(row).to_contain_text("succeeded")  # pushed over WS /api/v1/events, no reload
     _screenshot(page, artifacts_dir, "jobs")
     page.get_by_test_id("filter-status").select_option("cancelled")

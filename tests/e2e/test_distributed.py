@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import shutil
 import threading
@@ -26,9 +25,15 @@ from inferline.testing.load import (
     submit_batch,
     try_database_report,
 )
-from inferline.testing.server import http_server, wait_for_job, wait_until, worker_process
+from inferline.testing.polling import NotReady, poll_until
+from inferline.testing.server import (
+    http_server,
+    wait_for_job,
+    wait_for_live_workers,
+    worker_process,
+)
 from inferline.testing.services import PrivateKafka, PrivatePostgres, PrivateRedis
-from inferline.testing.tools import missing
+from tests.support.requirements import missing, require_server
 
 Broker = PrivateRedis | PrivateKafka
 
@@ -44,13 +49,9 @@ FAST_RECOVERY = {
 
 
 def require_server_binaries() -> None:
-    missing = [b for b in ("redis-server", "initdb") if not _installed(b)]
-    if not missing:
-        return
-    message = f"server binaries missing: {missing}"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    absent = [b for b in ("redis-server", "initdb") if not _installed(b)]
+    if absent:
+        missing(f"server binaries missing: {absent}")
 
 
 def _installed(name: str) -> bool:
@@ -72,8 +73,8 @@ def private_servers(tmp_path: Path) -> Iterator[tuple[PrivatePostgres, PrivateRe
 @pytest.fixture
 def shared_database() -> Iterator[str]:
     """A fresh database on the machine's PostgreSQL."""
-    dbs.POSTGRES.require()
-    dbs.REDIS.require()
+    require_server(dbs.POSTGRES)
+    require_server(dbs.REDIS)
     name = dbs.unique_name()
     url = asyncio.run(dbs.create_postgres_database(name))
     yield url
@@ -128,18 +129,22 @@ def assert_one_succeeded_record_per_job(broker: PrivateKafka, prefix: str, repor
 
 def wait_all_succeeded(url: str, expected: int, timeout: float, cluster: Cluster) -> dict:
     """Wait until `expected` jobs succeeded and every event is published; return the report."""
-    report: dict = {}
 
-    def done() -> bool:
-        nonlocal report
-        report = try_database_report(url) or report
-        statuses = report.get("statuses", {})
-        return statuses.get("succeeded", 0) == expected and report["unpublished_events"] == 0
+    def done(report: dict | None) -> bool:
+        if report is None:  # the database is restarting
+            return False
+        succeeded = report["statuses"].get("succeeded", 0)
+        return bool(succeeded == expected and report["unpublished_events"] == 0)
 
     try:
-        wait_until(done, timeout, "all jobs succeeded and published")
+        report: dict = poll_until(
+            lambda: try_database_report(url),
+            "all jobs succeeded and published",
+            timeout=timeout,
+            accept=done,
+        )
     except TimeoutError as exc:
-        raise AssertionError(f"{exc}\n{report}\n{cluster.logs_tail()}") from None
+        raise AssertionError(f"{exc}\n{cluster.logs_tail()}") from None
     return report
 
 
@@ -159,10 +164,10 @@ def test_three_process_kinds_share_jobs_and_events(shared_database: str, tmp_pat
             assert job["status"] == "succeeded"
         report = wait_all_succeeded(shared_database, 300, 60, cluster)
         assert report["succeeded_events"] == 300
-        wait_until(
+        poll_until(
             lambda: collector.jobs_with("job.succeeded") == set(ids),
-            30,
             "every result reached the API's event feed",
+            timeout=30,
         )
         collector.stop()
     finally:
@@ -178,23 +183,26 @@ def test_processes_start_before_their_servers_and_connect_when_they_come(
     api = http_server("api", postgres.url, tmp_path / "api.log", **settings).start()
     worker = worker_process(postgres.url, tmp_path / "worker.log", **settings).start()
     try:
-        reasons: list[str] = []
 
-        def not_ready_with_reason() -> bool:
-            nonlocal reasons
-            try:
-                response = httpx.get(f"{api.url}/readyz", timeout=2)
-            except httpx.HTTPError:
-                return False
-            reasons = response.json().get("reasons", [])
-            return response.status_code == 503 and any("database" in r for r in reasons)
+        def not_ready_reasons() -> list[str]:
+            response = httpx.get(f"{api.url}/readyz", timeout=2)
+            if response.status_code != 503:
+                raise NotReady(f"HTTP {response.status_code}: {response.text[:200]}")
+            reasons: list[str] = response.json()["reasons"]
+            return reasons
 
-        wait_until(not_ready_with_reason, 30, "/readyz says the database is missing")
+        reasons = poll_until(
+            not_ready_reasons,
+            "/readyz says the database is missing",
+            timeout=30,
+            accept=lambda reasons: any("database" in reason for reason in reasons),
+        )
         assert any("cannot connect" in r for r in reasons), reasons
         postgres.start()
         redis.start()
-        api.wait_ready(60)
+        api.wait_ready()
         with httpx.Client(base_url=api.url, timeout=30) as client:
+            wait_for_live_workers(client)
             [job_id] = submit_batch(client, ["early-1"])
             assert wait_for_job(client, job_id, timeout=60)["status"] == "succeeded"
     finally:
@@ -243,10 +251,10 @@ def test_chaos_killing_workers_loses_and_duplicates_nothing(
         assert report["statuses"] == {"succeeded": 5000}
         assert report["succeeded_without_result"] == 0
         assert report["succeeded_events"] == report["jobs_with_succeeded_event"] == 5000
-        wait_until(
+        poll_until(
             lambda: collector.jobs_with("job.succeeded") >= set(ids),
-            60,
             "every job's result event reached the API",
+            timeout=60,
         )
         collector.stop()
         if isinstance(broker, PrivateKafka):
@@ -282,11 +290,11 @@ def test_chaos_relay_redis_and_postgres_restarts_lose_no_accepted_job(
     try:
         loader = threading.Thread(target=load)
         loader.start()
-        wait_until(lambda: len(accepted) >= 300, 60, "load started")
+        poll_until(lambda: len(accepted) >= 300, "load started", timeout=60)
         cluster.kill_relay()
-        wait_until(lambda: len(accepted) >= 700, 60, "load continues after the relay died")
+        poll_until(lambda: len(accepted) >= 700, "load goes on without the relay", timeout=60)
         redis.restart()
-        wait_until(lambda: len(accepted) >= 1100, 60, "load continues after Redis restarted")
+        poll_until(lambda: len(accepted) >= 1100, "load goes on after Redis", timeout=60)
         postgres.restart()
         loader.join(180)
         assert not failures, failures

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from inferline.testing.polling import poll_until
 from inferline.testing.server import http_server, sqlite_url
 from tests.support.servers import with_test_models
 
@@ -46,12 +47,10 @@ def db_rows(db_path: Path, query: str) -> list[tuple[object, ...]]:
         return conn.execute(query).fetchall()
 
 
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+def wait_for_count(
+    db_path: Path, status: str, accept: Callable[[int], bool], what: str, timeout: float
+) -> None:
+    poll_until(lambda: count_status(db_path, status), what, timeout=timeout, accept=accept)
 
 
 def count_status(db_path: Path, status: str) -> int:
@@ -92,7 +91,7 @@ def test_a_thousand_jobs_all_succeed_with_correct_results(tmp_path: Path) -> Non
             for item in inputs[:100]
         ]
         ids = singles + submit_all(client, inputs[100:])
-    wait_for(lambda: count_status(db, "succeeded") == 1000, 120, "1,000 jobs to succeed")
+    wait_for_count(db, "succeeded", lambda n: n == 1000, "1,000 jobs succeeded", 120)
     server.stop()
     assert_each_job_succeeded_once(db, ids, inputs)
 
@@ -110,13 +109,13 @@ def test_kill_9_mid_run_then_restart_loses_and_duplicates_nothing(tmp_path: Path
     inputs = make_inputs(3000, seed=2)
     with httpx.Client(base_url=first.url, timeout=30) as client:
         ids = submit_all(client, inputs)
-    wait_for(lambda: count_status(db, "succeeded") >= 300, 60, "work to be under way")
+    wait_for_count(db, "succeeded", lambda n: n >= 300, "work under way", 60)
     first.kill()
     assert count_status(db, "succeeded") < 3000, "the crash came too late to prove anything"
 
     second = http_server("serve", sqlite_url(db), tmp_path / "second.log", **settings)
     second.start().wait_ready()
-    wait_for(lambda: count_status(db, "succeeded") == 3000, 120, "every job after restart")
+    wait_for_count(db, "succeeded", lambda n: n == 3000, "every job done after restart", 120)
     second.stop()
     assert_each_job_succeeded_once(db, ids, inputs)
 
@@ -136,7 +135,7 @@ def test_sigterm_finishes_in_flight_batches_and_leaves_the_rest_queued(tmp_path:
     with httpx.Client(base_url=server.url, timeout=30) as client:
         jobs = [{"model": "test-probe", "input": {"value": i, "sleep_ms": 800}} for i in range(40)]
         client.post("/api/v1/jobs/batch", json={"jobs": jobs}).raise_for_status()
-    wait_for(lambda: count_status(db, "running") > 0, 30, "a batch to start")
+    wait_for_count(db, "running", lambda n: n > 0, "a batch started", 30)
     # uvicorn re-raises the signal after its graceful shutdown: -15 is the clean exit
     code = server.stop()
     assert code in (0, -15), server.log_tail(80)

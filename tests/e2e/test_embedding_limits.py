@@ -11,11 +11,12 @@ import pytest
 
 from inferline.testing import databases as dbs
 from inferline.testing.server import ServerProcess, http_server, sqlite_url
+from tests.support.requirements import require_server
 
 
 @pytest.fixture(scope="module")
 def redis_prefix() -> Iterator[str]:
-    dbs.REDIS.require()
+    require_server(dbs.REDIS)
     prefix = dbs.unique_name("inferline-test")
     yield prefix
     asyncio.run(dbs.delete_redis_prefix(prefix))

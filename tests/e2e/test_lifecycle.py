@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,12 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from inferline.testing.polling import poll_until
 from inferline.testing.server import (
     ServerProcess,
     http_server,
     sqlite_url,
     wait_for_job,
-    wait_until,
+    wait_for_live_workers,
     worker_process,
 )
 from tests.support.servers import GatedServer, with_test_models
@@ -114,13 +114,13 @@ def test_deadline_passed_before_a_worker_came_means_expired(
         on_time = client.post(
             "/api/v1/jobs", json={"model": "moving-average", "input": {"series": [1, 2, 3]}}
         ).json()
-        while datetime.now(UTC) <= deadline:  # the wall clock itself is the condition here
-            time.sleep(0.05)
+        poll_until(lambda: datetime.now(UTC) > deadline, "the deadline passed", timeout=5)
         worker = worker_process(
             api_only.env["INFERLINE_DATABASE_URL"], tmp_path / "worker.log", models="moving-average"
         )
         worker.start()
         try:
+            wait_for_live_workers(client)
             expired = wait_for_job(client, late["id"])
             assert expired["status"] == "expired" and expired["attempts"] == 0
             assert "deadline" in str(expired["error"])
@@ -136,7 +136,9 @@ def test_a_claimed_job_whose_deadline_passes_in_the_batcher_expires_without_runn
         blocker = client.post(
             "/api/v1/jobs", json={"model": "test-gated", "input": {"value": 1, "hold": True}}
         ).json()
-        wait_until(lambda: gated.seen() == [[1.0]], 30, "the blocking batch is in the model")
+        poll_until(
+            lambda: gated.seen() == [[1.0]], "the blocking batch is in the model", timeout=30
+        )
         deadline = datetime.now(UTC) + timedelta(seconds=2)
         late = client.post(
             "/api/v1/jobs",
@@ -148,8 +150,7 @@ def test_a_claimed_job_whose_deadline_passes_in_the_batcher_expires_without_runn
         ).json()
         claimed = wait_for_job(client, late["id"], frozenset({"running"}), timeout=2)
         assert claimed["attempts"] == 1  # claimed in time; now it waits in the batcher
-        while datetime.now(UTC) <= deadline:  # the wall clock itself is the condition here
-            time.sleep(0.05)
+        poll_until(lambda: datetime.now(UTC) > deadline, "the deadline passed", timeout=10)
         gated.open_gate()
         assert wait_for_job(client, blocker["id"])["status"] == "succeeded"
         expired = wait_for_job(client, late["id"])
@@ -180,6 +181,7 @@ def test_api_and_two_worker_processes_share_one_sqlite_file(tmp_path: Path) -> N
         worker.start()
     try:
         with httpx.Client(base_url=api.url, timeout=30) as client:
+            wait_for_live_workers(client, count=2)
             jobs = [
                 {"model": "moving-average", "input": {"series": [i, i + 1, i + 2]}}
                 for i in range(600)

@@ -14,15 +14,14 @@ second on average; 10 s is several times the p99 seen here, and far below the
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from inferline.testing.mixed_load import MixedLoad, job_statuses
+from inferline.testing.polling import poll_until_async
 from inferline.testing.server import FINISHED, http_server
 
 pytestmark = pytest.mark.slow
@@ -58,10 +57,12 @@ async def test_256_clients_mixed_load_on_every_store(store_url: str, tmp_path: P
 
 
 async def _when_finished(client: httpx.AsyncClient, job_ids: list[str]) -> dict[str, int]:
-    """The jobs' statuses once none is unfinished (or after two minutes)."""
-    deadline = time.monotonic() + 120
-    while True:
-        statuses = await job_statuses(client, job_ids)
-        if set(statuses) <= FINISHED or time.monotonic() > deadline:
-            return dict(statuses)
-        await asyncio.sleep(0.5)
+    """The jobs' statuses once none is unfinished."""
+    statuses = await poll_until_async(
+        lambda: job_statuses(client, job_ids),
+        f"{len(job_ids)} jobs finished",
+        timeout=120,
+        accept=lambda found: set(found) <= FINISHED,
+        interval=0.5,
+    )
+    return dict(statuses)

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from websockets.sync.client import connect
 
 from inferline.dashboard import is_built
+from inferline.testing.polling import poll_until
 from inferline.testing.server import ServerProcess, free_port
 
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "inferline.conf"
@@ -70,16 +70,12 @@ def proxy(tmp_path: Path, nginx_bin: str, serve: ServerProcess) -> Iterator[str]
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}{PREFIX}"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def readyz() -> httpx.Response:
         assert process.poll() is None, (tmp_path / "error.log").read_text()
-        try:
-            if httpx.get(f"{base}readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "nginx did not answer"
-        time.sleep(0.1)
+        return httpx.get(f"{base}readyz", timeout=1)
+
+    poll_until(readyz, "nginx answers", timeout=30, accept=lambda r: r.status_code == 200)
     yield base
     process.terminate()
     process.wait(30)
@@ -124,11 +120,21 @@ def test_websockets_through_the_prefix(proxy: str) -> None:
             json={"model": "moving-average", "input": {"series": [2, 4, 6]}},
         ).json()
         seen: list[str] = []
-        deadline = time.monotonic() + 20
-        while "job.succeeded" not in seen:
-            message: dict[str, Any] = json.loads(events.recv(timeout=deadline - time.monotonic()))
-            if message["job"]["id"] == job["id"]:
-                seen.append(message["type"])
+
+        def next_event_of_the_job() -> str | None:
+            message: dict[str, Any] = json.loads(events.recv(timeout=1))
+            if message["job"]["id"] != job["id"]:
+                return None
+            seen.append(message["type"])
+            return seen[-1]
+
+        poll_until(
+            next_event_of_the_job,
+            "job.succeeded on the event feed",
+            timeout=20,
+            accept=lambda event: event == "job.succeeded",
+            interval=0,
+        )
         assert seen[0] == "job.queued"
 
 

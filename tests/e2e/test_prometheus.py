@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from inferline.testing.server import ServerProcess, free_port, wait_for_job
+from inferline.testing.polling import json_answer, poll_until
+from inferline.testing.server import (
+    ServerProcess,
+    free_port,
+    wait_for_job,
+    wait_for_live_workers,
+)
 
 ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
 
@@ -89,21 +94,23 @@ def prometheus(tmp_path: Path, prometheus_bin: str) -> Iterator[Callable[[dict[s
 
 
 def _query_until(url: str, query: str, expected: str, timeout: float = 60.0) -> None:
-    """Ask Prometheus `query` until every result's value is `expected`."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            body = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=2).json()
-            last = body["data"]["result"]
-            if last and all(r["value"][1] == expected for r in last):  # type: ignore[union-attr]
-                return
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.25)
-    raise AssertionError(f"{query} never became {expected}: {last}")
+    """Ask Prometheus `query` until every result's value is `expected` (it answers a
+    plain-text 503 while it starts: that is "not yet", like no result)."""
+
+    def values() -> list[str]:
+        answer = json_answer(httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=2))
+        return [result["value"][1] for result in answer["data"]["result"]]
+
+    poll_until(
+        values,
+        f"{query} == {expected}",
+        timeout=timeout,
+        accept=lambda values: values and all(value == expected for value in values),
+        interval=0.25,
+    )
 
 
+@pytest.mark.timeout(300)
 def test_prometheus_scrapes_api_and_worker(
     api_only: ServerProcess,
     worker_factory: Callable[..., ServerProcess],
@@ -111,11 +118,13 @@ def test_prometheus_scrapes_api_and_worker(
 ) -> None:
     worker_port = free_port()
     worker_factory("--metrics-port", str(worker_port))
+    with httpx.Client(base_url=api_only.url) as client:
+        wait_for_live_workers(client)  # its start must not eat into the job's wait
     _some_traffic(api_only)
     url = prometheus({"inferline-api": api_only.port or 0, "inferline-worker": worker_port})
     _query_until(url, 'up{job="inferline-api"}', "1")
     _query_until(url, 'up{job="inferline-worker"}', "1")
     _query_until(url, 'sum(inferline_workers_alive{job="inferline-worker"})', "1")
     _query_until(url, 'sum(inferline_jobs_total{job="inferline-worker",status="succeeded"})', "1")
-    rules = httpx.get(f"{url}/api/v1/rules").json()["data"]["groups"]
+    rules = json_answer(httpx.get(f"{url}/api/v1/rules"))["data"]["groups"]
     assert {group["name"] for group in rules} == {"inferline-sli", "inferline-alerts"}

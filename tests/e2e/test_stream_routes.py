@@ -19,8 +19,10 @@ from inferline.adapters.redis.streams import RedisStreamSink, stream_key
 from inferline.ports.streams import OutRecord, StreamSink
 from inferline.testing import databases as dbs
 from inferline.testing.kafka import read_topic
-from inferline.testing.server import ServerProcess, free_port, server_env, wait_until
+from inferline.testing.polling import poll_until
+from inferline.testing.server import ServerProcess, free_port, server_env
 from inferline.testing.services import PrivateKafka
+from tests.support.requirements import require_server
 
 GOOD = [{"id": f"a{i}", "series": [1.0, 2.0, 3.0, float(i)], "window": 2} for i in range(20)]
 BAD = [
@@ -48,14 +50,13 @@ class Engine:
             records = read_topic(config, config.topic(topic), until=lambda r: len(r) >= n)
             return [json.loads(value) for _key, value in records]
         key = stream_key(self.settings["redis_prefix"], topic)
-        found: list[dict[str, Any]] = []
 
-        def enough() -> bool:
-            nonlocal found
-            found = asyncio.run(_xrange(self.url, key))
-            return len(found) >= n
-
-        wait_until(enough, 30, f"{n} records on {key}")
+        found: list[dict[str, Any]] = poll_until(
+            lambda: asyncio.run(_xrange(self.url, key)),
+            f"{n} records on {key}",
+            timeout=30,
+            accept=lambda records: len(records) >= n,
+        )
         return found
 
 
@@ -77,7 +78,7 @@ def engine(request: pytest.FixtureRequest, kafka_prefix: str, tmp_path: Path) ->
         settings = {"kafka_topic_prefix": kafka_prefix, "kafka_session_timeout_ms": "6000"}
         yield Engine("kafka", broker.url, settings, lambda: KafkaStreamSink(config))
         return
-    dbs.REDIS.require()
+    require_server(dbs.REDIS)
     prefix = dbs.unique_name("inferline-streams")
     url = dbs.redis_url()
     yield Engine("redis", url, {"redis_prefix": prefix}, lambda: RedisStreamSink(url, prefix))

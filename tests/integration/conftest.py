@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from inferline.testing import databases as dbs
+from tests.support.requirements import require_server
 
 
 @pytest.fixture
 async def redis_prefix() -> AsyncIterator[str]:
     """A Redis key prefix of this test alone; its keys are deleted afterwards."""
-    dbs.REDIS.require()
+    require_server(dbs.REDIS)
     prefix = dbs.unique_name("inferline-test")
     yield prefix
     await dbs.delete_redis_prefix(prefix)

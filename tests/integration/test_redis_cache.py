@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from inferline.adapters.redis.cache import RedisCache
 from inferline.testing.databases import redis_url
+from inferline.testing.polling import poll_until_async
 
 
 @pytest.fixture
@@ -30,10 +29,13 @@ async def test_entries_expire_after_their_ttl(cache: RedisCache) -> None:
     await cache.set_many({"short": b"s", "long": b"l"}, ttl_seconds=0.2)
     await cache.set_many({"long": b"l"}, ttl_seconds=60)
     assert await cache.get_many(["short"]) == [b"s"]
-    deadline = time.monotonic() + 5
-    while (await cache.get_many(["short"]))[0] is not None:  # wait on the condition
-        assert time.monotonic() < deadline, "the entry did not expire"
-        await asyncio.sleep(0.02)
+    await poll_until_async(
+        lambda: cache.get_many(["short"]),
+        "the entry expired",
+        timeout=5,
+        accept=lambda values: values == [None],
+        interval=0.02,
+    )
     assert await cache.get_many(["long"]) == [b"l"]
 
 

@@ -10,6 +10,7 @@ import pytest
 from inferline.adapters.redis.events import RedisStreamEventBus
 from inferline.domain.jobs import JobEvent, JobStatus
 from inferline.testing.databases import redis_url
+from inferline.testing.polling import poll_until_async
 
 
 def event(seq: int, job_id: str = "j1") -> JobEvent:
@@ -50,9 +51,7 @@ async def collect(subscription: AsyncIterator[JobEvent], n: int) -> list[JobEven
 
 async def wait_for_reader(bus: RedisStreamEventBus) -> None:
     """The reader pins its start position on its first read; wait for that."""
-    async with asyncio.timeout(10):
-        while bus.last_id == "$":
-            await asyncio.sleep(0.01)
+    await poll_until_async(lambda: bus.last_id != "$", "the reader pinned its start", timeout=10)
 
 
 async def test_every_subscriber_of_every_process_gets_every_event_in_order(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from inferline.domain.jobs import JobStatus, NewJob, Outcome, OutcomeKind, Retry
 from inferline.ports.queue import JobMessage
 from inferline.runtime.dispatch import QueueDispatcher
 from inferline.testing.databases import redis_url
+from inferline.testing.polling import poll_until_async
 from inferline.testing.server import sqlite_url
 from inferline.worker.sources import QueueJobSource
 
@@ -40,15 +39,20 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlJobStore]:
 
 async def wait_until_idle(queue: RedisStreamQueue, millis: int, timeout: float = 5.0) -> None:
     """Wait until every pending message of the stream has been idle `millis` or longer."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def idle_times() -> list[int]:
         pending = await queue.client.xpending_range(
             queue.keys.jobs(MODEL), "workers", "-", "+", 100
         )
-        if all(int(p["time_since_delivered"]) >= millis for p in pending):
-            return
-        await asyncio.sleep(0.005)
-    raise TimeoutError(f"messages not idle for {millis} ms after {timeout}s")
+        return [int(p["time_since_delivered"]) for p in pending]
+
+    await poll_until_async(
+        idle_times,
+        f"messages idle for {millis} ms",
+        timeout=timeout,
+        accept=lambda idle: all(ms >= millis for ms in idle),
+        interval=0.005,
+    )
 
 
 def messages(n: int) -> list[JobMessage]:

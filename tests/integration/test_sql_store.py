@@ -20,6 +20,7 @@ from inferline.domain.jobs import (
     RetryPolicy,
     WorkerBeat,
 )
+from inferline.testing.polling import poll_until_async
 
 MODEL = "moving-average"
 POLICY = RetryPolicy(base_seconds=60.0, max_seconds=60.0)
@@ -218,7 +219,8 @@ async def test_leases_extend_release_and_recover(store: SqlJobStore) -> None:
     await store.extend_leases("someone-else", [a.id], 60)  # not theirs: no effect
     released = await store.release_jobs("w1", [c.id])
     assert [j.status for j in released] == [JobStatus.QUEUED] and released[0].attempts == 0
-    await asyncio.sleep(0.05)  # let the 10 ms leases run out (a clock condition, not a wait)
+    lease_end = max(a.lease_until or 0, b.lease_until or 0)
+    await poll_until_async(lambda: time.time() > lease_end, "the 10 ms leases ran out", timeout=5)
     recovered = {j.id: j for j in await store.recover_expired_leases(POLICY)}
     assert recovered[a.id].status is JobStatus.DEAD  # out of attempts
     assert recovered[b.id].status is JobStatus.FAILED
@@ -228,7 +230,9 @@ async def test_leases_extend_release_and_recover(store: SqlJobStore) -> None:
 
 async def test_overdue_jobs_expire(store: SqlJobStore) -> None:
     [(job, _)] = await store.create_jobs([new_job(deadline=time.time() + 0.01)])
-    await asyncio.sleep(0.05)
+    await poll_until_async(
+        lambda: time.time() > (job.deadline or 0), "the deadline passed", timeout=5
+    )
     assert await store.claim_jobs(MODEL, 1, "w1", 30) == []
     [expired] = await store.expire_overdue()
     assert expired.id == job.id and expired.status is JobStatus.EXPIRED

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from inferline.ports.model import InferenceModel, ModelInput, ModelOutput
 
@@ -115,3 +115,28 @@ def seen_values(gate_dir: Path) -> list[list[float]]:
     if not record.exists():
         return []
     return [json.loads(line) for line in record.read_text().splitlines()]
+
+
+class BuggyInput(ModelInput):
+    """An input whose validator has a bug: `trip` makes it raise a non-validation error."""
+
+    value: float
+    trip: bool = False
+
+    @model_validator(mode="after")
+    def _buggy_check(self) -> BuggyInput:
+        if self.trip:
+            raise LookupError("the plugin's validator looked up a key that is not there")
+        return self
+
+
+class BuggyValidationModel(InferenceModel):
+    """Doubles values behind a buggy input validator: the server meets an exception
+    that is not an Inferline error (an unhandled 500)."""
+
+    name = "test-buggy-input"
+    input_schema = BuggyInput
+    output_schema = ProbeOutput
+
+    def predict_batch(self, inputs: list[BuggyInput]) -> list[ProbeOutput]:
+        return [ProbeOutput(doubled=2 * item.value, batch_size=len(inputs)) for item in inputs]

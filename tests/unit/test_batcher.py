@@ -11,6 +11,7 @@ import pytest
 
 from inferline.domain.errors import DeadlineExceeded, ModelError, Overloaded, Unavailable
 from inferline.runtime.batcher import BatchingConfig, Lane, MicroBatcher
+from inferline.testing.polling import poll_until_async
 
 
 class Recorder:
@@ -84,8 +85,7 @@ async def test_sync_requests_go_before_queued_jobs() -> None:
     await model_busy(recorder)
     jobs = [asyncio.ensure_future(batcher.submit(i, Lane.JOB)) for i in (1, 2)]
     syncs = [asyncio.ensure_future(batcher.submit(i, Lane.SYNC)) for i in (101, 102)]
-    while batcher.pending < 4:
-        await asyncio.sleep(0)
+    await poll_until_async(lambda: batcher.pending >= 4, "4 waiting", timeout=5, interval=0)
     recorder.gate.set()
     await asyncio.gather(first, *jobs, *syncs)
     assert recorder.batches[1] == [101, 102]
@@ -118,8 +118,7 @@ async def test_full_sync_queue_is_rejected_with_retry_after() -> None:
     waiting = [asyncio.ensure_future(batcher.submit(0))]
     await model_busy(recorder)
     waiting += [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2)]
-    while batcher.pending < 2:
-        await asyncio.sleep(0)
+    await poll_until_async(lambda: batcher.pending >= 2, "2 waiting", timeout=5, interval=0)
     with pytest.raises(Overloaded) as caught:
         await batcher.submit(99)
     assert caught.value.retry_after is not None and caught.value.retry_after >= 1
@@ -151,8 +150,7 @@ async def test_stop_fails_waiting_items_and_later_submits() -> None:
     running = asyncio.ensure_future(batcher.submit(1))
     await model_busy(recorder)
     queued = asyncio.ensure_future(batcher.submit(2))
-    while batcher.pending < 1:
-        await asyncio.sleep(0)
+    await poll_until_async(lambda: batcher.pending >= 1, "1 waiting", timeout=5, interval=0)
     stopping = asyncio.ensure_future(batcher.stop())
     recorder.gate.set()
     await stopping
@@ -170,8 +168,7 @@ async def test_a_caller_that_gives_up_is_skipped() -> None:
     first = asyncio.ensure_future(batcher.submit(1))
     await model_busy(recorder)
     abandoned = asyncio.ensure_future(batcher.submit(2))
-    while batcher.pending < 1:
-        await asyncio.sleep(0)
+    await poll_until_async(lambda: batcher.pending >= 1, "1 waiting", timeout=5, interval=0)
     abandoned.cancel()
     recorder.gate.set()
     assert await first == 10

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
+import jsonschema_rs
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from inferline.api.embedding_schemas import (
+    MAX_VECTOR_MAGNITUDE,
     BatchEmbedRequest,
     ItemRequest,
     OpenAIEmbeddingsRequest,
     SearchRequest,
     SimilarityRequest,
 )
-from inferline.application.embeddings import cache_key, decode_entry, encode_entry
+from inferline.api.schemas import InferRequest, Strict
+from inferline.application.embeddings import (
+    EmbeddingService,
+    cache_key,
+    decode_entry,
+    encode_entry,
+)
 from inferline.ports.embedding import TextInput
 
 
@@ -64,6 +75,66 @@ def test_items_and_searches_take_exactly_one_of_text_or_vector() -> None:
         SearchRequest(k=3)
     with pytest.raises(ValidationError, match="less than or equal to 1000"):
         SearchRequest(text="t", k=5000)
+
+
+def _accepts(model: type[Strict], body: dict[str, Any]) -> bool:
+    try:
+        model.model_validate(body)
+    except ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("model", "base", "values"),
+    [
+        (
+            SimilarityRequest,
+            {},
+            {"text1": "a", "text2": "b", "vector1": [1.0], "vector2": [2.0]},
+        ),
+        (ItemRequest, {"id": "1"}, {"text": "t", "vector": [1.0]}),
+        (SearchRequest, {}, {"text": "t", "vector": [1.0]}),
+        (InferRequest, {}, {"input": {}, "inputs": [{}]}),
+    ],
+)
+def test_the_json_schema_states_the_one_of_rules(
+    model: type[Strict], base: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Every mix of given, null and absent fields: the OpenAPI schema and the server agree."""
+    validator = jsonschema_rs.validator_for(model.model_json_schema())
+    for choice in itertools.product(("given", "null", "absent"), repeat=len(values)):
+        body = dict(base)
+        for (name, value), how in zip(values.items(), choice, strict=True):
+            if how != "absent":
+                body[name] = value if how == "given" else None
+        assert validator.is_valid(body) == _accepts(model, body), body
+
+
+def test_collection_vectors_stay_where_float32_scores_are_finite() -> None:
+    ItemRequest(id="1", vector=[MAX_VECTOR_MAGNITUDE, -MAX_VECTOR_MAGNITUDE])
+    with pytest.raises(ValidationError, match="less than or equal to"):
+        ItemRequest(id="1", vector=[1e16])
+    with pytest.raises(ValidationError, match="greater than or equal to"):
+        SearchRequest(vector=[-1e308])
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ([1.7976931348623157e308, 1e-38, 2.2e-313], [-1e7, -6.6e15, 4.5e16], None),
+        ([1e308, 1e308], [1e308, 1e308], 1.0),  # squares overflow a plain formula
+        ([5e-324, 0.0], [5e-324, 0.0], 1.0),  # and underflow here
+        ([1e308, 0.0], [-1e308, 0.0], -1.0),
+    ],
+)
+def test_vector_similarity_is_finite_near_the_float_limits(
+    first: list[float], second: list[float], expected: float | None
+) -> None:
+    value = EmbeddingService.similarity_of_vectors(first, second)
+    assert -1.0 <= value <= 1.0
+    if expected is not None:
+        assert value == pytest.approx(expected)
 
 
 def test_blank_text_is_not_a_model_input() -> None:

@@ -113,11 +113,27 @@ def test_a_long_series_works() -> None:
 
 
 @pytest.mark.parametrize(
+    "series",
+    [
+        [1e300, -1e300],  # the largest accepted values, the widest swing
+        [-1e300, 1e300] * 50,
+        [5e-324, 0.0, 5e-324],  # subnormal: its spread used to underflow to a zero scale
+        [1e200, 1e-200],
+    ],
+)
+def test_extreme_accepted_series_give_finite_forecasts(series: list[float]) -> None:
+    item = LSTMForecastInput(series=series, horizon=MAX_HORIZON)
+    [output] = loaded_model().predict_batch([item])
+    assert all(math.isfinite(value) for value in output.forecast), output.forecast
+
+
+@pytest.mark.parametrize(
     ("fields", "bad_field"),
     [
         ({"series": []}, "series"),
         ({"series": [1.0]}, "series"),
         ({"series": [1.0, float("nan"), 2.0]}, "series"),
+        ({"series": [1.0, 1.7e308]}, "series"),  # beyond MAX_VALUE_MAGNITUDE
         ({"series": [1.0, 2.0], "horizon": 0}, "horizon"),
         ({"series": [1.0, 2.0], "horizon": MAX_HORIZON + 1}, "horizon"),
     ],

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from inferline.testing.tools import require_tool
+from tests.support.requirements import require_tool
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 

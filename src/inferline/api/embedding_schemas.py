@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from inferline.api.schemas import MAX_METADATA_KEYS, Strict
+from inferline.api.schemas import MAX_METADATA_KEYS, Strict, exactly_one_of
 from inferline.ports.embedding import MAX_TEXT_CHARS
 from inferline.ports.vectors import MetadataValue
 
@@ -16,8 +16,20 @@ MAX_VECTOR_VALUES = 4096
 MAX_UPSERT_ITEMS = 1000
 MAX_K = 1000
 
-Text = str
-Vector = list[float]
+# Collections store float32 and score with float32 arithmetic: a value of at most 1e15
+# keeps every score of up to MAX_VECTOR_VALUES dimensions finite (4096 * 1e30 < 3.4e38).
+MAX_VECTOR_MAGNITUDE = 1e15
+StoredValue = Annotated[float, Field(ge=-MAX_VECTOR_MAGNITUDE, le=MAX_VECTOR_MAGNITUDE)]
+TEXT_OR_VECTOR = ({"text": "string"}, {"vector": "array"})
+
+
+class EmbeddingHealth(BaseModel):
+    """`GET /healthz` (source S3): whether the embedding model is loaded."""
+
+    status: Literal["healthy", "loading", "failed"]
+    model: str
+    model_loaded: bool
+    error: str | None
 
 
 class EmbedRequest(Strict):
@@ -38,6 +50,18 @@ class BatchEmbedRequest(Strict):
 
 class SimilarityRequest(Strict):
     """`POST /similarity` (source S3): two texts or two vectors."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            **exactly_one_of(
+                {"text1": "string", "text2": "string"}, {"vector1": "array", "vector2": "array"}
+            ),
+            "examples": [
+                {"text1": "a cat sat on the mat", "text2": "a kitten rested on the rug"},
+                {"vector1": [1.0, 0.0, 1.0], "vector2": [1.0, 1.0, 0.0]},
+            ],
+        }
+    )
 
     text1: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     text2: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
@@ -90,6 +114,8 @@ class OpenAIEmbeddingsRequest(Strict):
 class CollectionRequest(Strict):
     """`PUT /api/v1/collections/{name}`."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"dimension": 3}]})
+
     dimension: int | None = Field(
         default=None,
         ge=1,
@@ -102,22 +128,37 @@ class CollectionRequest(Strict):
 class ItemRequest(Strict):
     """One item to upsert: an id and exactly one of `text` or `vector`."""
 
+    model_config = ConfigDict(json_schema_extra=exactly_one_of(*TEXT_OR_VECTOR))
+
     id: str = Field(min_length=1, max_length=256)
     text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
-    vector: list[float] | None = Field(default=None, min_length=1, max_length=MAX_VECTOR_VALUES)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    vector: list[StoredValue] | None = Field(
+        default=None, min_length=1, max_length=MAX_VECTOR_VALUES
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict, max_length=MAX_METADATA_KEYS)
 
     @model_validator(mode="after")
     def _text_or_vector(self) -> ItemRequest:
         if (self.text is None) == (self.vector is None):
             raise ValueError("give exactly one of text or vector")
-        if len(self.metadata) > MAX_METADATA_KEYS:
-            raise ValueError(f"at most {MAX_METADATA_KEYS} metadata keys")
         return self
 
 
 class UpsertRequest(Strict):
     """`POST /api/v1/collections/{name}/items`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"id": "a", "vector": [1.0, 0.0, 0.0], "metadata": {"kind": "x"}},
+                        {"id": "b", "vector": [0.0, 1.0, 0.0]},
+                    ]
+                }
+            ]
+        }
+    )
 
     items: list[ItemRequest] = Field(min_length=1, max_length=MAX_UPSERT_ITEMS)
 
@@ -125,8 +166,17 @@ class UpsertRequest(Strict):
 class SearchRequest(Strict):
     """`POST /api/v1/collections/{name}/search`: by text or vector, with a metadata filter."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            **exactly_one_of(*TEXT_OR_VECTOR),
+            "examples": [{"vector": [1.0, 0.0, 0.0], "k": 2}, {"text": "garden", "k": 2}],
+        }
+    )
+
     text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
-    vector: list[float] | None = Field(default=None, min_length=1, max_length=MAX_VECTOR_VALUES)
+    vector: list[StoredValue] | None = Field(
+        default=None, min_length=1, max_length=MAX_VECTOR_VALUES
+    )
     k: int = Field(default=10, ge=1, le=MAX_K)
     filter: dict[str, MetadataValue] | None = Field(
         default=None, description="Metadata equality: every pair must match."

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
+from inferline.api.schemas import ErrorBody
 from inferline.core.validation import field_problems, problems_summary
 from inferline.domain.errors import ErrorKind, InferlineError
 
@@ -35,10 +38,36 @@ _CODE_BY_HTTP_STATUS = {
 
 _REQUEST_PARTS = frozenset({"body", "query", "path"})  # FastAPI's location prefixes
 
+_MEANING = {
+    404: "Not found: an unknown model, job, collection or item.",
+    409: "Conflict with the current state (e.g. the job already finished).",
+    413: "The request body is over the size limit (INFERLINE_MAX_BODY_BYTES).",
+    422: "Invalid request: `details` names each field at fault.",
+    429: "Overloaded: come back after `Retry-After` seconds.",
+    500: "The model failed on this input, or a bug (see the server log).",
+    503: "Not available yet (the database or the model): retry after `Retry-After`.",
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer"},
+    }
+}
+
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """`{"error": {"code", "message", "details"}}`."""
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each with the JSON error body."""
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        declared[status] = {"model": ErrorBody, "description": _MEANING[status]}
+        if status in (429, 503):
+            declared[status]["headers"] = _RETRY_AFTER
+    return declared
 
 
 def error_response(
@@ -67,22 +96,64 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI could not read the body (not UTF-8, ...): as invalid as broken JSON
+            cause = f"{type(exc.__cause__).__name__}: {exc.__cause__}"
+            problems = [{"field": "body", "message": cause, "type": "json_invalid"}]
+            return error_response(
+                422, ErrorKind.INVALID.value, f"invalid request: body: {cause}", problems
+            )
         code = _CODE_BY_HTTP_STATUS.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405 and (methods := allowed_methods(request)):
+            response.headers["Allow"] = ", ".join(methods)
+        return response
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # RequestContextMiddleware answers, counts and logs unhandled exceptions; this
+        # last resort only sees one raised by a middleware outside it.
         if _is_connection_error(exc):
             log.warning("a server is unreachable: %s", exc)
-            return error_response(
-                503,
-                ErrorKind.UNAVAILABLE.value,
-                "the database is unreachable; try again shortly",
-                retry_after=1,
-            )
-        log.exception("unhandled error")
-        return error_response(500, ErrorKind.INTERNAL.value, "internal error; see the server log")
+        else:
+            log.error("unhandled error", exc_info=exc)
+        return unexpected_error_response(exc, request.headers.get("x-request-id"))
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API serves at this request's path, for 405's `Allow` (from the
+    OpenAPI paths: Starlette names only the methods of the first route that matched)."""
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        request.app.state, "methods_by_path", None
+    )
+    if table is None:
+        table = []
+        for template, operations in request.app.openapi()["paths"].items():
+            methods = {method.upper() for method in operations}
+            if "GET" in methods:
+                methods.add("HEAD")
+            table.append((compile_path(template)[0], methods))
+        request.app.state.methods_by_path = table
+    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    return sorted({m for pattern, methods in table if pattern.match(path) for m in methods})
+
+
+def unexpected_error_response(exc: Exception, request_id: str | None = None) -> JSONResponse:
+    """The answer to an exception no handler took: 503 (retry) when a connection to a
+    server was lost or refused, else 500 with the request id to quote from the log."""
+    if _is_connection_error(exc):
+        return error_response(
+            503,
+            ErrorKind.UNAVAILABLE.value,
+            "the database is unreachable; try again shortly",
+            retry_after=1,
+        )
+    details = {"request_id": request_id} if request_id else None
+    return error_response(
+        500, ErrorKind.INTERNAL.value, "internal error; see the server log", details
+    )
 
 
 def _is_connection_error(exc: BaseException) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inferline.api.errors import error_body
+from inferline.api.errors import error_body, unexpected_error_response
 from inferline.core.logging import request_id_var
 from inferline.core.metrics import Metrics
 
@@ -21,10 +21,26 @@ access_logger = logging.getLogger("inferline.access")
 QUIET_ROUTES = frozenset({"/livez", "/readyz", "/health", "/metrics"})
 
 
+class _ResponseState:
+    """What the app has sent so far: the status, and whether the response started."""
+
+    __slots__ = ("started", "status")
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.started = False
+
+
 class RequestContextMiddleware:
     """Gives every request an id (from X-Request-ID or new), returns it, logs with it,
     rejects bodies over `max_body_bytes` with 413 before the app reads them, and
-    counts requests by route template and status."""
+    counts requests by route template and status.
+
+    It is also where an exception that no handler took ends: Starlette's own
+    last-resort handler sits outside every middleware, so the request would go
+    uncounted and unlogged. Here it gets the JSON error body (500, or 503 for a lost
+    connection to a server), its count and one log line with the request id.
+    """
 
     def __init__(
         self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, access_log: bool = True
@@ -58,46 +74,84 @@ class RequestContextMiddleware:
         request_id: str,
     ) -> None:
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        response = _ResponseState()
         encoded_id = request_id.encode("latin-1")
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                response.status = message["status"]
+                response.started = True
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, encoded_id)]
             await send(message)
 
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await self._too_large(send_with_id)
-        else:
-            body_receive = receive if length is not None else await self._buffered(receive)
-            if body_receive is None:
-                await self._too_large(send_with_id)
+        failure: Exception | None = None
+        try:
+            await self._dispatch(scope, receive, send_with_id, headers)
+        except Exception as exc:  # no handler took it: answer, count and log it here, once
+            failure = exc
+            answer = unexpected_error_response(exc, request_id)
+            if response.started:  # too late for a body: the server cuts the connection
+                response.status = answer.status_code
             else:
-                await self.app(scope, body_receive, send_with_id)
+                await answer(scope, receive, send_with_id)
         route = scope.get("route")
         template = getattr(route, "path", "unmatched")
         method = scope.get("method", "GET")
-        status = status_holder["status"]
+        status = response.status
         elapsed = time.perf_counter() - started
         self.metrics.http_requests.labels(template, method, str(status)).inc()
         self.metrics.http_latency.labels(template, method).observe(elapsed)
-        if self.access_log:
-            level = logging.DEBUG if template in QUIET_ROUTES else logging.INFO
-            access_logger.log(
-                level,
-                "%s %s %d",
-                method,
-                scope.get("path", ""),
-                status,
-                extra={
-                    "method": method,
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                },
-            )
+        if self.access_log or failure is not None:
+            self._log(scope, template, status, elapsed, failure)
+
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
+    ) -> None:
+        """Refuse a body over the limit (413), else run the app."""
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            await self._too_large(send)
+            return
+        body_receive = receive if length is not None else await self._buffered(receive)
+        if body_receive is None:
+            await self._too_large(send)
+            return
+        await self.app(scope, body_receive, send)
+
+    def _log(
+        self,
+        scope: Scope,
+        template: str,
+        status: int,
+        elapsed: float,
+        failure: Exception | None,
+    ) -> None:
+        """The access line; for an unhandled exception it is also the one error line, with
+        the traceback (a lost connection to a server is a warning without one)."""
+        method = scope.get("method", "GET")
+        level = logging.DEBUG if template in QUIET_ROUTES else logging.INFO
+        message = "%s %s %d"
+        args: tuple[Any, ...] = (method, scope.get("path", ""), status)
+        exc_info: Exception | None = None
+        if failure is not None:
+            message += ": %s: %s"
+            args = (*args, type(failure).__name__, failure)
+            if status == 503:
+                level = logging.WARNING
+            else:
+                level, exc_info = logging.ERROR, failure
+        access_logger.log(
+            level,
+            message,
+            *args,
+            exc_info=exc_info,
+            extra={
+                "method": method,
+                "route": template,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+            },
+        )
 
     async def _buffered(self, receive: Receive) -> Receive | None:
         """Read a body of unknown length up to the limit; None when it is over."""

@@ -63,8 +63,15 @@ def cache_key(model: str, version: str, variant: str, text: str) -> str:
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity; zero vectors are rejected by the caller."""
-    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+    """Cosine similarity in [-1, 1]; zero vectors are rejected by the caller.
+
+    Each vector is first divided by its largest magnitude, which leaves the angle as it
+    is: values near the float limits (1e308, 1e-313) then neither overflow to inf/NaN
+    nor underflow to zero."""
+    a = a / np.max(np.abs(a))
+    b = b / np.max(np.abs(b))
+    value = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+    return min(1.0, max(-1.0, value))
 
 
 class EmbeddingService:

@@ -19,6 +19,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from inferline.models.series import SeriesValue
 from inferline.ports.model import InferenceModel, ModelInput, ModelOutput
 
 MAX_SERIES_LENGTH = 100_000
@@ -34,7 +35,7 @@ RELATIVE_STD_EPSILON = 1e-8
 class LSTMForecastInput(ModelInput):
     """A series (oldest value first) and how many future values to forecast."""
 
-    series: list[float] = Field(min_length=2, max_length=MAX_SERIES_LENGTH)
+    series: list[SeriesValue] = Field(min_length=2, max_length=MAX_SERIES_LENGTH)
     horizon: int = Field(default=1, ge=1, le=MAX_HORIZON)
 
 
@@ -50,7 +51,9 @@ def normalisation_stats(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     The offset is the mean and the scale the standard deviation, floored at
     ``RELATIVE_STD_EPSILON`` times the largest magnitude (taken as 1 for an
     all-zero window), so a flat window normalises to zeros. Statistics are computed
-    on values divided by that magnitude, so very large values do not overflow.
+    on values divided by that magnitude, so very large values do not overflow; the
+    scale is at least the smallest normal float, so subnormal values (5e-324) do not
+    underflow it to zero.
     Shapes keep the last axis with size 1. Training and inference both use this
     function, so they normalise identically.
     """
@@ -60,7 +63,8 @@ def normalisation_stats(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     unit = values / magnitude
     unit_mean = unit.mean(axis=-1, keepdims=True)
     unit_std = np.maximum(unit.std(axis=-1, keepdims=True), RELATIVE_STD_EPSILON)
-    return unit_mean * magnitude, unit_std * magnitude
+    scale = np.maximum(unit_std * magnitude, np.finfo(np.float64).tiny)
+    return unit_mean * magnitude, scale
 
 
 class LSTMNetwork(nn.Module):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
+from inferline.models.series import SeriesValue
 from inferline.ports.model import InferenceModel, ModelInput, ModelOutput
 
 MAX_SERIES_LENGTH = 100_000
@@ -13,7 +14,7 @@ MAX_SERIES_LENGTH = 100_000
 class MovingAverageInput(ModelInput):
     """A series and the window to average over."""
 
-    series: list[float] = Field(min_length=1, max_length=MAX_SERIES_LENGTH)
+    series: list[SeriesValue] = Field(min_length=1, max_length=MAX_SERIES_LENGTH)
     window: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")

@@ -9,7 +9,16 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inferline.testing.server import ServerProcess, http_server, relay_process, worker_process
+import httpx
+
+from inferline.testing.server import (
+    PROCESS_START_TIMEOUT,
+    ServerProcess,
+    http_server,
+    relay_process,
+    wait_for_live_workers,
+    worker_process,
+)
 
 
 @dataclass
@@ -27,7 +36,7 @@ class Cluster:
     _started: int = 0
 
     def start(self, *, wait: bool = True) -> Cluster:
-        """Start every process; with `wait`, until the API says it is ready."""
+        """Start every process; with `wait`, until the API is ready and every worker beats."""
         self.logs.mkdir(parents=True, exist_ok=True)
         self.api = http_server(
             "api", self.database_url, self.logs / "api.log", "--no-relay", **self.settings
@@ -35,7 +44,9 @@ class Cluster:
         self.relay = self.new_relay().start()
         self.worker_processes = [self.new_worker().start() for _ in range(self.workers)]
         if wait:
-            self.api.wait_ready(90)
+            self.api.wait_ready(PROCESS_START_TIMEOUT)
+            with httpx.Client(base_url=self.api.url, timeout=10) as client:
+                wait_for_live_workers(client, self.workers)
         return self
 
     def new_worker(self) -> ServerProcess:

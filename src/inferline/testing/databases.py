@@ -38,17 +38,6 @@ class Server:
         except OSError:
             return False
 
-    def require(self) -> None:
-        """Skip the test when the server is down, but fail in CI (env `CI` set)."""
-        import pytest
-
-        if self.is_up():
-            return
-        message = f"{self.name} is not running on {self.address} (scripts/ensure-services.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
 
 POSTGRES = Server("PostgreSQL", POSTGRES_HOST)
 MYSQL = Server("MariaDB/MySQL", MYSQL_HOST)

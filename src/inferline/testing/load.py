@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from inferline.testing.polling import NotReady, poll_until
 
 MOVING_AVERAGE_INPUT = {"series": [1.0, 2.0, 3.0, 4.0], "window": 2}
 
@@ -27,18 +28,15 @@ def submit_batch(
             {"model": model, "input": MOVING_AVERAGE_INPUT, "idempotency_key": key} for key in keys
         ]
     }
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            response = client.post("/api/v1/jobs/batch", json=body)
-            if response.status_code == 202:
-                return [job["id"] for job in response.json()["jobs"]]
-            problem = f"HTTP {response.status_code}: {response.text[:200]}"
-        except httpx.HTTPError as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"jobs not accepted after {timeout}s: {problem}")
-        time.sleep(0.2)  # back off before sending the same batch again
+
+    def submit() -> list[str]:
+        response = client.post("/api/v1/jobs/batch", json=body)
+        if response.status_code != 202:
+            raise NotReady(f"HTTP {response.status_code}: {response.text[:200]}")
+        return [job["id"] for job in response.json()["jobs"]]
+
+    # back off 0.2 s before sending the same batch again
+    return poll_until(submit, f"{len(keys)} jobs accepted", timeout=timeout, interval=0.2)
 
 
 @dataclass

@@ -7,12 +7,17 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from inferline.testing.polling import json_answer, poll_until
+
+# A process imports torch and loads its models before it serves or claims: seconds on
+# an idle machine, a minute on a loaded one. Waits for a process to start use this.
+PROCESS_START_TIMEOUT = 120.0
 
 
 def free_port() -> int:
@@ -53,18 +58,20 @@ class ServerProcess:
         log.close()
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> ServerProcess:
-        """Wait until /readyz answers 200 (HTTP processes only)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_ready(self, timeout: float = PROCESS_START_TIMEOUT) -> ServerProcess:
+        """Wait until /readyz answers 200 (HTTP processes only); fail at once if it exits."""
+
+        def readyz() -> httpx.Response:
             self._check_alive()
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"server not ready after {timeout}s; log:\n{self.log_tail()}")
+            return httpx.get(f"{self.url}/readyz", timeout=2.0)
+
+        try:
+            poll_until(
+                readyz, f"{self.url} ready", timeout=timeout, accept=lambda r: r.status_code == 200
+            )
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; log:\n{self.log_tail()}") from None
+        return self
 
     def _check_alive(self) -> None:
         assert self.process is not None
@@ -133,27 +140,33 @@ def relay_process(database_url: str, log_path: Path, **settings: str) -> ServerP
     return ServerProcess(["relay"], server_env(database_url, **settings), log_path)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` every 20 ms until it holds; TimeoutError naming `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not true after {timeout}s")
-        time.sleep(0.02)
-
-
 FINISHED = frozenset({"succeeded", "dead", "cancelled", "expired"})
+
+
+def wait_for_live_workers(
+    client: httpx.Client, count: int = 1, timeout: float = PROCESS_START_TIMEOUT
+) -> list[dict[str, Any]]:
+    """Wait until `count` workers (any process) beat, that is, claim jobs; the API at
+    `client` lists them in its dashboard snapshot. Returns them."""
+    live: list[dict[str, Any]] = poll_until(
+        lambda: json_answer(client.get("/api/v1/dashboard/snapshot"))["workers"]["live"],
+        f"{count} live worker(s)",
+        timeout=timeout,
+        accept=lambda workers: len(workers) >= count,
+        interval=0.1,
+    )
+    return live
 
 
 def wait_for_job(
     client: httpx.Client, job_id: str, statuses: frozenset[str] = FINISHED, timeout: float = 30.0
-) -> dict[str, object]:
-    """Poll a job until its status is one of `statuses`; raise after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job: dict[str, object] = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job.get("status") in statuses:
-            return job
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} still {job.get('status')} after {timeout}s")
-        time.sleep(0.02)
+) -> dict[str, Any]:
+    """Poll a job until its status is one of `statuses`; TimeoutError after `timeout` s."""
+    job: dict[str, Any] = poll_until(
+        lambda: json_answer(client.get(f"/api/v1/jobs/{job_id}")),
+        f"job {job_id} {'/'.join(sorted(statuses))}",
+        timeout=timeout,
+        accept=lambda job: job.get("status") in statuses,
+        interval=0.02,
+    )
+    return job

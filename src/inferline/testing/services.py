@@ -19,25 +19,28 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inferline.testing.polling import poll_until
 from inferline.testing.server import free_port
 
 
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def _wait_port(port: int, *, up: bool, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                if up:
-                    return
-        except OSError:
-            if not up:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"port {port} did not go {'up' if up else 'down'} in {timeout}s")
+    poll_until(
+        lambda: _port_open(port),
+        f"port {port} {'up' if up else 'down'}",
+        timeout=timeout,
+        accept=lambda is_open: is_open == up,
+    )
 
 
 @dataclass

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from inferline.api.deps import get_container
 from inferline.api.disconnect import unless_disconnected
 from inferline.api.embedding_schemas import CollectionRequest, SearchRequest, UpsertRequest
+from inferline.api.errors import error_responses
 from inferline.application.collections import NewItem
 from inferline.bootstrap import Container
 from inferline.ports.vectors import CollectionSpec
@@ -19,7 +20,7 @@ from inferline.ports.vectors import CollectionSpec
 router = APIRouter(prefix="/api/v1/collections", tags=["collections"])
 
 ContainerDep = Annotated[Container, Depends(get_container)]
-NameParam = Annotated[str, Path(min_length=1, max_length=64)]
+NameParam = Annotated[str, Path(min_length=1, max_length=64, examples=["demo"])]
 
 
 def _view(spec: CollectionSpec, count: int | None = None) -> dict[str, Any]:
@@ -34,7 +35,14 @@ async def list_collections(container: ContainerDep) -> dict[str, Any]:
     return {"collections": [_view(spec) for spec in await container.collections.all()]}
 
 
-@router.put("/{name}", summary="Create a collection (idempotent)")
+@router.put(
+    "/{name}",
+    summary="Create a collection (idempotent)",
+    responses={
+        201: {"description": "Created."},
+        **error_responses(404, 409, 413, 422, 429, 503),
+    },
+)
 async def create_collection(
     name: NameParam, body: CollectionRequest, response: Response, container: ContainerDep
 ) -> dict[str, Any]:
@@ -44,19 +52,28 @@ async def create_collection(
     return _view(spec)
 
 
-@router.get("/{name}", summary="Describe a collection")
+@router.get("/{name}", summary="Describe a collection", responses=error_responses(404, 422))
 async def get_collection(name: NameParam, container: ContainerDep) -> dict[str, Any]:
     spec, count = await container.collections.describe(name)
     return _view(spec, count)
 
 
-@router.delete("/{name}", status_code=204, summary="Delete a collection and its items")
+@router.delete(
+    "/{name}",
+    status_code=204,
+    summary="Delete a collection and its items",
+    responses=error_responses(404, 422),
+)
 async def drop_collection(name: NameParam, container: ContainerDep) -> Response:
     await container.collections.drop(name)
     return Response(status_code=204)
 
 
-@router.post("/{name}/items", summary="Insert or replace items (texts are embedded)")
+@router.post(
+    "/{name}/items",
+    summary="Insert or replace items (texts are embedded)",
+    responses=error_responses(404, 409, 413, 422, 429, 503),
+)
 async def upsert_items(
     name: NameParam, body: UpsertRequest, container: ContainerDep
 ) -> dict[str, Any]:
@@ -65,7 +82,11 @@ async def upsert_items(
     return {"upserted": upserted}
 
 
-@router.post("/{name}/search", summary="Nearest items to a text or a vector")
+@router.post(
+    "/{name}/search",
+    summary="Nearest items to a text or a vector",
+    responses=error_responses(404, 413, 422, 429, 503),
+)
 async def search(
     name: NameParam, body: SearchRequest, request: Request, container: ContainerDep
 ) -> dict[str, Any]:
@@ -84,7 +105,12 @@ async def search(
     }
 
 
-@router.delete("/{name}/items/{item_id}", status_code=204, summary="Delete one item")
+@router.delete(
+    "/{name}/items/{item_id}",
+    status_code=204,
+    summary="Delete one item",
+    responses=error_responses(404, 422),
+)
 async def delete_item(
     name: NameParam,
     item_id: Annotated[str, Path(min_length=1, max_length=256)],

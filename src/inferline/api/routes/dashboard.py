@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from inferline.api.deps import get_container, get_tenant, ws_container
+from inferline.api.errors import error_responses
 from inferline.api.websockets import push_until_disconnected
 from inferline.bootstrap import Container
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 PUSH_SECONDS = 2.0
 
 
-@router.get("/snapshot", summary="The dashboard's current figures")
+@router.get("/snapshot", summary="The dashboard's current figures", responses=error_responses(503))
 async def snapshot(
     container: Annotated[Container, Depends(get_container)],
     tenant: Annotated[str, Depends(get_tenant)],

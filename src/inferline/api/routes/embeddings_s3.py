@@ -17,7 +17,13 @@ from fastapi.responses import JSONResponse
 
 from inferline.api.deps import container_of, get_container
 from inferline.api.disconnect import unless_disconnected
-from inferline.api.embedding_schemas import BatchEmbedRequest, EmbedRequest, SimilarityRequest
+from inferline.api.embedding_schemas import (
+    BatchEmbedRequest,
+    EmbeddingHealth,
+    EmbedRequest,
+    SimilarityRequest,
+)
+from inferline.api.errors import error_responses
 from inferline.api.fast_json import FastJSONResponse
 from inferline.bootstrap import Container
 
@@ -26,7 +32,15 @@ router = APIRouter(tags=["embeddings (source S3)"])
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-@router.post("/embed", summary="Embed one text", response_class=FastJSONResponse)
+EMBEDDING_ERRORS = error_responses(404, 413, 422, 429, 503)
+
+
+@router.post(
+    "/embed",
+    summary="Embed one text",
+    response_class=FastJSONResponse,
+    responses=EMBEDDING_ERRORS,
+)
 async def embed(body: EmbedRequest, request: Request) -> FastJSONResponse:
     """`{"embedding", "dim", "model", "cached", "truncated"}`; blank text is a 422."""
     work = container_of(request).embeddings.embed([body.text], body.model, field="text")
@@ -43,7 +57,12 @@ async def embed(body: EmbedRequest, request: Request) -> FastJSONResponse:
     )
 
 
-@router.post("/batch-embed", summary="Embed 1 to 100 texts", response_class=FastJSONResponse)
+@router.post(
+    "/batch-embed",
+    summary="Embed 1 to 100 texts",
+    response_class=FastJSONResponse,
+    responses=EMBEDDING_ERRORS,
+)
 async def batch_embed(body: BatchEmbedRequest, request: Request) -> FastJSONResponse:
     """Embeddings in input order, with per-text `cached` and `truncated` flags."""
     work = container_of(request).embeddings.embed(body.texts, body.model)
@@ -59,7 +78,11 @@ async def batch_embed(body: BatchEmbedRequest, request: Request) -> FastJSONResp
     )
 
 
-@router.post("/similarity", summary="Cosine similarity of two texts or two vectors")
+@router.post(
+    "/similarity",
+    summary="Cosine similarity of two texts or two vectors",
+    responses=EMBEDDING_ERRORS,
+)
 async def similarity(
     body: SimilarityRequest, request: Request, container: ContainerDep
 ) -> dict[str, float]:
@@ -73,7 +96,15 @@ async def similarity(
     return {"similarity": value}
 
 
-@router.get("/healthz", summary="The embedding model is loaded (source S3)")
+@router.get(
+    "/healthz",
+    summary="The embedding model is loaded (source S3)",
+    responses={
+        200: {"model": EmbeddingHealth, "description": "The model is loaded."},
+        503: {"model": EmbeddingHealth, "description": "The model is loading or failed."},
+        **error_responses(404),
+    },
+)
 async def healthz(container: ContainerDep) -> JSONResponse:
     served = container.embeddings.embedding_model()
     status = "healthy" if served.loaded else ("failed" if served.load_error else "loading")
@@ -88,7 +119,7 @@ async def healthz(container: ContainerDep) -> JSONResponse:
     )
 
 
-@router.get("/stats", summary="Embedding statistics (source S3)")
+@router.get("/stats", summary="Embedding statistics (source S3)", responses=error_responses(404))
 async def stats(container: ContainerDep) -> dict[str, object]:
     """Requests, texts, cache hits/misses/hit rate, mean batch size, latency percentiles."""
     service = container.embeddings

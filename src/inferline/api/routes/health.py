@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from inferline import __version__
 from inferline.api.deps import get_container
 from inferline.bootstrap import Container
 
 router = APIRouter(tags=["operations"])
+
+
+class Readiness(BaseModel):
+    """`/readyz`: `ready`, or `not_ready` with the reasons."""
+
+    status: Literal["ready", "not_ready"]
+    reasons: list[str] = []
+
 
 ContainerDep = Annotated[Container, Depends(get_container)]
 
@@ -37,7 +46,14 @@ async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Models are loaded and the database answers")
+@router.get(
+    "/readyz",
+    summary="Models are loaded and the database answers",
+    responses={
+        200: {"model": Readiness, "description": "Ready for traffic."},
+        503: {"model": Readiness, "description": "Not ready: `reasons` says why."},
+    },
+)
 async def readyz(container: ContainerDep) -> JSONResponse:
     reasons = not_ready_reasons(container)
     if reasons or not container.ready:
@@ -81,6 +97,6 @@ async def health(container: ContainerDep) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 async def metrics(container: ContainerDep) -> Response:
     return Response(generate_latest(container.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -7,12 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from inferline.api.deps import get_container, get_tenant
+from inferline.api.errors import error_responses
 from inferline.api.schemas import JobBatchRequest, JobRequest
 from inferline.application.jobs import SubmitJob
 from inferline.bootstrap import Container
 from inferline.domain.jobs import JobStatus, job_view
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+# Every route reads or writes the job store: 503 while the database is unreachable.
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=error_responses(422, 503))
 
 ContainerDep = Annotated[Container, Depends(get_container)]
 TenantDep = Annotated[str, Depends(get_tenant)]
@@ -31,7 +33,7 @@ def _command(body: JobRequest, tenant: str, idempotency_key: str | None = None) 
     )
 
 
-@router.post("", status_code=202, summary="Submit a job")
+@router.post("", status_code=202, summary="Submit a job", responses=error_responses(404, 413, 429))
 async def submit_job(
     body: JobRequest,
     response: Response,
@@ -48,7 +50,12 @@ async def submit_job(
     return job_view(job)
 
 
-@router.post("/batch", status_code=202, summary="Submit many jobs at once")
+@router.post(
+    "/batch",
+    status_code=202,
+    summary="Submit many jobs at once",
+    responses=error_responses(404, 413, 429),
+)
 async def submit_jobs(
     body: JobBatchRequest, container: ContainerDep, tenant: TenantDep
 ) -> dict[str, Any]:
@@ -57,7 +64,7 @@ async def submit_jobs(
     return {"jobs": [job_view(job, include_input=False) for job, _ in results]}
 
 
-@router.get("", summary="List jobs, newest first")
+@router.get("", summary="List jobs, newest first", responses=error_responses(404))
 async def list_jobs(
     container: ContainerDep,
     tenant: TenantDep,
@@ -74,25 +81,36 @@ async def list_jobs(
     return {"jobs": [job_view(j, include_input=False) for j in jobs], "next_cursor": next_cursor}
 
 
-@router.get("/{job_id}", summary="Get a job")
+@router.get("/{job_id}", summary="Get a job", responses=error_responses(404))
 async def get_job(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
     return job_view(await container.jobs.get(tenant, job_id))
 
 
-@router.delete("/{job_id}", summary="Cancel a job that has not finished")
+@router.delete(
+    "/{job_id}",
+    summary="Cancel a job that has not finished",
+    responses=error_responses(404, 409),
+)
 async def cancel_job(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
     """409 when the job already finished."""
     return job_view(await container.jobs.cancel(tenant, job_id))
 
 
 @router.post(
-    "/{job_id}/retry", status_code=202, summary="Queue a dead, cancelled or expired job again"
+    "/{job_id}/retry",
+    status_code=202,
+    summary="Queue a dead, cancelled or expired job again",
+    responses=error_responses(404, 409),
 )
 async def retry_job(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
     return job_view(await container.jobs.retry(tenant, job_id))
 
 
-@router.get("/{job_id}/events", summary="The job's state changes, oldest first")
+@router.get(
+    "/{job_id}/events",
+    summary="The job's state changes, oldest first",
+    responses=error_responses(404),
+)
 async def job_timeline(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
     events = await container.jobs.timeline(tenant, job_id)
     return {

@@ -5,18 +5,21 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 
 from inferline.api.deps import get_container
 from inferline.api.disconnect import unless_disconnected
+from inferline.api.errors import error_responses
 from inferline.api.schemas import InferRequest
 from inferline.bootstrap import Container
-from inferline.domain.errors import InvalidInput
 from inferline.runtime.serving import ServedModel
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+ModelName = Annotated[
+    str, Path(description="A model's name or alias.", examples=["moving-average"])
+]
 
 
 def model_info(served: ServedModel, container: Container) -> dict[str, Any]:
@@ -45,23 +48,22 @@ async def list_models(container: ContainerDep) -> dict[str, Any]:
     return {"models": [model_info(m, container) for m in container.models.models.values()]}
 
 
-@router.get("/{name}", summary="Describe one model")
-async def get_model(name: str, container: ContainerDep) -> dict[str, Any]:
+@router.get("/{name}", summary="Describe one model", responses=error_responses(404))
+async def get_model(name: ModelName, container: ContainerDep) -> dict[str, Any]:
     return model_info(container.models.get(name), container)
 
 
-@router.post("/{name}/infer", summary="Run inference now")
+@router.post(
+    "/{name}/infer",
+    summary="Run inference now",
+    responses=error_responses(404, 413, 422, 429, 500, 503),
+)
 async def infer(
-    name: str, body: InferRequest, request: Request, container: ContainerDep
+    name: ModelName, body: InferRequest, request: Request, container: ContainerDep
 ) -> dict[str, Any]:
     """`{"input": {...}}` gives `{"output"}`; `{"inputs": [...]}` gives `{"outputs"}`.
     A client that disconnects before the answer takes its waiting inputs out of the batch."""
     served = container.models.get(name)
-    if (body.input is None) == (body.inputs is None):
-        raise InvalidInput(
-            "give exactly one of `input` or `inputs`",
-            details=[{"field": "input", "message": "exactly one of input/inputs is required"}],
-        )
     header = {"model": served.name, "model_version": served.model_class.version}
     if body.input is not None:
         work = container.inference.infer(name, [body.input], field="input")

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from inferline.api.deps import container_of, get_container
 from inferline.api.disconnect import unless_disconnected
 from inferline.api.embedding_schemas import OpenAIEmbeddingsRequest
+from inferline.api.errors import error_responses
 from inferline.api.fast_json import FastJSONResponse
 from inferline.bootstrap import Container
 from inferline.domain.errors import InvalidInput
@@ -26,7 +27,10 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 
 
 @router.post(
-    "/embeddings", summary="Create embeddings (OpenAI API)", response_class=FastJSONResponse
+    "/embeddings",
+    summary="Create embeddings (OpenAI API)",
+    response_class=FastJSONResponse,
+    responses=error_responses(404, 413, 422, 429, 503),
 )
 async def create_embeddings(body: OpenAIEmbeddingsRequest, request: Request) -> FastJSONResponse:
     service = container_of(request).embeddings

@@ -7,18 +7,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from inferline.api.deps import get_container, get_tenant
+from inferline.api.errors import error_responses
 from inferline.api.schemas import S2SubmitRequest
 from inferline.application.jobs import SubmitJob
 from inferline.bootstrap import Container
 from inferline.domain.jobs import job_view
 
-router = APIRouter(prefix="/api/v1/inference", tags=["source S2"])
+router = APIRouter(
+    prefix="/api/v1/inference", tags=["source S2"], responses=error_responses(404, 422, 503)
+)
 
 ContainerDep = Annotated[Container, Depends(get_container)]
 TenantDep = Annotated[str, Depends(get_tenant)]
 
 
-@router.post("/submit", status_code=202, summary="Submit a series (source S2)")
+@router.post(
+    "/submit",
+    status_code=202,
+    summary="Submit a series (source S2)",
+    responses=error_responses(413, 429),
+)
 async def submit(
     body: S2SubmitRequest, container: ContainerDep, tenant: TenantDep
 ) -> dict[str, Any]:

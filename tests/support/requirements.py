@@ -1,7 +1,9 @@
-"""System programs the end-to-end tests drive: chromium, promtool, prometheus, nginx.
+"""What a test needs from the machine: system programs (chromium, promtool, prometheus,
+nginx, npm) and the local database servers.
 
-`scripts/install-system-deps.sh` (run by `make test`) installs them. A missing one
-skips the test on a developer's machine and fails it in CI (env `CI` set).
+`scripts/install-system-deps.sh` and `scripts/ensure-services.sh` (run by `make test`)
+provide them. A missing one skips the test on a developer's machine and fails it in
+CI (env `CI` set).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from inferline.testing.databases import Server
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -37,3 +41,9 @@ def missing(message: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def require_server(server: Server) -> None:
+    """Skip (locally) or fail (in CI) when a local database server is down."""
+    if not server.is_up():
+        missing(f"{server.name} is not running on {server.address} (scripts/ensure-services.sh)")
