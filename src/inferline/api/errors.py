@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import compile_path
+from starlette.routing import Match
 
 from inferline.api.schemas import ErrorBody
 from inferline.core.validation import field_problems, problems_summary
@@ -122,22 +121,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return unexpected_error_response(exc, request.headers.get("x-request-id"))
 
 
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
 def allowed_methods(request: Request) -> list[str]:
-    """Every method the API serves at this request's path, for 405's `Allow` (from the
-    OpenAPI paths: Starlette names only the methods of the first route that matched)."""
-    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
-        request.app.state, "methods_by_path", None
-    )
-    if table is None:
-        table = []
-        for template, operations in request.app.openapi()["paths"].items():
-            methods = {method.upper() for method in operations}
-            if "GET" in methods:
-                methods.add("HEAD")
-            table.append((compile_path(template)[0], methods))
-        request.app.state.methods_by_path = table
-    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
-    return sorted({m for pattern, methods in table if pattern.match(path) for m in methods})
+    """Every method the API serves at this request's path, for 405's `Allow`. Starlette
+    names only the methods of the first route that matched; the router itself is asked
+    here, so that path convertors count (`/api/v1/jobs/batch` is not `/{job_id:uuid}`)."""
+    methods = {
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    }
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def unexpected_error_response(exc: Exception, request_id: str | None = None) -> JSONResponse:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+from uuid import UUID
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 MAX_METADATA_KEYS = 64
+
+# A job id in a path. Routes match `{job_id:uuid}` only, so that `/api/v1/jobs/batch`
+# is never read as the id "batch" (nor is its Allow header given GET and DELETE).
+JobId = Annotated[UUID, Path(description="The job's id, as the submit answered it.")]
 
 
 class ErrorDetail(BaseModel):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from inferline.api.deps import get_container, get_tenant
 from inferline.api.errors import error_responses
-from inferline.api.schemas import JobBatchRequest, JobRequest
+from inferline.api.schemas import JobBatchRequest, JobId, JobRequest
 from inferline.application.jobs import SubmitJob
 from inferline.bootstrap import Container
 from inferline.domain.jobs import JobStatus, job_view
@@ -81,40 +81,40 @@ async def list_jobs(
     return {"jobs": [job_view(j, include_input=False) for j in jobs], "next_cursor": next_cursor}
 
 
-@router.get("/{job_id}", summary="Get a job", responses=error_responses(404))
-async def get_job(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
-    return job_view(await container.jobs.get(tenant, job_id))
+@router.get("/{job_id:uuid}", summary="Get a job", responses=error_responses(404))
+async def get_job(job_id: JobId, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
+    return job_view(await container.jobs.get(tenant, str(job_id)))
 
 
 @router.delete(
-    "/{job_id}",
+    "/{job_id:uuid}",
     summary="Cancel a job that has not finished",
     responses=error_responses(404, 409),
 )
-async def cancel_job(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
+async def cancel_job(job_id: JobId, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
     """409 when the job already finished."""
-    return job_view(await container.jobs.cancel(tenant, job_id))
+    return job_view(await container.jobs.cancel(tenant, str(job_id)))
 
 
 @router.post(
-    "/{job_id}/retry",
+    "/{job_id:uuid}/retry",
     status_code=202,
     summary="Queue a dead, cancelled or expired job again",
     responses=error_responses(404, 409),
 )
-async def retry_job(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
-    return job_view(await container.jobs.retry(tenant, job_id))
+async def retry_job(job_id: JobId, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
+    return job_view(await container.jobs.retry(tenant, str(job_id)))
 
 
 @router.get(
-    "/{job_id}/events",
+    "/{job_id:uuid}/events",
     summary="The job's state changes, oldest first",
     responses=error_responses(404),
 )
-async def job_timeline(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
-    events = await container.jobs.timeline(tenant, job_id)
+async def job_timeline(job_id: JobId, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
+    events = await container.jobs.timeline(tenant, str(job_id))
     return {
-        "job_id": job_id,
+        "job_id": str(job_id),
         "events": [
             {
                 "seq": e.seq,

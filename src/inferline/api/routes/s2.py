@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from inferline.api.deps import get_container, get_tenant
 from inferline.api.errors import error_responses
-from inferline.api.schemas import S2SubmitRequest
+from inferline.api.schemas import JobId, S2SubmitRequest
 from inferline.application.jobs import SubmitJob
 from inferline.bootstrap import Container
 from inferline.domain.jobs import job_view
@@ -41,9 +41,9 @@ async def submit(
     return {"job_id": job.id, "status": job.status.value}
 
 
-@router.get("/{job_id}", summary="A submitted job's status and result (source S2)")
-async def result(job_id: str, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
-    view = job_view(await container.jobs.get(tenant, job_id), include_input=False)
+@router.get("/{job_id:uuid}", summary="A submitted job's status and result (source S2)")
+async def result(job_id: JobId, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
+    view = job_view(await container.jobs.get(tenant, str(job_id)), include_input=False)
     return {
         "job_id": view["id"],
         "status": view["status"],
