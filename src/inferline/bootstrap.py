@@ -29,6 +29,7 @@ from inferline.core.settings import Settings
 from inferline.domain.jobs import RetryPolicy
 from inferline.models.minilm import MiniLM
 from inferline.ports.cache import Cache
+from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.events import EventBus
 from inferline.ports.model import InferenceModel
 from inferline.ports.queue import JobQueue
@@ -56,9 +57,9 @@ class Role(StrEnum):
     RELAY = "relay"
 
 
-def build_store(settings: Settings) -> JobStore:
-    """The job store named by INFERLINE_DATABASE_URL."""
-    return SqlJobStore(settings.database_url)
+def build_store(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> JobStore:
+    """The job store named by INFERLINE_DATABASE_URL, reading time from `clock`."""
+    return SqlJobStore(settings.database_url, clock=clock)
 
 
 def build_event_bus(settings: Settings) -> EventBus:
@@ -221,13 +222,15 @@ def build_container(
     *,
     registry: ModelRegistry | None = None,
     workers_in_process: int = 1,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Container:
-    """Wire one process. `registry` lets tests and embedders add models."""
+    """Wire one process. `registry` lets tests and embedders add models; `clock` is the
+    one time source of the job lifecycle (store, submits, workers, queue sweep)."""
     metrics = Metrics()
     registry = registry or ModelRegistry.from_entry_points()
     registry.register_import_paths(settings.model_plugins)
     registry = registry.select(settings.models)
-    store = build_store(settings)
+    store = build_store(settings, clock)
     bus = build_event_bus(settings)
     models = ModelServer(registry, settings, metrics, factories=model_factories(settings))
     cache = build_cache(settings)
@@ -261,6 +264,7 @@ def build_container(
             default_max_attempts=settings.default_max_attempts,
             max_queued_jobs=settings.max_queued_jobs,
             on_commit=committed.fire,
+            clock=clock,
         ),
         inference=InferenceService(models, metrics),
         dashboard=DashboardService(
@@ -282,7 +286,7 @@ def build_container(
     if Role.RELAY in roles:
         if queue is not None:
             container.dispatcher = QueueDispatcher(
-                store, queue, sweep_seconds=settings.queue_sweep_seconds
+                store, queue, sweep_seconds=settings.queue_sweep_seconds, clock=clock
             )
         container.relay = OutboxRelay(
             store, bus, dispatch=container.dispatcher.dispatch if container.dispatcher else None
@@ -306,6 +310,7 @@ def build_container(
                 config,
                 on_commit=committed.fire,
                 source=_queue_source(settings, store, queue),
+                clock=clock,
             )
             committed.connect(worker.notify)
             container.workers.append(worker)
