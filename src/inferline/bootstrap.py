@@ -35,6 +35,7 @@ from inferline.core.settings import Settings, StreamRoute
 from inferline.domain.jobs import JobEvent, RetryPolicy
 from inferline.models.minilm import MiniLM
 from inferline.ports.cache import Cache
+from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.events import EventBus
 from inferline.ports.model import InferenceModel
 from inferline.ports.queue import JobQueue
@@ -64,9 +65,9 @@ class Role(StrEnum):
     STREAMS = "streams"  # the stream routes' ingest (`inferline consume`)
 
 
-def build_store(settings: Settings) -> JobStore:
-    """The job store named by INFERLINE_DATABASE_URL."""
-    return SqlJobStore(settings.database_url)
+def build_store(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> JobStore:
+    """The job store named by INFERLINE_DATABASE_URL, reading time from `clock`."""
+    return SqlJobStore(settings.database_url, clock=clock)
 
 
 def build_event_bus(settings: Settings) -> EventBus:
@@ -271,13 +272,15 @@ def build_container(
     *,
     registry: ModelRegistry | None = None,
     workers_in_process: int = 1,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Container:
-    """Wire one process. `registry` lets tests and embedders add models."""
+    """Wire one process. `registry` lets tests and embedders add models; `clock` is the
+    one time source of the job lifecycle (store, submits, workers, queue sweep)."""
     metrics = Metrics()
     registry = registry or ModelRegistry.from_entry_points()
     registry.register_import_paths(settings.model_plugins)
     registry = registry.select(settings.models)
-    store = build_store(settings)
+    store = build_store(settings, clock)
     bus = build_event_bus(settings)
     models = ModelServer(registry, settings, metrics, factories=model_factories(settings))
     cache = build_cache(settings)
@@ -311,6 +314,7 @@ def build_container(
             default_max_attempts=settings.default_max_attempts,
             max_queued_jobs=settings.max_queued_jobs,
             on_commit=committed.fire,
+            clock=clock,
         ),
         inference=InferenceService(models, metrics),
         dashboard=DashboardService(
@@ -333,7 +337,7 @@ def build_container(
         outputs: list[Callable[[list[JobEvent]], Awaitable[None]]] = []
         if queue is not None:
             container.dispatcher = QueueDispatcher(
-                store, queue, sweep_seconds=settings.queue_sweep_seconds
+                store, queue, sweep_seconds=settings.queue_sweep_seconds, clock=clock
             )
             outputs.append(container.dispatcher.dispatch)
         if container.stream_sink is not None:
@@ -370,6 +374,7 @@ def build_container(
                 config,
                 on_commit=committed.fire,
                 source=_queue_source(settings, store, queue),
+                clock=clock,
             )
             committed.connect(worker.notify)
             container.workers.append(worker)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ from inferline.core.metrics import Metrics
 from inferline.domain.errors import InvalidInput, NotFound
 from inferline.domain.ids import new_job_id
 from inferline.domain.jobs import Job, JobEvent, JobStatus, NewJob, QueueFull
+from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.store import JobStore
 from inferline.runtime.group_commit import GroupCommitter
 from inferline.runtime.registry import ModelRegistry
@@ -50,8 +50,10 @@ class JobService:
         default_max_attempts: int,
         max_queued_jobs: int,
         on_commit: Callable[[], None] = lambda: None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
+        self.clock = clock
         self.registry = registry
         self.metrics = metrics
         self.depths = depths
@@ -100,7 +102,7 @@ class JobService:
     def _prepare(self, command: SubmitJob) -> NewJob:
         model_class = self.registry.get(command.model)
         item = validate_input(model_class, command.input, field="input")
-        if command.deadline is not None and command.deadline <= time.time():
+        if command.deadline is not None and command.deadline <= self.clock.now():
             raise InvalidInput(
                 "deadline is in the past",
                 details=[{"field": "deadline", "message": "must be in the future"}],

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from inferline.domain.errors import DeadlineExceeded, InferlineError
 from inferline.domain.jobs import DEADLINE_PASSED, Job, Outcome, OutcomeKind
+from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.runtime.batcher import Lane
 from inferline.runtime.serving import ModelServer, validate_input
 
@@ -16,14 +16,15 @@ log = logging.getLogger(__name__)
 class JobProcessor:
     """Runs one attempt of a job through its model's batcher and says how it ended."""
 
-    def __init__(self, models: ModelServer) -> None:
+    def __init__(self, models: ModelServer, clock: Clock = SYSTEM_CLOCK) -> None:
         self.models = models
+        self.clock = clock
 
     async def run(self, job: Job) -> Outcome:
         """Run the job unless its deadline passes first (before or while it waits for a
         batch): then it is `expired` and never reaches the model."""
         try:
-            if job.deadline is not None and job.deadline <= time.time():
+            if job.overdue(self.clock.now()):
                 raise DeadlineExceeded(DEADLINE_PASSED)
             served = self.models.get(job.model)
             item = validate_input(served.model_class, job.input, field="input")

@@ -56,6 +56,10 @@ class Conflict(InferlineError):
     kind = ErrorKind.CONFLICT
 
 
+class InvalidTransition(Conflict):
+    """A job was asked to change in a way its current state does not allow."""
+
+
 class PayloadTooLarge(InferlineError):
     """The request body is over the configured limit."""
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from inferline.domain.jobs import JobEvent, JobStatus
+from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.queue import JobMessage, JobQueue
 from inferline.ports.store import JobStore
 
@@ -33,8 +33,10 @@ class QueueDispatcher:
         *,
         sweep_seconds: float = 2.0,
         sweep_batch: int = 2000,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
+        self.clock = clock
         self.queue = queue
         self.sweep_seconds = sweep_seconds
         self.sweep_batch = sweep_batch
@@ -54,7 +56,8 @@ class QueueDispatcher:
 
     async def sweep_once(self) -> int:
         """Re-dispatch jobs runnable for over a sweep period but absent from the queue."""
-        waiting = await self.store.runnable_jobs(self.sweep_batch, time.time() - self.sweep_seconds)
+        since = self.clock.now() - self.sweep_seconds
+        waiting = await self.store.runnable_jobs(self.sweep_batch, since)
         candidates = [JobMessage(job_id=job_id, model=model) for model, job_id in waiting]
         absent = await self.queue.missing(candidates) if candidates else []
         await self.queue.enqueue(absent)

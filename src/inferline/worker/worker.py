@@ -22,6 +22,7 @@ from inferline.application.processing import JobProcessor
 from inferline.core.logging import job_id_var, model_var
 from inferline.core.metrics import Metrics
 from inferline.domain.jobs import Job, JobStatus, Outcome, RetryPolicy, WorkerBeat
+from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.store import JobStore
 from inferline.runtime.group_commit import GroupCommitter
 from inferline.runtime.serving import ModelServer, ServedModel
@@ -71,15 +72,18 @@ class Worker:
         worker_id: str | None = None,
         on_commit: Callable[[], None] = lambda: None,
         source: Callable[[str], JobSource] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """`source` builds this worker's job source from its id (default: claim from the store)."""
+        """`source` builds this worker's job source from its id (default: claim from the
+        store); `clock` is the time of its heartbeats and deadline checks, the store's."""
         self.store = store
+        self.clock = clock
         self.models = models
         self.metrics = metrics
         self.policy = policy
         self.config = config
         self.worker_id = worker_id or new_worker_id()
-        self.processor = JobProcessor(models)
+        self.processor = JobProcessor(models, clock)
         self.source = (
             source(self.worker_id)
             if source is not None
@@ -93,7 +97,7 @@ class Worker:
         self._background: list[asyncio.Task[None]] = []
         self._stopping = False
         self.last_claim_at: float | None = None
-        self.started_at = time.time()
+        self.started_at = clock.now()
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -187,9 +191,8 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wakeup.wait(), self.config.poll_interval_seconds)
                 continue
-            self.last_claim_at = time.time()
+            now = self.last_claim_at = self.clock.now()
             self._on_commit()
-            now = time.time()
             for job in jobs:
                 self.metrics.jobs.labels(name, JobStatus.RUNNING.value).inc()
                 self.metrics.queue_wait.labels(name).observe(max(0.0, now - job.available_at))
@@ -276,10 +279,13 @@ class Worker:
             models=sorted(self._inflight),
             in_flight=self.inflight,
             started_at=self.started_at,
-            heartbeat_at=time.time(),
+            heartbeat_at=self.clock.now(),
         )
 
     async def _maintenance_loop(self) -> None:
+        """Recover lost leases and expire overdue jobs (the store decides by its clock,
+        the domain how each job changes); prune now and then. The pauses between
+        rounds are real time (`asyncio.sleep`, `time.monotonic`), not the job clock."""
         interval = min(1.0, self.config.lease_seconds / 4)
         last_prune = time.monotonic()
         while True:

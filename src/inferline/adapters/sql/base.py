@@ -23,6 +23,7 @@ from inferline.domain.jobs import (
     Job,
     JobStatus,
 )
+from inferline.ports.clock import SYSTEM_CLOCK, Clock
 
 _MUTABLE = (
     "status",
@@ -35,6 +36,7 @@ _MUTABLE = (
     "available_at",
     "lease_until",
     "worker_id",
+    "deadline",  # dropped when a job whose deadline passed is retried
 )
 _WRITE_BACK = update(jobs).where(jobs.c.id == bindparam("b_id"))
 CLAIMABLE = [s.value for s in CLAIMABLE_STATUSES]
@@ -45,10 +47,13 @@ FINISHING = [JobStatus.SUCCEEDED.value, JobStatus.DEAD.value, JobStatus.EXPIRED.
 
 
 class SqlStoreBase:
-    """Engines, migrations and the row helpers the store's parts build on."""
+    """Engines, migrations, the clock and the row helpers the store's parts build on."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, clock: Clock = SYSTEM_CLOCK) -> None:
+        """`clock` gives every time the store records or compares (leases, retries,
+        deadlines, timestamps); tests pass a fake one to move time without sleeping."""
         self.url = url
+        self.clock = clock
         self._migrate = migrate
         self._writer: SqlEngine | None = None
         self._reader: SqlEngine | None = None
@@ -124,7 +129,7 @@ class SqlStoreBase:
         return insert(table)
 
     async def _write_back(self, conn: SqlConnection, changed: list[Job]) -> None:
-        """Persist the mutable columns of changed jobs and their events."""
+        """Persist the mutable columns of jobs the domain changed, and their events."""
         if not changed:
             return
         params = [{"b_id": j.id, **{c: getattr(j, c) for c in _MUTABLE}} for j in changed]

@@ -1,8 +1,17 @@
-"""The worker side of the SQL job store: claims, outcomes, leases, expiry."""
+"""The worker side of the SQL job store: claims, outcomes, leases, expiry.
+
+The domain decides every change (`Job.complete`, `.lose_lease`, `.expire`,
+`.release`, `.bury`): these methods load and lock the jobs, call it, and write
+the jobs back with their events. Two statements stay set-based SQL, because they
+run for every job at 1,000+ jobs/s and a load-change-save round trip per row
+would cost a multiple of their time (MySQL drivers run an UPDATE per row):
+claims (`Job.start` as one `UPDATE ... RETURNING`, see `_claim_values`) and
+lease heartbeats (`extend_leases`). tests/integration/test_store_lifecycle.py
+checks that a claim changes a job exactly as `Job.start` does.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
@@ -13,15 +22,7 @@ from inferline.adapters.sql.rows import (
     job_from_row,
 )
 from inferline.adapters.sql.schema import jobs
-from inferline.domain.jobs import (
-    CLAIMABLE_STATUSES,
-    DEADLINE_PASSED,
-    Job,
-    JobStatus,
-    Outcome,
-    OutcomeKind,
-    RetryPolicy,
-)
+from inferline.domain.jobs import Job, JobStatus, Outcome, RetryPolicy
 
 
 class ClaimQueries(SqlStoreBase):
@@ -30,8 +31,8 @@ class ClaimQueries(SqlStoreBase):
     async def claim_jobs(
         self, model: str, limit: int, worker_id: str, lease_seconds: float
     ) -> list[Job]:
-        now = time.time()
-        values = _claim_values(worker_id, now, lease_seconds)
+        now = self.clock.now()
+        values = _claim_values(worker_id, now + lease_seconds, now)
         async with self.writer.begin() as conn:
             ids = await self._pick_runnable(conn, model, limit, now)
             if not ids:
@@ -70,12 +71,12 @@ class ClaimQueries(SqlStoreBase):
     ) -> list[Job]:
         if not job_ids:
             return []
-        now = time.time()
+        now = self.clock.now()
         claimed: list[Job] = []
         async with self.writer.begin() as conn:
             for chunk in chunks(sorted(set(job_ids))):
                 runnable = select(jobs.c.id).where(jobs.c.id.in_(chunk), *_runnable_now(now))
-                values = _claim_values(worker_id, now, lease_seconds)
+                values = _claim_values(worker_id, now + lease_seconds, now)
                 if self.dialect in ("sqlite", "postgresql"):
                     claimed += await self._claim_returning(conn, runnable, values)
                 else:
@@ -86,20 +87,15 @@ class ClaimQueries(SqlStoreBase):
     async def bury_poison(self, deliveries: dict[str, int]) -> list[Job]:
         if not deliveries:
             return []
-        now = time.time()
+        now = self.clock.now()
         async with self.writer.begin() as conn:
             changed = [
                 j
                 for j in await self._fetch(conn, list(deliveries), lock=True)
-                if j.status in CLAIMABLE_STATUSES and deliveries[j.id] > j.max_attempts
+                if j.is_poison(deliveries[j.id])
             ]
             for job in changed:
-                job.status, job.finished_at, job.updated_at = JobStatus.DEAD, now, now
-                job.error = (
-                    f"poison message: delivered {deliveries[job.id]} times without "
-                    f"being acknowledged (max_attempts {job.max_attempts})"
-                )
-                job.lease_until = job.worker_id = None
+                job.bury(deliveries[job.id], now)
             await self._write_back(conn, changed)
         return changed
 
@@ -133,26 +129,27 @@ class ClaimQueries(SqlStoreBase):
     async def complete_jobs(self, outcomes: list[Outcome], policy: RetryPolicy) -> list[Job]:
         if not outcomes:
             return []
-        now = time.time()
+        now = self.clock.now()
         async with self.writer.begin() as conn:
             ids = [o.job_id for o in outcomes]
             current = {j.id: j for j in await self._fetch(conn, ids, lock=True, with_input=False)}
             changed: list[Job] = []
             for outcome in outcomes:
                 job = current.get(outcome.job_id)
-                if job is None or job.status is not JobStatus.RUNNING:
-                    continue  # cancelled meanwhile, or already finished by another attempt
-                if job.attempts != outcome.attempt:
-                    continue  # a stale worker whose lease was taken over
-                _apply_outcome(job, outcome, policy, now)
-                changed.append(job)
+                # Dropped: gone, cancelled meanwhile, finished by another attempt, or a
+                # stale worker whose lease was taken over (the fence).
+                if job is not None and job.accepts(outcome):
+                    job.complete(outcome, policy, now)
+                    changed.append(job)
             await self._write_back(conn, changed)
         return changed
 
     async def extend_leases(self, worker_id: str, job_ids: list[str], lease_seconds: float) -> None:
+        """Set-based: a heartbeat changes no status, only the lease end of the jobs
+        `Job.held_by` this worker (the WHERE clause below)."""
         if not job_ids:
             return
-        now = time.time()
+        now = self.clock.now()
         async with self.writer.begin() as conn:
             for chunk in chunks(job_ids):
                 await conn.execute(
@@ -168,21 +165,19 @@ class ClaimQueries(SqlStoreBase):
     async def release_jobs(self, worker_id: str, job_ids: list[str]) -> list[Job]:
         if not job_ids:
             return []
-        now = time.time()
+        now = self.clock.now()
         async with self.writer.begin() as conn:
-            changed = []
-            for job in await self._fetch(conn, job_ids, lock=True):
-                if job.status is JobStatus.RUNNING and job.worker_id == worker_id:
-                    job.status, job.attempts = JobStatus.QUEUED, max(0, job.attempts - 1)
-                    job.lease_until = job.worker_id = None
-                    job.available_at = job.updated_at = now
-                    changed.append(job)
+            changed = [
+                j for j in await self._fetch(conn, job_ids, lock=True) if j.held_by(worker_id)
+            ]
+            for job in changed:
+                job.release(worker_id, now)
             await self._write_back(conn, changed)
         return changed
 
     async def recover_expired_leases(self, policy: RetryPolicy) -> list[Job]:
-        now = time.time()
-        lost = (
+        now = self.clock.now()
+        lost = (  # the rows `Job.lease_expired` at `now`, a chunk at a time
             select(jobs)
             .where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now)
             .limit(CHUNK)
@@ -191,19 +186,13 @@ class ClaimQueries(SqlStoreBase):
         async with self.writer.begin() as conn:
             changed = [job_from_row(r) for r in await conn.execute(lost)]
             for job in changed:
-                outcome = Outcome(
-                    job.id,
-                    job.attempts,
-                    OutcomeKind.FAILED,
-                    error=f"worker {job.worker_id} lost its lease (crashed or hung)",
-                )
-                _apply_outcome(job, outcome, policy, now, retry_now=True)
+                job.lose_lease(policy, now)
             await self._write_back(conn, changed)
         return changed
 
     async def expire_overdue(self) -> list[Job]:
-        now = time.time()
-        overdue = (
+        now = self.clock.now()
+        overdue = (  # waiting jobs whose deadline passed, a chunk at a time
             select(jobs)
             .where(jobs.c.status.in_(CLAIMABLE), jobs.c.deadline < now)
             .limit(CHUNK)
@@ -212,37 +201,13 @@ class ClaimQueries(SqlStoreBase):
         async with self.writer.begin() as conn:
             changed = [job_from_row(r) for r in await conn.execute(overdue)]
             for job in changed:
-                job.status, job.error = JobStatus.EXPIRED, DEADLINE_PASSED
-                job.finished_at = job.updated_at = now
+                job.expire(now)
             await self._write_back(conn, changed)
         return changed
 
 
-def _apply_outcome(
-    job: Job, outcome: Outcome, policy: RetryPolicy, now: float, *, retry_now: bool = False
-) -> None:
-    """Move a running job to the status its attempt's outcome calls for."""
-    job.updated_at = now
-    job.lease_until = job.worker_id = None
-    if outcome.kind is OutcomeKind.SUCCEEDED:
-        job.status, job.result, job.error, job.finished_at = (
-            JobStatus.SUCCEEDED,
-            outcome.result,
-            None,
-            now,
-        )
-    elif outcome.kind is OutcomeKind.EXPIRED:
-        job.status, job.error, job.finished_at = JobStatus.EXPIRED, outcome.error, now
-    else:
-        job.status, job.error = policy.after_failure(job.attempts, job.max_attempts), outcome.error
-        if job.status is JobStatus.DEAD:
-            job.finished_at = now
-        else:
-            job.available_at = now if retry_now else now + policy.delay(job.attempts)
-
-
 def _runnable_now(now: float) -> list[Any]:
-    """Conditions of a job a worker may start at `now`: waiting, due, not past its deadline."""
+    """`Job.runnable_at(now)` as SQL: waiting, due, not past its deadline."""
     return [jobs.c.status.in_(CLAIMABLE), *_due_now(now)]
 
 
@@ -251,13 +216,14 @@ def _due_now(now: float) -> list[Any]:
     return [jobs.c.available_at <= now, (jobs.c.deadline.is_(None)) | (jobs.c.deadline > now)]
 
 
-def _claim_values(worker_id: str, now: float, lease_seconds: float) -> dict[str, Any]:
-    """Column values of a job as a worker claims it (one more attempt, leased)."""
+def _claim_values(worker_id: str, lease_until: float, now: float) -> dict[str, Any]:
+    """`Job.start(worker_id, lease_until, now)` as the SET clause of one UPDATE of many
+    rows: `running`, one more attempt, leased, `started_at` kept from a first attempt."""
     return {
         "status": JobStatus.RUNNING.value,
         "attempts": jobs.c.attempts + 1,
         "worker_id": worker_id,
-        "lease_until": now + lease_seconds,
+        "lease_until": lease_until,
         "updated_at": now,
         "started_at": func.coalesce(jobs.c.started_at, now),
     }

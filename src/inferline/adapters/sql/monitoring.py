@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import delete, func, insert, select, update
 
 from inferline.adapters.sql.base import FINISHING, UNFINISHED, SqlStoreBase
@@ -78,7 +76,7 @@ class MonitoringQueries(SqlStoreBase):
     async def active_workers(self) -> dict[str, int]:
         query = (
             select(jobs.c.worker_id, func.count())
-            .where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until > time.time())
+            .where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until > self.clock.now())
             .group_by(jobs.c.worker_id)
         )
         async with self.reader.connect() as conn:

@@ -1,13 +1,13 @@
 """The job store on SQLAlchemy Core: SQLite by default, PostgreSQL and MySQL at scale.
 
-Every public method is one transaction. State changes are applied to domain
-objects in Python and written back together with their outbox events, so a
-result and the event announcing it commit (or vanish) together.
+Every public method is one transaction. State changes are decided by the domain
+(`Job`'s lifecycle methods) on jobs loaded under a row lock, and written back
+together with their outbox events, so a result and the event announcing it
+commit (or vanish) together. Times come from the injected clock (`self.clock`).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
 from sqlalchemy import delete, select, update
@@ -24,10 +24,7 @@ from inferline.adapters.sql.rows import (
     new_job_values,
 )
 from inferline.adapters.sql.schema import job_events, jobs, workers
-from inferline.domain.errors import Conflict
 from inferline.domain.jobs import (
-    CANCELLABLE_STATUSES,
-    RETRYABLE_STATUSES,
     Job,
     JobEvent,
     JobStatus,
@@ -37,7 +34,8 @@ from inferline.domain.jobs import (
 
 
 class SqlJobStore(AdmissionQueries, ClaimQueries, MonitoringQueries):
-    """JobStore on any SQLAlchemy async engine."""
+    """JobStore on any SQLAlchemy async engine; `SqlJobStore(url, clock=...)` reads
+    time from `clock` (default: the system clock)."""
 
     # -- submitting ------------------------------------------------------------
     async def create_jobs(
@@ -47,7 +45,7 @@ class SqlJobStore(AdmissionQueries, ClaimQueries, MonitoringQueries):
         max_waiting: int | None = None,
         all_or_nothing: bool = False,
     ) -> list[tuple[Job, bool] | QueueFull]:
-        now = time.time()
+        now = self.clock.now()
         if max_waiting is not None:
             await self._ensure_queue_locks({job.model for job in new_jobs})
         async with self.writer.begin() as conn:
@@ -140,32 +138,14 @@ class SqlJobStore(AdmissionQueries, ClaimQueries, MonitoringQueries):
     async def cancel_job(self, tenant: str, job_id: str) -> Job:
         async with self.writer.begin() as conn:
             job = await self._one_for_update(conn, tenant, job_id)
-            if job.status not in CANCELLABLE_STATUSES:
-                raise Conflict(
-                    f"job {job_id} is {job.status.value}; only unfinished jobs can be cancelled",
-                    details={"status": job.status.value},
-                )
-            now = time.time()
-            job.status, job.finished_at, job.updated_at = JobStatus.CANCELLED, now, now
-            job.lease_until = job.worker_id = None
+            job.cancel(self.clock.now())  # InvalidTransition (a Conflict) when finished
             await self._write_back(conn, [job])
         return job
 
     async def retry_job(self, tenant: str, job_id: str) -> Job:
         async with self.writer.begin() as conn:
             job = await self._one_for_update(conn, tenant, job_id)
-            if job.status not in RETRYABLE_STATUSES:
-                raise Conflict(
-                    f"job {job_id} is {job.status.value}; only dead, cancelled or expired jobs "
-                    "can be retried",
-                    details={"status": job.status.value},
-                )
-            now = time.time()
-            job.status, job.attempts, job.error = JobStatus.QUEUED, 0, None
-            job.finished_at, job.available_at, job.updated_at = None, now, now
-            if job.deadline is not None and job.deadline <= now:
-                job.deadline = None
-                await conn.execute(update(jobs).where(jobs.c.id == job.id).values(deadline=None))
+            job.retry(self.clock.now())  # InvalidTransition (a Conflict) unless it ended badly
             await self._write_back(conn, [job])
         return job
 
@@ -183,7 +163,7 @@ class SqlJobStore(AdmissionQueries, ClaimQueries, MonitoringQueries):
     async def mark_published(self, seqs: list[int]) -> None:
         if not seqs:
             return
-        now = time.time()
+        now = self.clock.now()
         async with self.writer.begin() as conn:
             for chunk in chunks(seqs):
                 await conn.execute(
@@ -193,7 +173,7 @@ class SqlJobStore(AdmissionQueries, ClaimQueries, MonitoringQueries):
     async def prune(
         self, event_retention_seconds: float, job_retention_seconds: float | None
     ) -> int:
-        now = time.time()
+        now = self.clock.now()
         async with self.writer.begin() as conn:
             result = await conn.execute(
                 delete(job_events).where(
