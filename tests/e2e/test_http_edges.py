@@ -10,7 +10,7 @@ from inferline.testing.server import ServerProcess
 def test_a_wrong_method_names_every_method_of_the_path(serve: ServerProcess) -> None:
     for path, methods in (
         ("/api/v1/jobs", {"GET", "HEAD", "POST"}),
-        ("/api/v1/jobs/some-id", {"GET", "HEAD", "DELETE"}),
+        ("/api/v1/jobs/0190a8f2-1234-7abc-8def-0123456789ab", {"GET", "HEAD", "DELETE"}),
         ("/api/v1/collections/demo", {"GET", "HEAD", "PUT", "DELETE"}),
     ):
         response = httpx.request("PATCH", f"{serve.url}{path}")
