@@ -30,9 +30,13 @@ from typing import Any
 import httpx
 
 from inferline.testing import databases as dbs
-from inferline.testing.mixed_load import LoadReport, MixedLoad, job_statuses, percentile
-from inferline.testing.polling import poll_until_async
-from inferline.testing.server import FINISHED, ServerProcess, http_server, sqlite_url
+from inferline.testing.mixed_load import (
+    LoadReport,
+    MixedLoad,
+    percentile,
+    wait_until_finished,
+)
+from inferline.testing.server import http_server, sqlite_url
 
 MODELS = "moving-average,lstm-forecast"
 WARM_UP_SECONDS = 60.0
@@ -113,19 +117,6 @@ def verdict(
     }
 
 
-async def finished_statuses(server: ServerProcess, job_ids: list[str]) -> dict[str, int]:
-    """The jobs' statuses once none is unfinished."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-        statuses = await poll_until_async(
-            lambda: job_statuses(client, job_ids),
-            f"{len(job_ids)} jobs finished",
-            timeout=300,
-            accept=lambda found: set(found) <= FINISHED,
-            interval=1.0,
-        )
-    return dict(statuses)
-
-
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="inferline-soak-") as tmp:
         workdir = Path(tmp)
@@ -148,7 +139,9 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 load = MixedLoad(server.url, args.clients, args.minutes * 60, rate=rate)
                 report = await load.run()
                 sampler.cancel()
-                statuses = await finished_statuses(server, probe.accepted + report.accepted)
+                async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                    jobs = probe.accepted + report.accepted
+                    statuses = await wait_until_finished(client, jobs, timeout=300)
             finally:
                 server.stop()
     return {

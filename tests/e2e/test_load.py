@@ -20,9 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from inferline.testing.mixed_load import MixedLoad, job_statuses
-from inferline.testing.polling import poll_until_async
-from inferline.testing.server import FINISHED, http_server
+from inferline.testing.mixed_load import MixedLoad, wait_until_finished
+from inferline.testing.server import http_server
 
 pytestmark = pytest.mark.slow
 
@@ -47,22 +46,10 @@ async def test_256_clients_mixed_load_on_every_store(store_url: str, tmp_path: P
         assert report.accepted, summary
         assert report.ws_messages > 0, summary
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-            statuses = await _when_finished(client, report.accepted)
+            statuses = await wait_until_finished(client, report.accepted, timeout=120)
             metrics = (await client.get("/metrics")).text
     finally:
         server.stop()
     assert statuses == {"succeeded": len(report.accepted)}
     assert 'status="500"' not in metrics
     assert '"level": "error"' not in server.log_path.read_text(), server.log_tail()
-
-
-async def _when_finished(client: httpx.AsyncClient, job_ids: list[str]) -> dict[str, int]:
-    """The jobs' statuses once none is unfinished."""
-    statuses = await poll_until_async(
-        lambda: job_statuses(client, job_ids),
-        f"{len(job_ids)} jobs finished",
-        timeout=120,
-        accept=lambda found: set(found) <= FINISHED,
-        interval=0.5,
-    )
-    return dict(statuses)

@@ -24,6 +24,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
 from inferline.testing.load import MOVING_AVERAGE_INPUT
+from inferline.testing.polling import poll_until_async
+from inferline.testing.server import FINISHED
 
 LSTM_INPUT = {"series": [1.0, 3.0, 5.0, 3.0, 1.0, 3.0, 5.0, 3.0, 1.0, 3.0, 5.0, 3.0], "horizon": 4}
 BATCH_SIZE = 10  # jobs per batch submit
@@ -267,3 +269,17 @@ async def job_statuses(client: httpx.AsyncClient, job_ids: list[str]) -> Counter
         if cursor is None:
             break
     return Counter(statuses.get(job_id, "missing") for job_id in job_ids)
+
+
+async def wait_until_finished(
+    client: httpx.AsyncClient, job_ids: list[str], timeout: float
+) -> dict[str, int]:
+    """The jobs' statuses (status -> count) once none of them is unfinished."""
+    statuses: Counter[str] = await poll_until_async(
+        lambda: job_statuses(client, job_ids),
+        f"{len(job_ids)} jobs finished",
+        timeout=timeout,
+        accept=lambda found: set(found) <= FINISHED,
+        interval=0.5,
+    )
+    return dict(statuses)

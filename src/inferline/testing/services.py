@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from inferline.testing.polling import poll_until
 from inferline.testing.server import free_port
@@ -44,18 +45,38 @@ def _wait_port(port: int, *, up: bool, timeout: float = 30.0) -> None:
 
 
 @dataclass
-class PrivateRedis:
-    """`redis-server` without persistence: a restart comes back empty."""
+class _InMemoryServer:
+    """A server process of a test that keeps its data in memory, on a free port:
+    `restart()` kills it and brings it back empty."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        _wait_port(self.port, up=False)
+
+    def restart(self) -> None:
+        """Kill and start again: everything in it is gone."""
+        self.stop()
+        self.start()
+
+
+@dataclass
+class PrivateRedis(_InMemoryServer):
+    """`redis-server` without persistence: a restart comes back empty."""
+
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> PrivateRedis:
+    def start(self) -> Self:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server is not installed")
@@ -80,17 +101,6 @@ class PrivateRedis:
         log.close()
         _wait_port(self.port, up=True)
         return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        _wait_port(self.port, up=False)
-
-    def restart(self) -> None:
-        """Kill and start again: everything in it is gone."""
-        self.stop()
-        self.start()
 
 
 @dataclass
@@ -165,12 +175,8 @@ def _pg_binary(name: str) -> str:
 
 
 @dataclass
-class PrivateKafka:
-    """A Tansu broker (memory storage) on a free port: a restart comes back empty."""
-
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+class PrivateKafka(_InMemoryServer):
+    """A Tansu broker (memory storage): a restart loses every topic, record and offset."""
 
     @property
     def address(self) -> str:
@@ -180,7 +186,7 @@ class PrivateKafka:
     def url(self) -> str:
         return f"kafka://{self.address}"
 
-    def start(self) -> PrivateKafka:
+    def start(self) -> Self:
         listener = f"tcp://{self.address}"
         log = (self.workdir / f"kafka-{self.port}.log").open("ab")
         self.process = subprocess.Popen(
@@ -200,17 +206,6 @@ class PrivateKafka:
         log.close()
         _wait_port(self.port, up=True)
         return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        _wait_port(self.port, up=False)
-
-    def restart(self) -> None:
-        """Kill and start again: every topic, record and committed offset is gone."""
-        self.stop()
-        self.start()
 
 
 def kafka_binary() -> str:

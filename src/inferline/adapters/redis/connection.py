@@ -17,6 +17,25 @@ def redis_client(url: str) -> Redis:
     return client
 
 
+class LazyRedis:
+    """Holds the client of one adapter: made on first use, closed by `close()`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client: Redis | None = None
+
+    @property
+    def client(self) -> Redis:
+        if self._client is None:
+            self._client = redis_client(self.url)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
 def is_missing_group(exc: Exception) -> bool:
     """True when the stream or its group is gone (e.g. Redis restarted empty)."""
     return str(exc).startswith("NOGROUP") or str(exc).lower() == "no such key"

@@ -15,10 +15,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import TypeAdapter
-from redis.asyncio import Redis
 
 from inferline.adapters.memory.events import InProcessEventBus
-from inferline.adapters.redis.connection import KeySpace, redis_client
+from inferline.adapters.redis.connection import KeySpace, LazyRedis
 from inferline.domain.jobs import JobEvent
 
 log = logging.getLogger(__name__)
@@ -27,26 +26,19 @@ EVENT_CODEC: TypeAdapter[JobEvent] = TypeAdapter(JobEvent)
 READ_BATCH = 500
 
 
-class RedisStreamEventBus:
+class RedisStreamEventBus(LazyRedis):
     """EventBus on one Redis Stream, trimmed to about `max_length` entries."""
 
     def __init__(
         self, url: str, prefix: str, *, max_length: int = 100_000, block_seconds: float = 1.0
     ) -> None:
-        self.url = url
+        super().__init__(url)
         self.stream = KeySpace(prefix).events()
         self.max_length = max_length
         self.block_seconds = block_seconds
-        self._client: Redis | None = None
         self._local = InProcessEventBus()
         self._reader: asyncio.Task[None] | None = None
         self.last_id = "$"
-
-    @property
-    def client(self) -> Redis:
-        if self._client is None:
-            self._client = redis_client(self.url)
-        return self._client
 
     async def start(self) -> None:
         await self.client.ping()
@@ -58,9 +50,7 @@ class RedisStreamEventBus:
                 await self._reader
             self._reader = None
         await self._local.close()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await super().close()
 
     async def publish(self, events: list[JobEvent]) -> None:
         if not events:

@@ -14,10 +14,9 @@ import logging
 from collections import defaultdict
 from typing import Any, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from inferline.adapters.redis.connection import KeySpace, is_missing_group, redis_client
+from inferline.adapters.redis.connection import KeySpace, LazyRedis, is_missing_group
 from inferline.ports.queue import Delivery, JobMessage
 
 log = logging.getLogger(__name__)
@@ -25,28 +24,16 @@ log = logging.getLogger(__name__)
 GROUP = "workers"
 
 
-class RedisStreamQueue:
+class RedisStreamQueue(LazyRedis):
     """JobQueue on Redis Streams consumer groups (XREADGROUP / XACK / XAUTOCLAIM)."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self.url = url
+        super().__init__(url)
         self.keys = KeySpace(prefix)
-        self._client: Redis | None = None
         self._groups: set[str] = set()  # streams whose group this process has ensured
-
-    @property
-    def client(self) -> Redis:
-        if self._client is None:
-            self._client = redis_client(self.url)
-        return self._client
 
     async def start(self) -> None:
         await self.ping()
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
     async def ping(self) -> None:
         await self.client.ping()

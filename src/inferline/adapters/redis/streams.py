@@ -12,10 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from inferline.adapters.redis.connection import is_missing_group, redis_client
+from inferline.adapters.redis.connection import LazyRedis, is_missing_group
 from inferline.ports.streams import OutRecord, StreamRecord
 
 RECLAIM_IDLE_MILLIS = 30_000
@@ -26,31 +25,19 @@ def stream_key(prefix: str, topic: str) -> str:
     return f"{prefix}:{topic}"
 
 
-class RedisStreamSource:
+class RedisStreamSource(LazyRedis):
     """StreamSource on one Redis Stream, as a consumer of the route's group."""
 
     def __init__(self, url: str, prefix: str, topic: str, model: str, *, name: str) -> None:
-        self.url = url
+        super().__init__(url)
         self.topic = topic
         self.key = stream_key(prefix, topic)
         self.group = f"inferline:{model}"
         self.consumer = name
-        self._client: Redis | None = None
         self._reclaimed_at = 0.0
-
-    @property
-    def client(self) -> Redis:
-        if self._client is None:
-            self._client = redis_client(self.url)
-        return self._client
 
     async def start(self) -> None:
         await self._ensure_group()
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
     async def _ensure_group(self) -> None:
         try:
@@ -114,28 +101,16 @@ class RedisStreamSource:
         return {}
 
 
-class RedisStreamSink:
+class RedisStreamSink(LazyRedis):
     """StreamSink appending to Redis Streams (`<prefix>:<topic>`), capped near `max_length`."""
 
     def __init__(self, url: str, prefix: str, *, max_length: int = 100_000) -> None:
-        self.url = url
+        super().__init__(url)
         self.prefix = prefix
         self.max_length = max_length
-        self._client: Redis | None = None
-
-    @property
-    def client(self) -> Redis:
-        if self._client is None:
-            self._client = redis_client(self.url)
-        return self._client
 
     async def start(self) -> None:
         await self.client.ping()
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
     async def send(self, records: list[OutRecord]) -> None:
         if not records:
