@@ -122,9 +122,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method the API serves at this request's path, for 405's `Allow` (from the
-    OpenAPI paths: Starlette names only the methods of the first route that matched)."""
-    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+    """The methods of the OpenAPI path this request's path belongs to, for 405's `Allow`
+    (Starlette names only those of the first route that matched). A concrete path wins
+    over a templated one, as OpenAPI matches them: `/api/v1/jobs/batch` is not a job."""
+    table: list[tuple[int, re.Pattern[str], set[str]]] | None = getattr(
         request.app.state, "methods_by_path", None
     )
     if table is None:
@@ -133,10 +134,15 @@ def allowed_methods(request: Request) -> list[str]:
             methods = {method.upper() for method in operations}
             if "GET" in methods:
                 methods.add("HEAD")
-            table.append((compile_path(template)[0], methods))
+            regex, _, params = compile_path(template)
+            table.append((len(params), regex, methods))
         request.app.state.methods_by_path = table
     path = request.url.path.removeprefix(request.scope.get("root_path", ""))
-    return sorted({m for pattern, methods in table if pattern.match(path) for m in methods})
+    matches = [(params, methods) for params, regex, methods in table if regex.match(path)]
+    if not matches:
+        return []
+    fewest = min(params for params, _ in matches)
+    return sorted({m for params, methods in matches if params == fewest for m in methods})
 
 
 def unexpected_error_response(exc: Exception, request_id: str | None = None) -> JSONResponse:
