@@ -12,6 +12,7 @@ def test_a_wrong_method_names_every_method_of_the_path(serve: ServerProcess) -> 
         ("/api/v1/jobs", {"GET", "HEAD", "POST"}),
         ("/api/v1/jobs/0190a8f2-1234-7abc-8def-0123456789ab", {"GET", "HEAD", "DELETE"}),
         ("/api/v1/collections/demo", {"GET", "HEAD", "PUT", "DELETE"}),
+        ("/api/v1/jobs/batch", {"POST"}),  # a concrete path, not the job called "batch"
     ):
         response = httpx.request("PATCH", f"{serve.url}{path}")
         assert response.status_code == 405
