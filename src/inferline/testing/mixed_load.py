@@ -219,8 +219,13 @@ class MixedLoad:
 
     async def _subscribe(self, stop_at: float) -> None:
         url = self.base_url.replace("http", "ws", 1) + "/api/v1/events?model=moving-average"
+        # No client keepalive: a subscriber of every event reads hundreds a second in a
+        # load generator that shares the CPU, and its pings' answers queue behind that
+        # backlog; the server's own keepalive still watches the connection.
         try:
-            async with connect(url, open_timeout=self.request_timeout) as socket:
+            async with connect(
+                url, open_timeout=self.request_timeout, ping_interval=None
+            ) as socket:
                 while (remaining := stop_at - time.monotonic()) > 0:
                     try:
                         message = await asyncio.wait_for(socket.recv(), remaining)
@@ -230,7 +235,7 @@ class MixedLoad:
                         self.report.ws_errors["unexpected message"] += 1
                     self.report.ws_messages += 1
         except (OSError, WebSocketException) as exc:
-            self.report.ws_errors[type(exc).__name__] += 1
+            self.report.ws_errors[f"{type(exc).__name__}: {exc}"[:160]] += 1
 
 
 def _expect(response: httpx.Response, status: int) -> Any:
