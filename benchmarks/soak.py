@@ -3,7 +3,8 @@
 One `inferline serve` (API + worker + relay) on the chosen store serves
 `moving-average` and `lstm-forecast`. First the same 256 closed-loop clients as
 `tests/e2e/test_load.py` run flat out to measure the maximum request rate; then
-the clients are paced to `--fraction` of it for `--minutes`. Every minute gives a
+the clients are paced to `--fraction` of it for `--minutes`, once the jobs the
+probe queued have been worked off. Every minute gives a
 p50/p95/p99 over all routes, and the server's RSS is sampled every 5 s. Pass
 mark: zero errors, every accepted job succeeded, a flat p99 (the last third of
 the run within 1.5x of the first third, after a one-minute warm-up) and flat
@@ -128,6 +129,9 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"measuring the maximum for {args.probe_seconds:.0f} s ...", flush=True)
                 probe = await MixedLoad(server.url, args.clients, args.probe_seconds).run()
                 maximum = probe.requests / probe.seconds
+                async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                    # the probe's backlog of jobs is worked off before the soak starts
+                    await wait_until_finished(client, probe.accepted, timeout=300)
                 rate = args.fraction * maximum
                 print(
                     f"maximum {maximum:.0f} req/s; soaking at {rate:.0f} req/s "
