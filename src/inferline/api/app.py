@@ -13,6 +13,7 @@ from inferline.api.disconnect import install_disconnect_handler
 from inferline.api.errors import install_error_handlers
 from inferline.api.middleware import RequestContextMiddleware
 from inferline.api.routes import (
+    chat,
     collections,
     dashboard,
     embeddings_s3,
@@ -55,7 +56,7 @@ def create_app(container: Container) -> FastAPI:
     # The embedding routes first: they are the hottest, and routes are matched in order.
     for module in (embeddings_s3, openai, collections):
         app.include_router(module.router)
-    for module in (jobs, models, s2, events, dashboard, health, ui):
+    for module in (chat, jobs, models, s2, events, dashboard, health, ui):
         app.include_router(module.router)
     app.add_middleware(
         RequestContextMiddleware,
