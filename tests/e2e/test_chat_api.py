@@ -16,9 +16,11 @@ import pytest
 from pydantic import SecretStr
 
 from inferline.adapters.llm.openai_compatible import RemoteChatModel
+from inferline.models.smollm2 import SmolLM2
 from inferline.ports.llm import ChatMessage, ChatRequest
 from inferline.testing.polling import poll_until
 from inferline.testing.server import ServerProcess, http_server, sqlite_url, wait_for_job
+from tests.support.requirements import missing
 from tests.support.servers import metric_value
 
 MODEL = "smollm2"
@@ -29,6 +31,8 @@ PENDING_LIMIT = 2
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    if reason := SmolLM2.missing_requirements():
+        missing(reason)
     folder = tmp_path_factory.mktemp("chat")
     process = http_server(
         "serve",

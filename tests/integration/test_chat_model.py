@@ -6,6 +6,7 @@ about a second. Generation goes through its micro-batcher like any inference.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -17,7 +18,7 @@ from inferline.application.chat import ChatService
 from inferline.bootstrap import build_chat_model, chat_model_factories
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings
-from inferline.models.smollm2 import SmolLM2, gguf_path
+from inferline.models.smollm2 import SmolLM2
 from inferline.ports.chat_model import ChatInput
 from inferline.ports.llm import ChatMessage, ChatRequest, LLMUnavailable
 from inferline.runtime.registry import ModelRegistry
@@ -37,11 +38,8 @@ def _settings() -> Settings:
 
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[ChatService, Metrics]]:
-    try:
-        gguf_path()
-        import llama_cpp  # noqa: F401
-    except (FileNotFoundError, ImportError) as exc:
-        missing(f"the local chat model is not installed (scripts/install-llm.sh): {exc}")
+    if reason := SmolLM2.missing_requirements():
+        missing(reason)
     metrics = Metrics()
     models = ModelServer(
         ModelRegistry([SmolLM2]), _settings(), metrics, factories=chat_model_factories(metrics)
@@ -121,6 +119,43 @@ async def test_closing_a_stream_stops_the_generation(served: tuple[ChatService, 
     )
     assert generated_tokens(metrics) - before < 40
     assert served_model.batcher is not None and served_model.batcher.pending == 0
+
+
+def batches(metrics: Metrics) -> float:
+    value = metrics.registry.get_sample_value(
+        "inferline_batch_service_seconds_count", {"model": "smollm2"}
+    )
+    return value or 0.0
+
+
+async def test_cancelling_a_whole_answer_stops_the_generation(
+    served: tuple[ChatService, Metrics],
+) -> None:
+    chat, metrics = served
+    served_model = chat.chat_model("smollm2")
+    assert served_model.batcher is not None
+    before_tokens, before_batches = generated_tokens(metrics), batches(metrics)
+    item = chat.validate(served_model, {"messages": STORY, "max_tokens": 400})
+    submitted = asyncio.Event()
+
+    async def caller() -> None:
+        submitted.set()  # then, without yielding, the item enters the lane
+        await chat.complete(served_model, item)
+
+    call = asyncio.ensure_future(caller())
+    await submitted.wait()
+    await poll_until_async(
+        lambda: served_model.batcher is not None and served_model.batcher.pending == 0,
+        "the item is in a batch",
+        timeout=10,
+        interval=0.001,
+    )
+    call.cancel()  # the caller gives up while the model generates
+    await asyncio.gather(call, return_exceptions=True)
+    await poll_until_async(
+        lambda: batches(metrics) > before_batches, "the cancelled batch ended", timeout=30
+    )
+    assert generated_tokens(metrics) - before_tokens < 40
 
 
 async def test_a_full_batcher_is_unavailable_to_the_port_not_an_error(

@@ -20,7 +20,7 @@ from inferline.domain.errors import InvalidInput
 from inferline.ports.chat_model import ChatInferenceModel, ChatInput, ChatOutput
 from inferline.runtime.batcher import Lane
 from inferline.runtime.serving import ModelServer, ServedModel
-from inferline.runtime.token_stream import TokenStream
+from inferline.runtime.token_stream import StopSignal, TokenStream
 
 
 class ChatStream:
@@ -38,25 +38,29 @@ class ChatStream:
             served.infer(item, Lane.SYNC)
         )
         self._task.add_done_callback(lambda _: self._tokens.close())
+        self._ended = False
         self.result: ChatOutput | None = None
 
     def __aiter__(self) -> ChatStream:
         return self
 
     async def __anext__(self) -> str:
+        if self._ended:
+            raise StopAsyncIteration
         piece = await self._tokens.get()
         if piece is not None:
             return piece
+        self._ended = True
         self.result = ChatOutput.model_validate(self._task.result())  # or the model's error
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
-        """Stop the generation (if it still runs) and leave the batcher."""
-        if self._task.done():
-            return
+        """Stop the generation (if it still runs: also after the batcher gave up on it,
+        e.g. while stopping) and leave the batcher."""
         self._tokens.cancel()
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        if not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
 
 class ChatService:
@@ -95,10 +99,16 @@ class ChatService:
         return item
 
     async def complete(self, served: ServedModel, item: ChatInput) -> ChatOutput:
-        """The whole answer (through the batcher's synchronous lane)."""
+        """The whole answer (through the batcher's synchronous lane). Cancelling the call
+        stops the generation at its next token."""
         counter = self.metrics.sync_requests
+        stop = StopSignal()
+        item.stream_to(stop)
         try:
             output = await served.infer(item, Lane.SYNC)
+        except asyncio.CancelledError:
+            stop.cancel()
+            raise
         except Exception:
             counter.labels(served.name, "error").inc()
             raise

@@ -98,6 +98,16 @@ class SmolLM2(ChatInferenceModel):
         self._format: Callable[..., Any] | None = None
         self._lock = threading.Lock()  # one generation at a time, whatever `instances` says
 
+    @classmethod
+    def missing_requirements(cls) -> str | None:
+        if importlib.util.find_spec("llama_cpp") is None:
+            return "llama-cpp-python is not installed (make setup, or scripts/install-llm.sh)"
+        try:
+            gguf_path()
+        except FileNotFoundError as exc:
+            return str(exc)
+        return None
+
     def load(self) -> None:
         from llama_cpp import Llama, LlamaGrammar
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -124,7 +134,11 @@ class SmolLM2(ChatInferenceModel):
         self._llm = llm
 
     def warmup(self) -> None:
-        self._generate(ChatInput(messages=[{"role": "user", "content": "Hi"}], max_tokens=2))
+        self._generate(
+            ChatInput.model_validate(
+                {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+            )
+        )
 
     def predict_batch(self, inputs: list[ChatInput]) -> list[ChatOutput]:
         outputs = []

@@ -52,3 +52,21 @@ class TokenStream:
     async def get(self) -> str | None:
         """The next piece, or None once the stream is closed."""
         return await self._queue.get()
+
+
+class StopSignal:
+    """A sink that keeps no text: it only lets a caller who waits for the whole answer
+    stop the generation when it gives up (cancelled: its client left)."""
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+
+    def put(self, text: str) -> None:
+        """Nothing to do: the answer comes whole, as the item's output."""
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
