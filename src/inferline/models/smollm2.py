@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from inferline.domain.errors import ModelError
 from inferline.ports.chat_model import ChatInferenceModel, ChatInput, ChatOutput, FinishReason
@@ -178,7 +178,7 @@ class SmolLM2(ChatInferenceModel):
                 stopping_criteria=criteria,
                 grammar=self._json_grammar if item.json_output else None,
             )
-            pieces, finish, first_at = self._collect(chunks, item)
+            pieces, finish, first_at = self._collect(cast(Iterator[Any], chunks), item)
         finished_at = time.perf_counter()
         content = "".join(pieces)
         # the answer's tokens, read back: the text is what llama.cpp decoded from them
