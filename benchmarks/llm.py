@@ -37,7 +37,7 @@ from typing import Any
 
 RESULTS_DIR = Path(__file__).parent / "results"
 MODEL = "smollm2"
-MESSAGES = [{"role": "user", "content": "Count from 1 to 1000, separated by commas."}]
+MESSAGES: Any = [{"role": "user", "content": "Count from 1 to 1000, separated by commas."}]
 
 
 @dataclass
@@ -105,9 +105,10 @@ def direct(requests: int, max_tokens: int) -> Scenario:
         sent = time.perf_counter()
         first = None
         pieces = 0
-        for chunk in llm.create_chat_completion(
+        chunks: Any = llm.create_chat_completion(
             MESSAGES, max_tokens=max_tokens, temperature=0.0, repeat_penalty=1.0, stream=True
-        ):
+        )
+        for chunk in chunks:
             if chunk["choices"][0]["delta"].get("content"):
                 first = first or time.perf_counter()
                 pieces += 1
@@ -130,7 +131,7 @@ async def served(base_url: str, clients: int, requests: int, max_tokens: int) ->
             tokens = 0
             stream = await chat.chat.completions.create(
                 model=MODEL,
-                messages=MESSAGES,  # type: ignore[arg-type]
+                messages=MESSAGES,
                 max_tokens=max_tokens,
                 temperature=0.0,
                 stream=True,

