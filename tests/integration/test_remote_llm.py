@@ -7,6 +7,7 @@ helper's one retry on invalid JSON.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -106,6 +107,18 @@ async def test_timeouts_and_refused_connections_are_retried() -> None:
     with pytest.raises(LLMUnavailable, match="ConnectError"):
         await nobody.complete(HELLO)
     await nobody.aclose()
+
+
+async def test_the_semaphore_bounds_the_calls_in_flight() -> None:
+    endpoint = ScriptedEndpoint().then(
+        *[Answer(delay=0.2, body=completion(f"answer {i}").body) for i in range(6)]
+    )
+    async with serving(endpoint) as url:
+        llm = remote(url, max_concurrency=2)
+        answers = await asyncio.gather(*(llm.complete(HELLO) for _ in range(6)))
+        await llm.aclose()
+    assert sorted(a.content for a in answers) == [f"answer {i}" for i in range(6)]
+    assert endpoint.most_in_flight == 2
 
 
 async def test_the_circuit_opens_refuses_without_calling_then_a_trial_closes_it() -> None:

@@ -77,6 +77,8 @@ class ScriptedEndpoint:
     def __init__(self) -> None:
         self.script: deque[Answer] = deque()
         self.requests: list[Recorded] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self._answer)
 
@@ -87,8 +89,13 @@ class ScriptedEndpoint:
     async def _answer(self, request: Request) -> Response:
         self.requests.append(Recorded(dict(request.headers), await request.json()))
         answer = self.script.popleft() if self.script else completion("ok")
-        if answer.delay:
-            await asyncio.sleep(answer.delay)  # the scripted slowness under test, not a wait
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if answer.delay:
+                await asyncio.sleep(answer.delay)  # the scripted slowness under test
+        finally:
+            self.in_flight -= 1
         if answer.events is not None:
             events = answer.events
 
