@@ -1,12 +1,19 @@
-"""The FastAPI application: routers, middleware, error handlers, lifespan."""
+"""The FastAPI application: routers, apps, middleware, error handlers, lifespan.
+
+The entry point builds the process (`bootstrap.build_container`) and hands this
+factory what the API needs of it: the data plane, the lifecycle, the metrics and the
+settings, and the apps to serve (`apps/installed.py`).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from inferline import __version__
 from inferline.api.disconnect import install_disconnect_handler
@@ -15,31 +22,53 @@ from inferline.api.middleware import RequestContextMiddleware
 from inferline.api.routes import (
     collections,
     dashboard,
-    embeddings_s3,
     events,
     health,
     jobs,
     models,
     openai,
-    s2,
     ui,
 )
-from inferline.bootstrap import Container
+from inferline.application.data_plane import DataPlane
+from inferline.core.metrics import Metrics
+from inferline.core.settings import Settings
 from inferline.dashboard import BUILD_HINT, is_built
 
 log = logging.getLogger(__name__)
 
 
-def create_app(container: Container) -> FastAPI:
-    """An app serving `container`; the lifespan starts and stops it."""
+class Lifecycle(Protocol):
+    """What the app's lifespan starts and stops: the process (`bootstrap.Container`)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class WebApp(Protocol):
+    """A source system's package (`apps/<system>/`): its routes under `router`."""
+
+    @property
+    def router(self) -> APIRouter: ...
+
+
+def create_app(
+    plane: DataPlane,
+    lifecycle: Lifecycle,
+    *,
+    metrics: Metrics,
+    settings: Settings,
+    apps: Sequence[WebApp] = (),
+) -> FastAPI:
+    """An app serving `plane` and `apps`; the lifespan starts and stops `lifecycle`."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await container.start()
+        await lifecycle.start()
         try:
             yield
         finally:
-            await container.stop()
+            await lifecycle.stop()
 
     app = FastAPI(
         title="Inferline",
@@ -47,20 +76,40 @@ def create_app(container: Container) -> FastAPI:
         description="Asynchronous AI inference: durable jobs and micro-batched models.",
         lifespan=lifespan,
     )
-    app.state.container = container
+    app.state.plane = plane
+    app.state.metrics = metrics
     if not is_built():
         log.warning("the dashboard is not built; / shows how to build it: %s", BUILD_HINT)
     install_error_handlers(app)
     install_disconnect_handler(app)
-    # The embedding routes first: they are the hottest, and routes are matched in order.
-    for module in (embeddings_s3, openai, collections):
+    # The apps first (the embedding routes are the hottest), then the hot platform routes:
+    # routes are matched in order.
+    for web_app in apps:
+        app.include_router(web_app.router)
+    for module in (openai, collections, jobs, models, events, dashboard, health, ui):
         app.include_router(module.router)
-    for module in (jobs, models, s2, events, dashboard, health, ui):
-        app.include_router(module.router)
+    _refuse_duplicate_routes(app)
     app.add_middleware(
         RequestContextMiddleware,
-        metrics=container.metrics,
-        max_body_bytes=container.settings.max_body_bytes,
-        access_log=container.settings.access_log,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        access_log=settings.access_log,
     )
     return app
+
+
+def _refuse_duplicate_routes(app: FastAPI) -> None:
+    """An app must not claim a path and method that another router serves: the first
+    would shadow the second without a word."""
+    seen: set[tuple[str, str]] = set()
+    for route in app.router.routes:
+        if isinstance(route, APIRoute):
+            keys = [(route.path, method) for method in sorted(route.methods)]
+        elif isinstance(route, APIWebSocketRoute):
+            keys = [(route.path, "WEBSOCKET")]
+        else:
+            continue
+        for key in keys:
+            if key in seen:
+                raise ValueError(f"two routes serve {key[1]} {key[0]}")
+            seen.add(key)

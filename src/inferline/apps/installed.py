@@ -1,0 +1,7 @@
+"""The apps the HTTP API serves, in the order their routes are matched (hottest first)."""
+
+from __future__ import annotations
+
+from inferline.apps import embeddings, timeseries
+
+INSTALLED_APPS = (embeddings, timeseries)
