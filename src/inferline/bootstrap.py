@@ -165,7 +165,9 @@ def kafka_config(settings: Settings, url: str) -> KafkaConfig:
 
 @dataclass
 class Container:
-    """Everything one process runs, built from settings."""
+    """Everything one process runs, built from settings. It is also what the outside sees
+    of the process: its `ProcessState` (roles, readiness, components) for the data plane,
+    and the lifecycle (`start`, `stop`) the HTTP app's lifespan runs."""
 
     settings: Settings
     roles: frozenset[Role]

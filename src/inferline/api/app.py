@@ -82,13 +82,15 @@ def create_app(
         log.warning("the dashboard is not built; / shows how to build it: %s", BUILD_HINT)
     install_error_handlers(app)
     install_disconnect_handler(app)
-    # The apps first (the embedding routes are the hottest), then the hot platform routes:
-    # routes are matched in order.
-    for web_app in apps:
-        app.include_router(web_app.router)
-    for module in (openai, collections, jobs, models, events, dashboard, health, ui):
-        app.include_router(module.router)
-    _refuse_duplicate_routes(app)
+    # The apps first (the embedding routes are the hottest), then the platform's, the
+    # hottest first: routes are matched in order.
+    routers = [web_app.router for web_app in apps]
+    routers += [
+        m.router for m in (openai, collections, jobs, models, events, dashboard, health, ui)
+    ]
+    _refuse_duplicate_routes(routers)
+    for router in routers:
+        app.include_router(router)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,
@@ -98,18 +100,19 @@ def create_app(
     return app
 
 
-def _refuse_duplicate_routes(app: FastAPI) -> None:
-    """An app must not claim a path and method that another router serves: the first
+def _refuse_duplicate_routes(routers: Sequence[APIRouter]) -> None:
+    """An app must not claim a method and path that another router serves: the first
     would shadow the second without a word."""
     seen: set[tuple[str, str]] = set()
-    for route in app.router.routes:
-        if isinstance(route, APIRoute):
-            keys = [(route.path, method) for method in sorted(route.methods)]
-        elif isinstance(route, APIWebSocketRoute):
-            keys = [(route.path, "WEBSOCKET")]
-        else:
-            continue
-        for key in keys:
-            if key in seen:
-                raise ValueError(f"two routes serve {key[1]} {key[0]}")
-            seen.add(key)
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                keys = [(method, route.path) for method in sorted(route.methods)]
+            elif isinstance(route, APIWebSocketRoute):
+                keys = [("WEBSOCKET", route.path)]
+            else:
+                continue
+            for key in keys:
+                if key in seen:
+                    raise ValueError("two routes serve {} {}".format(*key))
+                seen.add(key)
