@@ -3,8 +3,6 @@ an app that claims a method and path someone else serves."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
@@ -42,13 +40,18 @@ def test_the_installed_apps_are_served_first_in_their_order(db_url: str) -> None
     assert paths[: len(apps_paths)] == list(dict.fromkeys(apps_paths))
 
 
-def test_an_app_that_shadows_a_platform_route_is_refused(db_url: str) -> None:
+class ShadowingApp:
+    """An app whose route is the platform's job submission."""
+
     router = APIRouter()
 
-    @router.post("/api/v1/jobs")
-    async def shadow() -> dict[str, str]:
-        return {}
 
+@ShadowingApp.router.post("/api/v1/jobs")
+async def shadow() -> dict[str, str]:
+    return {}
+
+
+def test_an_app_that_shadows_a_platform_route_is_refused(db_url: str) -> None:
     container = _container(db_url)
     with pytest.raises(ValueError, match="two routes serve POST /api/v1/jobs"):
         create_app(
@@ -56,5 +59,5 @@ def test_an_app_that_shadows_a_platform_route_is_refused(db_url: str) -> None:
             container,
             metrics=container.metrics,
             settings=container.settings,
-            apps=[SimpleNamespace(router=router)],
+            apps=[ShadowingApp()],
         )
