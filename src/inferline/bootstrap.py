@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from inferline.adapters.kafka.config import KafkaConfig
 from inferline.adapters.kafka.events import KafkaEventBus
@@ -55,6 +56,16 @@ from inferline.worker.sources import JobSource, QueueJobSource
 from inferline.worker.worker import Worker, WorkerConfig, new_worker_id
 
 log = logging.getLogger(__name__)
+
+
+class AppService(Protocol):
+    """An app's own part of a process (its store, its consumers): started with the process's
+    connections, stopped before the platform's services. `stop` must also work when `start`
+    never ran or failed half way."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Role(StrEnum):
@@ -192,8 +203,18 @@ class Container:
     stream_sink: StreamSink | None = None
     connections: Connections = field(default_factory=Connections)
     started_at: float = field(default_factory=time.time)
+    app_services: dict[str, AppService] = field(default_factory=dict)
     plane: DataPlane = field(init=False)
     _loading: asyncio.Task[None] | None = None
+
+    def add_app_service(self, name: str, service: AppService) -> None:
+        """Run an app's own service in this process. It starts as one of the connections
+        (retried with backoff while its servers are down; `/readyz` names it until then)
+        and stops first; the HTTP app puts it on `app.state.<name>` for the app's routes."""
+        if name in self.app_services:
+            raise ValueError(f"two app services are named {name!r}")
+        self.app_services[name] = service
+        self.connections.add(name, service.start)
 
     async def start(self) -> None:
         """Connect, migrate, start the relay; load models in the background. When a server
@@ -261,6 +282,8 @@ class Container:
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
             await asyncio.gather(self._loading, return_exceptions=True)
+        for service in reversed(self.app_services.values()):
+            await service.stop()
         for route in self.streams:
             await route.stop()
         await asyncio.gather(*(worker.stop() for worker in self.workers))

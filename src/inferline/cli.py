@@ -181,6 +181,7 @@ def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> 
         metrics=container.metrics,
         settings=settings,
         apps=INSTALLED_APPS,
+        app_services=container.app_services,
     )
     config = uvicorn.Config(
         app,

@@ -8,7 +8,7 @@ settings, and the apps to serve (`apps/installed.py`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
 
@@ -59,8 +59,10 @@ def create_app(
     metrics: Metrics,
     settings: Settings,
     apps: Sequence[WebApp] = (),
+    app_services: Mapping[str, object] | None = None,
 ) -> FastAPI:
-    """An app serving `plane` and `apps`; the lifespan starts and stops `lifecycle`."""
+    """An app serving `plane` and `apps`; the lifespan starts and stops `lifecycle`.
+    `app_services` (the apps' own services, by name) go on `app.state` for their routes."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +80,10 @@ def create_app(
     )
     app.state.plane = plane
     app.state.metrics = metrics
+    for name, service in (app_services or {}).items():
+        if name in ("plane", "metrics"):
+            raise ValueError(f"an app service may not be named {name!r}")
+        setattr(app.state, name, service)
     if not is_built():
         log.warning("the dashboard is not built; / shows how to build it: %s", BUILD_HINT)
     install_error_handlers(app)
