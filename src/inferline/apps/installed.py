@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from inferline.api.app import WebApp
 from inferline.apps import embeddings, timeseries
 
-INSTALLED_APPS = (embeddings, timeseries)
+INSTALLED_APPS: tuple[WebApp, ...] = (embeddings, timeseries)
