@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inferline.domain.errors import DeadlineExceeded, ModelError, Overloaded, Unavailable
-from inferline.ports.serving import BatchingConfig as BatchingConfig
-from inferline.ports.serving import Lane as Lane
+from inferline.ports.serving import BatchingConfig as BatchingConfig  # re-exported: the
+from inferline.ports.serving import Lane as Lane  # batcher's vocabulary is the port's
 
 log = logging.getLogger(__name__)
 
