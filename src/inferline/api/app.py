@@ -113,7 +113,7 @@ def _refuse_duplicate_routes(routers: Sequence[APIRouter]) -> None:
     for router in routers:
         for route in router.routes:
             if isinstance(route, APIRoute):
-                keys = [(method, route.path) for method in sorted(route.methods)]
+                keys = [(method, route.path) for method in sorted(route.methods or ())]
             elif isinstance(route, APIWebSocketRoute):
                 keys = [("WEBSOCKET", route.path)]
             else:
