@@ -15,7 +15,7 @@ from inferline.apps.timeseries.use_cases import series_job, submit_series
 from inferline.bootstrap import Container, Role, build_container
 from inferline.core.settings import Settings
 from inferline.domain.errors import NotFound
-from inferline.domain.jobs import JobEvent, JobStatus
+from inferline.domain.jobs import Job, JobEvent, JobStatus
 from inferline.models.moving_average import MovingAverage
 from inferline.runtime.registry import ModelRegistry
 from inferline.testing.polling import poll_until_async
@@ -39,11 +39,11 @@ async def container(db_url: str) -> AsyncIterator[Container]:
 
 
 async def _finished(plane: DataPlane, tenant: str, job_id: str) -> JobStatus:
-    job = await poll_until_async(
-        lambda: plane.get_job(tenant, job_id),
-        f"job {job_id} finished",
-        timeout=30,
-        accept=lambda job: job.status.is_terminal,
+    async def read() -> Job:
+        return await plane.get_job(tenant, job_id)
+
+    job: Job = await poll_until_async(
+        read, f"job {job_id} finished", timeout=30, accept=lambda job: job.status.is_terminal
     )
     return job.status
 
