@@ -170,12 +170,21 @@ def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> 
     import uvicorn
 
     from inferline.api.app import create_app
+    from inferline.apps.installed import INSTALLED_APPS
     from inferline.bootstrap import build_container
 
     settings = _settings()
     container = build_container(settings, roles, workers_in_process=workers)
+    app = create_app(
+        container.plane,
+        container,
+        metrics=container.metrics,
+        settings=settings,
+        apps=INSTALLED_APPS,
+        app_services=container.app_services,
+    )
     config = uvicorn.Config(
-        create_app(container),
+        app,
         host=args.host,
         port=args.port,
         log_config=None,

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inferline.application.admission import Admission, QueueDepths
-from inferline.core.metrics import Metrics
+from inferline.application.group_commit import GroupCommitter
+from inferline.application.inputs import validate_input
 from inferline.domain.errors import InvalidInput, NotFound
 from inferline.domain.ids import new_job_id
 from inferline.domain.jobs import Job, JobEvent, JobStatus, NewJob, QueueFull
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
+from inferline.ports.metrics import UseCaseMetrics
+from inferline.ports.serving import ModelCatalog
 from inferline.ports.store import JobStore
-from inferline.runtime.group_commit import GroupCommitter
-from inferline.runtime.registry import ModelRegistry
-from inferline.runtime.serving import validate_input
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ class JobService:
     def __init__(
         self,
         store: JobStore,
-        registry: ModelRegistry,
-        metrics: Metrics,
+        registry: ModelCatalog,
+        metrics: UseCaseMetrics,
         depths: QueueDepths,
         *,
         default_max_attempts: int,

@@ -28,22 +28,16 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any
 
 from inferline.domain.errors import DeadlineExceeded, ModelError, Overloaded, Unavailable
+from inferline.ports.serving import BatchingConfig as BatchingConfig  # re-exported: the
+from inferline.ports.serving import Lane as Lane  # batcher's vocabulary is the port's
 
 log = logging.getLogger(__name__)
 
 PredictFn = Callable[[list[Any]], list[Any]]
 BatchObserver = Callable[[int, float], None]
-
-
-class Lane(IntEnum):
-    """Synchronous requests are served before queued jobs."""
-
-    SYNC = 0
-    JOB = 1
 
 
 @dataclass(slots=True, eq=False)  # compared by identity: removed from its lane when abandoned
@@ -52,16 +46,6 @@ class _Pending:
     future: asyncio.Future[Any]
     deadline: float | None = None
     enqueued_at: float = field(default_factory=time.monotonic)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchingConfig:
-    """Size and time limits of one batcher."""
-
-    max_batch_size: int
-    max_wait_ms: float
-    max_pending_sync: int = 1024
-    instances: int = 1
 
 
 class MicroBatcher:
