@@ -35,6 +35,7 @@ from inferline.core.settings import Settings, StreamRoute
 from inferline.domain.jobs import JobEvent, RetryPolicy
 from inferline.models.minilm import MiniLM
 from inferline.ports.cache import Cache
+from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.events import EventBus
 from inferline.ports.model import InferenceModel
@@ -50,7 +51,7 @@ from inferline.runtime.relay import OutboxRelay
 from inferline.runtime.serving import ModelServer, batching_config, threads_per_instance
 from inferline.runtime.signals import CommitSignal
 from inferline.runtime.status import model_summaries, worker_summaries
-from inferline.worker.sources import JobSource, QueueJobSource
+from inferline.worker.sources import QueueJobSource
 from inferline.worker.worker import Worker, WorkerConfig, new_worker_id
 
 log = logging.getLogger(__name__)

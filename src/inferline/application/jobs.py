@@ -13,7 +13,7 @@ from inferline.domain.errors import InvalidInput, NotFound
 from inferline.domain.ids import new_job_id
 from inferline.domain.jobs import Job, JobEvent, JobStatus, NewJob, QueueFull
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
-from inferline.ports.store import JobStore
+from inferline.ports.repository import JobRepository
 from inferline.runtime.group_commit import GroupCommitter
 from inferline.runtime.registry import ModelRegistry
 from inferline.runtime.serving import validate_input
@@ -42,7 +42,7 @@ class JobService:
 
     def __init__(
         self,
-        store: JobStore,
+        store: JobRepository,
         registry: ModelRegistry,
         metrics: Metrics,
         depths: QueueDepths,

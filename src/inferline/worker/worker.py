@@ -22,11 +22,12 @@ from inferline.application.processing import JobProcessor
 from inferline.core.logging import job_id_var, model_var
 from inferline.core.metrics import Metrics
 from inferline.domain.jobs import Job, JobStatus, Outcome, RetryPolicy, WorkerBeat
+from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
-from inferline.ports.store import JobStore
+from inferline.ports.store import WorkerStore
 from inferline.runtime.group_commit import GroupCommitter
 from inferline.runtime.serving import ModelServer, ServedModel
-from inferline.worker.sources import JobSource, StoreJobSource
+from inferline.worker.sources import StoreJobSource
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class Worker:
 
     def __init__(
         self,
-        store: JobStore,
+        store: WorkerStore,
         models: ModelServer,
         metrics: Metrics,
         policy: RetryPolicy,
