@@ -276,14 +276,16 @@ def build_container(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Container:
     """Wire one process. `registry` lets tests and embedders add models; `clock` is the
-    one time source of the job lifecycle (store, submits, workers, queue sweep)."""
+    one time source of the job lifecycle (store, submits, workers, batchers, queue sweep)."""
     metrics = Metrics()
     registry = registry or ModelRegistry.from_entry_points()
     registry.register_import_paths(settings.model_plugins)
     registry = registry.select(settings.models)
     store = build_store(settings, clock)
     bus = build_event_bus(settings)
-    models = ModelServer(registry, settings, metrics, factories=model_factories(settings))
+    models = ModelServer(
+        registry, settings, metrics, factories=model_factories(settings), clock=clock
+    )
     cache = build_cache(settings)
     embeddings = EmbeddingService(
         models,

@@ -17,6 +17,7 @@ from inferline.core.metrics import Metrics
 from inferline.core.settings import BatchingOverride, Settings
 from inferline.core.validation import field_problems, problems_summary
 from inferline.domain.errors import InvalidInput, Unavailable
+from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.model import InferenceModel
 from inferline.runtime.batcher import BatchingConfig, Lane, MicroBatcher
 from inferline.runtime.registry import ModelRegistry
@@ -77,8 +78,11 @@ class ModelServer:
         metrics: Metrics,
         *,
         factories: Mapping[str, Callable[[], InferenceModel]] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """`clock` is the time the batchers compare items' deadlines with."""
         self.registry = registry
+        self.clock = clock
         self.metrics = metrics
         self.factories = dict(factories or {})  # models built with settings (by name)
         self.torch_threads = settings.torch_threads
@@ -127,6 +131,7 @@ class ModelServer:
             served.batching,
             on_batch=self._observer(served.name),
             on_abandoned=self._abandon_counter(served.name),
+            clock=self.clock,
         )
         served.batcher = batcher
         await batcher.start()
