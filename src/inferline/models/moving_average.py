@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 from pydantic import Field, model_validator
 
 from inferline.models.series import SeriesValue
@@ -50,7 +51,43 @@ class MovingAverage(InferenceModel):
 
     @staticmethod
     def _one(item: MovingAverageInput) -> MovingAverageOutput:
-        values = np.asarray(item.series, dtype=np.float64)
-        sums = np.cumsum(np.concatenate(([0.0], values)))
-        smoothed = (sums[item.window :] - sums[: -item.window]) / item.window
-        return MovingAverageOutput(smoothed=smoothed.tolist(), forecast=float(smoothed[-1]))
+        smoothed = window_means(item.series, item.window)
+        return MovingAverageOutput(smoothed=smoothed, forecast=smoothed[-1])
+
+
+def window_means(values: list[float], window: int) -> list[float]:
+    """The mean of each `window` consecutive values, each window's sum correctly rounded.
+
+    A running sum (or differences of prefix sums) loses small values next to huge ones:
+    after 1e17 the sum of (1e17 + 1) is 1e17, so a later window of ones would average 0.
+    Here the window's sum is kept exact, as non-overlapping partial sums (Shewchuk's
+    algorithm, the one `math.fsum` uses): a value entering is added, one leaving is
+    subtracted, both without rounding, so each step costs a few float operations
+    however long the window, and `math.fsum` rounds the partials once per window.
+    """
+    partials: list[float] = []
+    means: list[float] = []
+    for index, value in enumerate(values):
+        _add_exactly(partials, value)
+        if index >= window:
+            _add_exactly(partials, -values[index - window])
+        if index >= window - 1:
+            means.append(math.fsum(partials) / window)
+    return means
+
+
+def _add_exactly(partials: list[float], value: float) -> None:
+    """Add `value` to the exact sum held by `partials` (non-overlapping, increasing
+    magnitude), keeping every bit: each step splits a sum into its rounded value and
+    the rounding error (two-sum), both of which stay."""
+    kept = 0
+    for partial in partials:
+        if abs(value) < abs(partial):
+            value, partial = partial, value
+        rounded = value + partial
+        error = partial - (rounded - value)
+        if error:
+            partials[kept] = error
+            kept += 1
+        value = rounded
+    partials[kept:] = [value]
