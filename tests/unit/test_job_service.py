@@ -78,7 +78,9 @@ async def test_submit_stores_a_queued_job_at_the_clocks_time(
     service: JobService, clock: FakeClock, commits: Commits
 ) -> None:
     job, created = await service.submit(submit_job(model="moving_average", priority=5))
-    assert created and commits.count == 1 and queued_total(service) == 1
+    assert created
+    assert commits.count == 1
+    assert queued_total(service) == 1
     assert (job.model, job.model_version, job.status) == (MODEL, "1", JobStatus.QUEUED)
     assert (job.priority, job.max_attempts, job.attempts) == (5, 3, 0)
     assert job.created_at == job.available_at == clock.now()
@@ -113,10 +115,13 @@ async def test_an_idempotency_key_returns_the_first_job_per_tenant(
 ) -> None:
     first, created = await service.submit(submit_job(idempotency_key="k"))
     again, created_again = await service.submit(submit_job(idempotency_key="k", priority=9))
-    assert created and not created_again
-    assert again == first and again.priority == 0  # the stored job, not the new request
+    assert created
+    assert not created_again
+    assert again == first
+    assert again.priority == 0
     other_tenant, created_other = await service.submit(submit_job("t2", idempotency_key="k"))
-    assert created_other and other_tenant.id != first.id
+    assert created_other
+    assert other_tenant.id != first.id
     assert commits.count == 2  # a replay commits nothing
 
 
@@ -131,7 +136,8 @@ async def test_concurrent_submits_with_one_key_create_one_job(service: JobServic
 
 async def test_a_batch_is_stored_whole_or_not_at_all(service: JobService) -> None:
     stored = await service.submit_many([submit_job(priority=i) for i in range(3)])
-    assert [job.priority for job, _ in stored] == [0, 1, 2] and all(c for _, c in stored)
+    assert [job.priority for job, _ in stored] == [0, 1, 2]
+    assert all(c for _, c in stored)
     bad = [submit_job(), submit_job(input={"series": []}), submit_job()]
     with pytest.raises(InvalidInput, match=r"^jobs\[1\]: "):
         await service.submit_many(bad)
@@ -162,7 +168,8 @@ async def test_cancel_then_retry_follow_the_lifecycle(
     job, _ = await service.submit(submit_job())
     clock.advance(2)
     cancelled = await service.cancel("t1", job.id)
-    assert cancelled.status is JobStatus.CANCELLED and cancelled.finished_at == clock.now()
+    assert cancelled.status is JobStatus.CANCELLED
+    assert cancelled.finished_at == clock.now()
     with pytest.raises(InvalidTransition, match="only unfinished jobs can be cancelled"):
         await service.cancel("t1", job.id)
     clock.advance(3)
@@ -210,7 +217,8 @@ async def test_a_models_queue_admits_up_to_its_limit(
         await service.submit(submit_job())
     assert refused.value.retry_after == 5.0
     replay, created = await service.submit(submit_job(idempotency_key="kept"))
-    assert replay.id == kept.id and not created  # a resubmit is never refused
+    assert replay.id == kept.id
+    assert not created
     await service.cancel("t1", kept.id)
     await monitor.refresh()  # the monitor's next count sees the place that freed
     await service.submit(submit_job())

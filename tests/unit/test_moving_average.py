@@ -32,9 +32,11 @@ def test_values_that_would_overflow_are_refused_naming_the_item() -> None:
 def test_small_values_after_huge_ones_keep_their_own_means() -> None:
     # A running sum rounds 1e17 + 1 to 1e17: the later windows of ones would average 0.
     [single] = MovingAverage().predict_batch([MovingAverageInput(series=[1e17, 1, 1], window=1)])
-    assert single.smoothed == [1e17, 1.0, 1.0] and single.forecast == 1.0
+    assert single.smoothed == [1e17, 1.0, 1.0]
+    assert single.forecast == 1.0
     [pairs] = MovingAverage().predict_batch([MovingAverageInput(series=[1e17, 1, 1, 1], window=2)])
-    assert pairs.smoothed == [5e16, 1.0, 1.0] and pairs.forecast == 1.0
+    assert pairs.smoothed == [5e16, 1.0, 1.0]
+    assert pairs.forecast == 1.0
 
 
 def test_each_mean_is_its_windows_correctly_rounded_sum_divided() -> None:

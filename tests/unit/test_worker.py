@@ -176,7 +176,8 @@ async def test_a_claimed_job_runs_and_succeeds(
     worker = await workers.start()
     job_id = await submit(embedded_store, value=2.0)
     job = await reaches(embedded_store, job_id, JobStatus.SUCCEEDED, attempts=1)
-    assert job.result == {"doubled": 4.0} and job.error is None
+    assert job.result == {"doubled": 4.0}
+    assert job.error is None
     assert job.started_at == job.finished_at == clock.now()
     assert (job.worker_id, job.lease_until) == (None, None)
     assert await statuses(embedded_store, job_id) == ["queued", "running", "succeeded"]
@@ -201,7 +202,8 @@ async def test_a_failing_job_is_retried_after_its_backoff_then_dead(
     assert clock.now() + 10 <= second.available_at <= clock.now() + 20  # twice the wait
     clock.set(second.available_at)
     dead = await reaches(embedded_store, job_id, JobStatus.DEAD, attempts=3)
-    assert dead.finished_at == clock.now() and dead.error == "RuntimeError: asked to fail"
+    assert dead.finished_at == clock.now()
+    assert dead.error == "RuntimeError: asked to fail"
     assert await statuses(embedded_store, job_id) == [
         "queued",
         *["running", "failed"] * 2,
@@ -236,7 +238,8 @@ async def test_a_crashed_workers_jobs_come_back_when_their_lease_runs_out(
     late = Outcome(retried, 1, OutcomeKind.SUCCEEDED, result={"doubled": -1.0})
     assert await embedded_store.complete_jobs([late], POLICY) == []
     stored = await embedded_store.get_job(TENANT, retried)
-    assert stored is not None and stored.result == {"doubled": 6.0}
+    assert stored is not None
+    assert stored.result == {"doubled": 6.0}
 
 
 async def test_a_waiting_job_past_its_deadline_expires_without_running(

@@ -143,7 +143,8 @@ async def test_a_message_delivered_more_often_than_its_attempts_buries_its_job(
     await queue.reclaim(MODEL, "crashed-2", 0, 10)
     clock.advance(RECLAIM_IDLE_SECONDS)  # the worker takes it over: a third delivery
     dead = await reaches(embedded_store, job_id, JobStatus.DEAD)
-    assert dead.attempts == 0 and dead.error is not None
+    assert dead.attempts == 0
+    assert dead.error is not None
     assert dead.error.startswith("poison message: delivered 3 times")
     await poll_until_async(
         lambda: queue.missing([message(job_id)]), "the poison message acknowledged", timeout=10
