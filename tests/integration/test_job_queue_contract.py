@@ -14,7 +14,8 @@ import pytest
 from inferline.adapters.memory.queue import InProcessJobQueue
 from inferline.adapters.redis.queue import RedisStreamQueue
 from inferline.ports.queue import JobMessage, JobQueue
-from inferline.testing.databases import redis_url
+from inferline.testing import databases as dbs
+from tests.support.requirements import require_server
 
 MODEL = "moving-average"
 
@@ -24,11 +25,13 @@ async def queue(request: pytest.FixtureRequest) -> AsyncIterator[JobQueue]:
     if request.param == "memory":
         yield InProcessJobQueue()
         return
-    prefix: str = request.getfixturevalue("redis_prefix")
-    redis = RedisStreamQueue(redis_url(), prefix)
+    require_server(dbs.REDIS)
+    prefix = dbs.unique_name("inferline-test")  # this test's keys, deleted afterwards
+    redis = RedisStreamQueue(dbs.redis_url(), prefix)
     await redis.start()
     yield redis
     await redis.close()
+    await dbs.delete_redis_prefix(prefix)
 
 
 def messages(*numbers: int) -> list[JobMessage]:
