@@ -27,6 +27,7 @@ from inferline.domain.jobs import (
     OutcomeKind,
     QueueFull,
     RetryPolicy,
+    WorkerBeat,
 )
 from inferline.ports.model import InferenceModel, ModelInput, ModelOutput
 from inferline.runtime.registry import ModelRegistry
@@ -151,7 +152,7 @@ async def submit(
 
 async def reaches(store: SqlJobStore, job_id: str, status: JobStatus, attempts: int) -> Job:
     """The job once it is `status` after `attempts` attempts (waiting for the worker)."""
-    found = await poll_until_async(
+    found: Job | None = await poll_until_async(
         lambda: store.get_job(TENANT, job_id),
         f"job {job_id} {status.value} after {attempts} attempts",
         timeout=10,
@@ -182,7 +183,7 @@ async def test_a_claimed_job_runs_and_succeeds(
     assert (job.worker_id, job.lease_until) == (None, None)
     assert await statuses(embedded_store, job_id) == ["queued", "running", "succeeded"]
     assert counted(worker, "inferline_jobs_total", model="held", status="succeeded") == 1
-    beats = await poll_until_async(
+    beats: list[WorkerBeat] = await poll_until_async(
         lambda: embedded_store.live_workers(since=clock.now()), "the worker's heartbeat", timeout=5
     )
     assert [(beat.id, beat.models) for beat in beats] == [("w1", ["held"])]

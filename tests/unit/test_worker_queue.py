@@ -90,7 +90,7 @@ def message(job_id: str) -> JobMessage:
 
 
 async def reaches(store: SqlJobStore, job_id: str, status: JobStatus) -> Job:
-    found = await poll_until_async(
+    found: Job | None = await poll_until_async(
         lambda: store.get_job("t1", job_id),
         f"job {job_id} {status.value}",
         timeout=10,
@@ -110,13 +110,14 @@ async def test_dispatched_jobs_run_and_their_messages_are_acked_after_commit(
     for job_id in ids:
         job = await reaches(embedded_store, job_id, JobStatus.SUCCEEDED)
         assert job.result == {"smoothed": [2.0], "forecast": 2.0}
-    await poll_until_async(
+    absent: list[JobMessage] = await poll_until_async(
         lambda: queue.missing([message(i) for i in ids]),
         "every message acknowledged",
         timeout=10,
         accept=lambda absent: len(absent) == 3,
         interval=0.01,
     )
+    assert sorted(m.job_id for m in absent) == sorted(ids)
 
 
 async def test_a_dead_consumers_message_is_reclaimed_once_idle(
@@ -129,9 +130,10 @@ async def test_a_dead_consumers_message_is_reclaimed_once_idle(
     clock.advance(RECLAIM_IDLE_SECONDS)
     job = await reaches(embedded_store, job_id, JobStatus.SUCCEEDED)
     assert job.attempts == 1  # it never ran before: the store counted one attempt
-    await poll_until_async(
+    absent: list[JobMessage] = await poll_until_async(
         lambda: queue.missing([message(job_id)]), "the message acknowledged", timeout=10
     )
+    assert absent == [message(job_id)]
 
 
 async def test_a_message_delivered_more_often_than_its_attempts_buries_its_job(
@@ -146,6 +148,7 @@ async def test_a_message_delivered_more_often_than_its_attempts_buries_its_job(
     assert dead.attempts == 0
     assert dead.error is not None
     assert dead.error.startswith("poison message: delivered 3 times")
-    await poll_until_async(
+    absent: list[JobMessage] = await poll_until_async(
         lambda: queue.missing([message(job_id)]), "the poison message acknowledged", timeout=10
     )
+    assert absent == [message(job_id)]
