@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 
 import pytest
 from pydantic import ValidationError
@@ -39,9 +40,20 @@ def test_small_values_after_huge_ones_keep_their_own_means() -> None:
     assert pairs.forecast == 1.0
 
 
-def test_each_mean_is_its_windows_correctly_rounded_sum_divided() -> None:
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng: rng.choice([1e-3, 1.0, 1e8, 1e16]) * rng.uniform(-1, 1),  # sums round
+        lambda rng: float(rng.randint(-1000, 1000)),  # whole numbers: no sum rounds
+        lambda rng: rng.randint(-1000, 1000) / 10,  # decimals: some sums round
+    ],
+    ids=["mixed-magnitudes", "whole-numbers", "decimals"],
+)
+def test_each_mean_is_its_windows_correctly_rounded_sum_divided(
+    draw: Callable[[random.Random], float],
+) -> None:
     rng = random.Random(10)
-    series = [rng.choice([1e-3, 1.0, 1e8, 1e16]) * rng.uniform(-1, 1) for _ in range(500)]
+    series = [draw(rng) for _ in range(500)]
     for window in (1, 2, 7, 64, 500):
         [output] = MovingAverage().predict_batch([MovingAverageInput(series=series, window=window)])
         expected = [
