@@ -38,6 +38,7 @@ from inferline.core.settings import Settings, StreamRoute
 from inferline.domain.jobs import JobEvent, RetryPolicy
 from inferline.models.minilm import MiniLM
 from inferline.ports.cache import Cache
+from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.events import EventBus
 from inferline.ports.model import InferenceModel
@@ -52,7 +53,7 @@ from inferline.runtime.registry import ModelRegistry
 from inferline.runtime.relay import OutboxRelay
 from inferline.runtime.serving import ModelServer, batching_config, threads_per_instance
 from inferline.runtime.signals import CommitSignal
-from inferline.worker.sources import JobSource, QueueJobSource
+from inferline.worker.sources import QueueJobSource
 from inferline.worker.worker import Worker, WorkerConfig, new_worker_id
 
 log = logging.getLogger(__name__)
@@ -314,14 +315,16 @@ def build_container(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Container:
     """Wire one process. `registry` lets tests and embedders add models; `clock` is the
-    one time source of the job lifecycle (store, submits, workers, queue sweep)."""
+    one time source of the job lifecycle (store, submits, workers, batchers, queue sweep)."""
     metrics = Metrics()
     registry = registry or ModelRegistry.from_entry_points()
     registry.register_import_paths(settings.model_plugins)
     registry = registry.select(settings.models)
     store = build_store(settings, clock)
     bus = build_event_bus(settings)
-    serving = ModelServer(registry, settings, metrics, factories=model_factories(settings))
+    serving = ModelServer(
+        registry, settings, metrics, factories=model_factories(settings), clock=clock
+    )
     cache = build_cache(settings)
     embeddings = EmbeddingService(
         serving,

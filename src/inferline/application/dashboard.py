@@ -17,7 +17,7 @@ from typing import Any
 from inferline.application.admission import QueueDepths
 from inferline.domain.jobs import JobEvent, JobStatus, iso_time
 from inferline.ports.metrics import UseCaseMetrics
-from inferline.ports.store import JobStore
+from inferline.ports.store import DashboardStore
 
 WorkerStatus = Callable[[], list[dict[str, Any]]]
 
@@ -96,7 +96,7 @@ class DashboardService:
 
     def __init__(
         self,
-        store: JobStore,
+        store: DashboardStore,
         depths: QueueDepths,
         metrics: UseCaseMetrics,
         models: Callable[[], list[dict[str, Any]]],

@@ -15,8 +15,8 @@ from inferline.domain.ids import new_job_id
 from inferline.domain.jobs import Job, JobEvent, JobStatus, NewJob, QueueFull
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.metrics import UseCaseMetrics
+from inferline.ports.repository import JobRepository
 from inferline.ports.serving import ModelCatalog
-from inferline.ports.store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class JobService:
 
     def __init__(
         self,
-        store: JobStore,
+        store: JobRepository,
         registry: ModelCatalog,
         metrics: UseCaseMetrics,
         depths: QueueDepths,

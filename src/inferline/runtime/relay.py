@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from inferline.domain.jobs import JobEvent
 from inferline.ports.events import EventBus
-from inferline.ports.store import JobStore
+from inferline.ports.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        store: JobStore,
+        store: Outbox,
         bus: EventBus,
         *,
         batch_size: int = 500,

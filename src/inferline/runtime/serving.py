@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from inferline.core.metrics import Metrics
 from inferline.core.settings import BatchingOverride, Settings
 from inferline.domain.errors import Unavailable
+from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.model import InferenceModel
 from inferline.ports.serving import BatchingConfig, Lane, ServedModel
 from inferline.runtime.batcher import MicroBatcher
@@ -68,8 +69,11 @@ class ModelServer:
         metrics: Metrics,
         *,
         factories: Mapping[str, Callable[[], InferenceModel]] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """`clock` is the time the batchers compare items' deadlines with."""
         self.registry = registry
+        self.clock = clock
         self.metrics = metrics
         self.factories = dict(factories or {})  # models built with settings (by name)
         self.torch_threads = settings.torch_threads
@@ -122,6 +126,7 @@ class ModelServer:
             served.batching,
             on_batch=self._observer(served.name),
             on_abandoned=self._abandon_counter(served.name),
+            clock=self.clock,
         )
         served.batcher = batcher
         await batcher.start()

@@ -23,10 +23,11 @@ from inferline.application.processing import JobProcessor
 from inferline.core.logging import job_id_var, model_var
 from inferline.core.metrics import Metrics
 from inferline.domain.jobs import Job, JobStatus, Outcome, RetryPolicy, WorkerBeat
+from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.serving import ModelServing, ServedModel
-from inferline.ports.store import JobStore
-from inferline.worker.sources import JobSource, StoreJobSource
+from inferline.ports.store import WorkerStore
+from inferline.worker.sources import StoreJobSource
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class Worker:
 
     def __init__(
         self,
-        store: JobStore,
+        store: WorkerStore,
         models: ModelServing,
         metrics: Metrics,
         policy: RetryPolicy,
