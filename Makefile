@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test check lint typecheck format frontend clean kafka
+.PHONY: setup run test check lint lint-imports typecheck format frontend clean kafka
 
 setup: $(STAMP) frontend
 
@@ -50,10 +50,19 @@ KAFKA_PORT ?= 9092
 kafka: setup
 	$(BIN)/python -m inferline.testing.services kafka --port $(KAFKA_PORT)
 
+# The README's test command, which CI runs: style, types, layers, then every test.
 test: setup
 	./scripts/install-system-deps.sh
 	./scripts/ensure-services.sh
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
+
+# The layer contracts of pyproject.toml ([tool.importlinter]; docs/ARCHITECTURE.md, "Layers").
+lint-imports: setup
+	$(BIN)/lint-imports
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -62,7 +71,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-check: lint typecheck test
+check: test  # make test already runs lint, typecheck and lint-imports first
 
 format: setup
 	$(BIN)/ruff format src tests benchmarks scripts

@@ -19,7 +19,7 @@ from inferline.bootstrap import build_chat_model, chat_model_factories
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings
 from inferline.models.smollm2 import SmolLM2
-from inferline.ports.chat_model import ChatInput
+from inferline.ports.chat import ChatInput
 from inferline.ports.llm import ChatMessage, ChatRequest, LLMUnavailable
 from inferline.runtime.registry import ModelRegistry
 from inferline.runtime.serving import ModelServer
@@ -118,7 +118,8 @@ async def test_closing_a_stream_stops_the_generation(served: tuple[ChatService, 
         lambda: generated_tokens(metrics) > before, "the cancelled generation ended", timeout=30
     )
     assert generated_tokens(metrics) - before < 40
-    assert served_model.batcher is not None and served_model.batcher.pending == 0
+    assert served_model.loaded
+    assert served_model.pending == 0
 
 
 def batches(metrics: Metrics) -> float:
@@ -133,7 +134,7 @@ async def test_cancelling_a_whole_answer_stops_the_generation(
 ) -> None:
     chat, metrics = served
     served_model = chat.chat_model("smollm2")
-    assert served_model.batcher is not None
+    assert served_model.loaded
     before_tokens, before_batches = generated_tokens(metrics), batches(metrics)
     item = chat.validate(served_model, {"messages": STORY, "max_tokens": 400})
     submitted = asyncio.Event()
@@ -145,7 +146,7 @@ async def test_cancelling_a_whole_answer_stops_the_generation(
     call = asyncio.ensure_future(caller())
     await submitted.wait()
     await poll_until_async(
-        lambda: served_model.batcher is not None and served_model.batcher.pending == 0,
+        lambda: served_model.loaded and served_model.pending == 0,
         "the item is in a batch",
         timeout=10,
         interval=0.001,
@@ -163,7 +164,7 @@ async def test_a_full_batcher_is_unavailable_to_the_port_not_an_error(
 ) -> None:
     chat, _ = served
     served_model = chat.chat_model("smollm2")
-    assert served_model.batcher is not None
+    assert served_model.loaded
     llm = LocalChatModel(chat, "smollm2")
     long_one = chat.stream(
         served_model, chat.validate(served_model, {"messages": STORY, "max_tokens": 200})
@@ -176,7 +177,7 @@ async def test_a_full_batcher_is_unavailable_to_the_port_not_an_error(
             for _ in range(limit)
         ]
         await poll_until_async(
-            lambda: served_model.batcher is not None and served_model.batcher.pending == limit,
+            lambda: served_model.loaded and served_model.pending == limit,
             "the lane is full",
             timeout=10,
         )

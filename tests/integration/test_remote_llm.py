@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import BaseModel, SecretStr
@@ -148,6 +149,11 @@ async def test_the_circuit_opens_refuses_without_calling_then_a_trial_closes_it(
     assert len(endpoint.requests) == 5
 
 
+async def _collect(pieces: AsyncIterator[str], into: list[str]) -> None:
+    async for piece in pieces:
+        into.append(piece)
+
+
 async def test_streams_pieces_and_reports_an_error_event() -> None:
     endpoint = ScriptedEndpoint().then(
         failure(503),  # retried: the answer had not started
@@ -157,10 +163,9 @@ async def test_streams_pieces_and_reports_an_error_event() -> None:
     async with serving(endpoint) as url:
         llm = remote(url)
         assert [piece async for piece in llm.stream(HELLO)] == ["Hel", "lo", "!"]
-        received = []
+        received: list[str] = []
         with pytest.raises(LLMUnavailable, match="the model crashed"):
-            async for piece in llm.stream(HELLO):
-                received.append(piece)
+            await _collect(llm.stream(HELLO), received)
         assert received == ["Half"]
         await llm.aclose()
     assert [r.body["stream"] for r in endpoint.requests] == [True, True, True]

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from inferline.api.chat_schemas import DEFAULT_MAX_TOKENS, ChatCompletionRequest
-from inferline.ports.chat_model import MAX_CONVERSATION_CHARS, ChatInput
+from inferline.ports.chat import MAX_CONVERSATION_CHARS, ChatInput
 from inferline.ports.llm import ChatMessage, ChatRequest
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from inferline.runtime.token_stream import TokenStream
+from inferline.application.token_stream import TokenStream
 
 
 async def test_pieces_put_from_a_thread_arrive_in_order_before_the_close() -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from inferline.ports.chat_model import (
+from inferline.ports.chat import (
     MAX_MESSAGES,
     MAX_NEW_TOKENS,
     MAX_STOP_SEQUENCES,

@@ -14,13 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from inferline.core.metrics import Metrics
+from inferline.application.token_stream import StopSignal, TokenStream
 from inferline.core.validation import field_problems, problems_summary
 from inferline.domain.errors import InvalidInput
-from inferline.ports.chat_model import ChatInferenceModel, ChatInput, ChatOutput
-from inferline.runtime.batcher import Lane
-from inferline.runtime.serving import ModelServer, ServedModel
-from inferline.runtime.token_stream import StopSignal, TokenStream
+from inferline.ports.chat import ChatInferenceModel, ChatInput, ChatOutput
+from inferline.ports.metrics import UseCaseMetrics
+from inferline.ports.serving import Lane, ModelServing, ServedModel
 
 
 class ChatStream:
@@ -66,7 +65,7 @@ class ChatStream:
 class ChatService:
     """The served chat models, and completions through their batchers."""
 
-    def __init__(self, models: ModelServer, metrics: Metrics) -> None:
+    def __init__(self, models: ModelServing, metrics: UseCaseMetrics) -> None:
         self.models = models
         self.metrics = metrics
 
@@ -82,9 +81,7 @@ class ChatService:
 
     def chat_models(self) -> list[ServedModel]:
         """Every served chat model."""
-        return [
-            m for m in self.models.models.values() if issubclass(m.model_class, ChatInferenceModel)
-        ]
+        return [m for m in self.models.served() if issubclass(m.model_class, ChatInferenceModel)]
 
     def validate(self, served: ServedModel, raw: dict[str, Any]) -> ChatInput:
         """A request as the model's input; InvalidInput names the field at fault."""

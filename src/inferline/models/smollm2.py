@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from inferline.domain.errors import ModelError
-from inferline.ports.chat_model import ChatInferenceModel, ChatInput, ChatOutput, FinishReason
+from inferline.ports.chat import ChatInferenceModel, ChatInput, ChatOutput
+from inferline.ports.llm import FinishReason
 
 if TYPE_CHECKING:
     from llama_cpp import Llama

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 
 from inferline.application.chat import ChatService
 from inferline.domain.errors import NotFound, Overloaded, Unavailable
-from inferline.ports.chat_model import ChatInput, ChatOutput
+from inferline.ports.chat import ChatInput, ChatOutput
 from inferline.ports.llm import ChatCompletion, ChatRequest, LLMUnavailable
-from inferline.runtime.serving import ServedModel
+from inferline.ports.serving import ServedModel
 
 
 class LocalChatModel:

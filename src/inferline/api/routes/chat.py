@@ -32,14 +32,14 @@ from inferline.api.chat_schemas import (
     ChatCompletionResponse,
     OpenAIErrorBody,
 )
-from inferline.api.deps import container_of
+from inferline.api.deps import PlaneDep
 from inferline.api.disconnect import unless_disconnected
 from inferline.api.errors import STATUS_BY_KIND
 from inferline.api.schemas import ErrorBody
 from inferline.application.chat import ChatStream
 from inferline.core.validation import field_problems, problems_summary
 from inferline.domain.errors import ErrorKind, InferlineError
-from inferline.ports.chat_model import ChatOutput
+from inferline.ports.chat import ChatOutput
 
 _ERROR_TYPE = {
     ErrorKind.INVALID: "invalid_request_error",
@@ -142,14 +142,15 @@ def _declared_errors() -> dict[int | str, dict[str, Any]]:
         **_declared_errors(),
     },
 )
-async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
-    chat = container_of(request).chat
-    served = chat.chat_model(body.model)
-    item = chat.validate(served, body.model_input())
+async def create_chat_completion(
+    body: ChatCompletionRequest, request: Request, plane: PlaneDep
+) -> Response:
+    served = plane.chat_model(body.model)
+    item = plane.chat_input(served, body.model_input())
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
-        stream = chat.stream(served, item)
+        stream = plane.stream_chat(served, item)
         try:
             first = await unless_disconnected(request, _first_piece(stream))
         except BaseException:
@@ -157,7 +158,7 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request) 
             raise
         chunks = _Chunks(completion_id, created, served.name, body.include_usage)
         return EventStreamResponse(_events(stream, first, chunks))
-    output = await unless_disconnected(request, chat.complete(served, item))
+    output = await unless_disconnected(request, plane.complete_chat(served, item))
     return JSONResponse(_completion(completion_id, created, served.name, output))
 
 

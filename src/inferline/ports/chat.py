@@ -11,11 +11,11 @@ That is how `stream: true` and the client's disconnect reach the model.
 from __future__ import annotations
 
 import time
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Protocol
 
 from pydantic import Field, PrivateAttr, field_validator
 
-from inferline.ports.llm import ChatMessage, ChatRequest
+from inferline.ports.llm import ChatMessage, ChatRequest, FinishReason
 from inferline.ports.model import InferenceModel, ModelInput, ModelOutput
 
 MAX_MESSAGES = 256
@@ -81,9 +81,6 @@ class ChatInput(ModelInput):
     def accepted_at(self) -> float:
         """`time.perf_counter()` when the input was accepted: time to first token starts here."""
         return self._accepted_at
-
-
-FinishReason = Literal["stop", "length"]
 
 
 class ChatOutput(ModelOutput):
