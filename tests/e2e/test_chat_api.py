@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -167,6 +168,26 @@ def test_errors_have_openai_shape_and_name_the_field(
     error = broken.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert error["type"] == "invalid_request_error"
+
+
+def test_a_conversation_longer_than_the_context_is_a_400(client: openai.OpenAI) -> None:
+    # digits are one token each: 5,000 of them are over smollm2's 4,096-token context
+    # (and under the 16,000 characters a conversation may hold)
+    too_long: list[ChatCompletionMessageParam] = [{"role": "user", "content": "0123456789" * 500}]
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(model=MODEL, messages=too_long, stream=stream)
+        assert refused.value.status_code == 400
+        assert refused.value.code == "context_length_exceeded"
+        assert refused.value.param == "messages"
+        assert refused.value.type == "invalid_request_error"
+        message = refused.value.message
+        assert f"context holds {SmolLM2.context_tokens} tokens" in message
+        prompt_tokens = re.search(r"the messages are (\d+) tokens", message)
+        assert prompt_tokens is not None, message
+        assert int(prompt_tokens[1]) > 5000
+    answer = client.chat.completions.create(model=MODEL, messages=QUESTION, max_tokens=4)
+    assert answer.choices[0].message.content
 
 
 def test_a_chat_can_be_a_queued_job(http: httpx.Client) -> None:

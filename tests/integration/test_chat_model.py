@@ -18,8 +18,9 @@ from inferline.application.chat import ChatService
 from inferline.bootstrap import build_chat_model, chat_model_factories
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings
+from inferline.domain.errors import ErrorKind
 from inferline.models.smollm2 import SmolLM2
-from inferline.ports.chat import ChatInput
+from inferline.ports.chat import ChatInput, ContextLengthExceeded
 from inferline.ports.llm import ChatMessage, ChatRequest, LLMUnavailable
 from inferline.runtime.registry import ModelRegistry
 from inferline.runtime.serving import ModelServer
@@ -101,6 +102,24 @@ async def test_json_output_is_one_json_object(served: tuple[ChatService, Metrics
         )
     )
     assert isinstance(json.loads(answer.content), dict), answer.content
+
+
+async def test_a_conversation_over_the_context_is_refused_with_its_token_count(
+    served: tuple[ChatService, Metrics],
+) -> None:
+    chat, _ = served
+    served_model = chat.chat_model("smollm2")
+    digits = [{"role": "user", "content": "0123456789" * 500}]  # a token per digit
+    item = chat.validate(served_model, {"messages": digits})
+    with pytest.raises(ContextLengthExceeded) as refused:
+        await chat.complete(served_model, item)
+    assert refused.value.kind is ErrorKind.INVALID
+    assert refused.value.limit == SmolLM2.context_tokens
+    assert refused.value.prompt_tokens > 5000
+    answer = await chat.complete(
+        served_model, chat.validate(served_model, {"messages": STORY, "max_tokens": 4})
+    )
+    assert answer.content  # the model still answers the next one
 
 
 async def test_closing_a_stream_stops_the_generation(served: tuple[ChatService, Metrics]) -> None:

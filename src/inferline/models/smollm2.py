@@ -25,7 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from inferline.domain.errors import ModelError
-from inferline.ports.chat import ChatInferenceModel, ChatInput, ChatOutput
+from inferline.ports.chat import (
+    ChatInferenceModel,
+    ChatInput,
+    ChatOutput,
+    ContextLengthExceeded,
+)
 from inferline.ports.llm import FinishReason
 
 if TYPE_CHECKING:
@@ -163,9 +168,8 @@ class SmolLM2(ChatInferenceModel):
         )
         room = self.context_tokens - len(prompt)
         if room < 1:
-            raise ModelError(
-                f"the conversation is {len(prompt)} tokens; the context holds "
-                f"{self.context_tokens}: shorten the messages"
+            raise ContextLengthExceeded(
+                self.name, limit=self.context_tokens, prompt_tokens=len(prompt)
             )
         criteria = StoppingCriteriaList([_StopWhenCancelled(item)])
         if formatted.stopping_criteria is not None:

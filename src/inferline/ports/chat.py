@@ -15,6 +15,7 @@ from typing import ClassVar, Protocol
 
 from pydantic import Field, PrivateAttr, field_validator
 
+from inferline.domain.errors import InvalidInput
 from inferline.ports.llm import ChatMessage, ChatRequest, FinishReason
 from inferline.ports.model import InferenceModel, ModelInput, ModelOutput
 
@@ -94,6 +95,23 @@ class ChatOutput(ModelOutput):
     completion_tokens: int = Field(
         description="Tokens of the answer (the end-of-sequence token not counted)."
     )
+
+
+class ContextLengthExceeded(InvalidInput):
+    """The conversation does not fit in the model's context (with room for one token of
+    answer): the caller must shorten it. Raised by the model, which alone can count the
+    formatted conversation's tokens."""
+
+    code = "context_length_exceeded"
+
+    def __init__(self, model: str, *, limit: int, prompt_tokens: int) -> None:
+        problem = (
+            f"the messages are {prompt_tokens} tokens; model {model}'s context holds "
+            f"{limit} tokens, the answer included: shorten the messages"
+        )
+        super().__init__(problem, details=[{"field": "messages", "message": problem}])
+        self.limit = limit
+        self.prompt_tokens = prompt_tokens
 
 
 class ChatInferenceModel(InferenceModel):

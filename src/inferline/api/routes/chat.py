@@ -39,7 +39,7 @@ from inferline.api.schemas import ErrorBody
 from inferline.application.chat import ChatStream
 from inferline.core.validation import field_problems, problems_summary
 from inferline.domain.errors import ErrorKind, InferlineError
-from inferline.ports.chat import ChatOutput
+from inferline.ports.chat import ChatOutput, ContextLengthExceeded
 
 _ERROR_TYPE = {
     ErrorKind.INVALID: "invalid_request_error",
@@ -77,6 +77,8 @@ def _from_inferline(exc: InferlineError) -> JSONResponse:
     elif exc.kind is ErrorKind.NOT_FOUND:
         param = "model"
     code = "model_not_found" if exc.kind is ErrorKind.NOT_FOUND else exc.kind.value
+    if isinstance(exc, ContextLengthExceeded):
+        code = exc.code
     return openai_error(
         status,
         exc.message,
