@@ -195,7 +195,7 @@ def test_a_queued_chat_over_the_context_ends_dead_with_the_reason(http: httpx.Cl
     submitted = http.post("/api/v1/jobs", json={"model": MODEL, "input": job_input})
     assert submitted.status_code == 202, submitted.text
     job = wait_for_job(http, submitted.json()["id"], timeout=60)
-    assert job["status"] == "dead", job  # every attempt refused (jobs retry any failure)
+    assert job["status"] == "dead", job  # refused input: dead at once, no retry
     assert f"context holds {SmolLM2.context_tokens} tokens" in job["error"]
 
 

@@ -188,6 +188,15 @@ def test_a_failure_backs_off_by_the_policy() -> None:
         assert job.finished_at is None and job.lease_until is None and job.worker_id is None
 
 
+def test_a_permanent_failure_is_dead_on_its_first_attempt() -> None:
+    job = make_job(JobStatus.RUNNING, attempts=1)
+    refused = Outcome(job.id, job.attempts, OutcomeKind.FAILED, error="too long", permanent=True)
+    job.complete(refused, POLICY, NOW)
+    assert job.status is JobStatus.DEAD
+    assert job.error == "too long"
+    assert job.finished_at == NOW
+
+
 def test_an_expired_attempt_keeps_the_workers_error() -> None:
     job = make_job(JobStatus.RUNNING)
     job.complete(outcome(job, OutcomeKind.EXPIRED), POLICY, NOW)

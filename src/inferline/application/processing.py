@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from inferline.application.inputs import validate_input
-from inferline.domain.errors import DeadlineExceeded, InferlineError
+from inferline.domain.errors import DeadlineExceeded, InferlineError, InvalidInput
 from inferline.domain.jobs import DEADLINE_PASSED, Job, Outcome, OutcomeKind
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.serving import Lane, ModelServing
@@ -31,6 +31,10 @@ class JobProcessor:
             result = await served.infer(item, Lane.JOB, deadline=job.deadline)
         except DeadlineExceeded:
             return Outcome(job.id, job.attempts, OutcomeKind.EXPIRED, error=DEADLINE_PASSED)
+        except InvalidInput as exc:  # refused by the model itself: no retry can mend it
+            return Outcome(
+                job.id, job.attempts, OutcomeKind.FAILED, error=exc.message, permanent=True
+            )
         except InferlineError as exc:
             return Outcome(job.id, job.attempts, OutcomeKind.FAILED, error=exc.message)
         except Exception as exc:

@@ -199,7 +199,7 @@ class Job:
         elif outcome.kind is OutcomeKind.EXPIRED:
             self.expire(now, error=outcome.error)
         else:
-            self.fail(outcome.error, policy, now)
+            self.fail(outcome.error, policy, now, permanent=outcome.permanent)
 
     def succeed(self, result: dict[str, Any] | None, now: float) -> None:
         """The running attempt produced `result`: `succeeded`, final."""
@@ -215,11 +215,15 @@ class Job:
         now: float,
         *,
         retry_at: float | None = None,
+        permanent: bool = False,
     ) -> None:
         """The running attempt failed: `failed`, due again after the policy's backoff
-        (or at `retry_at`), or `dead` once its attempts are used up."""
+        (or at `retry_at`), or `dead` once its attempts are used up or when the failure
+        is `permanent`."""
         self._require_running("fail")
-        status = policy.after_failure(self.attempts, self.max_attempts)
+        status = (
+            JobStatus.DEAD if permanent else policy.after_failure(self.attempts, self.max_attempts)
+        )
         self._move(status, now)
         self.error = error
         self._drop_lease()
@@ -324,6 +328,8 @@ class Outcome:
     kind: OutcomeKind
     result: dict[str, Any] | None = None
     error: str | None = None
+    # A failure no retry can mend (the model refused the input itself): `dead` at once.
+    permanent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
