@@ -24,8 +24,11 @@ from inferline.api.routes import (
     s2,
     ui,
 )
-from inferline.bootstrap import Container
+from inferline.apps import news
+from inferline.apps.news.wiring import build_news
+from inferline.bootstrap import Container, Role
 from inferline.dashboard import BUILD_HINT, is_built
+from inferline.worker.worker import new_worker_id
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +36,25 @@ log = logging.getLogger(__name__)
 def create_app(container: Container) -> FastAPI:
     """An app serving `container`; the lifespan starts and stops it."""
 
+    settings = container.settings
+    news_stream = build_news(
+        settings,
+        embeddings=container.embeddings,
+        registry=container.metrics.registry,
+        cache=container.cache if settings.cache_url.startswith(("redis:", "rediss:")) else None,
+        chat=None,
+        background=Role.STREAMS in container.roles,
+        member=new_worker_id(),
+    )
+    container.connections.add("news", news_stream.start)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await container.start()
         try:
             yield
         finally:
+            await news_stream.stop()
             await container.stop()
 
     app = FastAPI(
@@ -48,6 +64,7 @@ def create_app(container: Container) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.news = news_stream
     if not is_built():
         log.warning("the dashboard is not built; / shows how to build it: %s", BUILD_HINT)
     install_error_handlers(app)
@@ -57,6 +74,7 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(module.router)
     for module in (jobs, models, s2, events, dashboard, health, ui):
         app.include_router(module.router)
+    app.include_router(news.router)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=container.metrics,

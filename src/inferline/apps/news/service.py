@@ -1,0 +1,113 @@
+"""The news use cases: analyse and store articles, read them back, feeds, the dashboard's
+figures. The routes, the processor and the CLI all go through here."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from inferline.apps.news.engine import AnalysisEngine
+from inferline.apps.news.metrics import NewsMetrics
+from inferline.apps.news.models import AnalyzedNewsArticle, RawNewsArticle
+from inferline.apps.news.store import ArticleFilter, Feed, NewsStore
+from inferline.ports.cache import Cache
+
+LATEST_KEY = "news:latest"
+LATEST_COUNT = 20
+
+
+def article_key(article_id: str) -> str:
+    return f"news:article:{article_id}"
+
+
+class NewsService:
+    """Articles through the analysers into the store (the source of truth); the latest
+    analysed articles also in the cache (Redis when `INFERLINE_CACHE_URL` names one)."""
+
+    def __init__(
+        self,
+        store: NewsStore,
+        engine: AnalysisEngine,
+        metrics: NewsMetrics,
+        cache: Cache | None = None,
+        *,
+        cache_ttl_seconds: float = 3600.0,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.metrics = metrics
+        self.cache = cache
+        self.cache_ttl_seconds = cache_ttl_seconds
+
+    async def analyse_and_store(self, articles: list[RawNewsArticle], origin: str) -> list[str]:
+        """Analyse each article with the analysers it has no stored result of, store it
+        analysed (one transaction), refresh the cache; returns the ids in input order."""
+        if not articles:
+            return []
+        unique = list({a.article_id: a for a in articles}.values())
+        stored = await self.store.stored_results([a.article_id for a in unique])
+        analyses = await self.engine.analyse_many(unique, stored, origin)
+        changed = [a for a in analyses if a.fresh]
+        await self.store.save(changed)
+        self.metrics.articles_analysed.labels(origin).inc(len(changed))
+        if changed and self.cache is not None:
+            await self._refresh_cache([a.article.article_id for a in changed])
+        return [a.article_id for a in articles]
+
+    async def analyse(self, articles: list[RawNewsArticle]) -> list[AnalyzedNewsArticle]:
+        """`/inference/single` and `/inference/batch`: analysed now, stored, returned."""
+        self.metrics.articles_in.labels("api").inc(len(articles))
+        ids = await self.analyse_and_store(articles, origin="api")
+        views = {v.id: v for v in await self.store.views(list(dict.fromkeys(ids)))}
+        return [views[i] for i in ids]
+
+    async def article(self, article_id: str) -> AnalyzedNewsArticle:
+        if self.cache is not None:
+            (cached,) = await self.cache.get_many([article_key(article_id)])
+            if cached is not None:
+                return AnalyzedNewsArticle.model_validate_json(cached)
+        view = await self.store.article(article_id)
+        if self.cache is not None and view.status == "analysed":
+            await self.cache.set_many(
+                {article_key(article_id): view.model_dump_json().encode()}, self.cache_ttl_seconds
+            )
+        return view
+
+    async def articles(
+        self, where: ArticleFilter, limit: int, cursor: str | None
+    ) -> tuple[list[AnalyzedNewsArticle], str | None]:
+        return await self.store.articles(where, limit, cursor)
+
+    async def latest(self) -> list[dict[str, Any]]:
+        """The latest analysed articles, from the cache when it has them."""
+        if self.cache is not None:
+            (cached,) = await self.cache.get_many([LATEST_KEY])
+            if cached is not None:
+                latest: list[dict[str, Any]] = json.loads(cached)
+                return latest
+        page, _ = await self.store.articles(ArticleFilter(), LATEST_COUNT, None)
+        return [v.model_dump(mode="json") for v in page]
+
+    async def similar(self, article_id: str, k: int) -> list[tuple[AnalyzedNewsArticle, float]]:
+        return await self.store.similar(article_id, k)
+
+    async def add_feed(self, url: str, interval_seconds: float) -> tuple[Feed, bool]:
+        return await self.store.add_feed(url, interval_seconds)
+
+    async def feeds(self) -> list[Feed]:
+        return await self.store.feeds()
+
+    async def stats(self, window_seconds: float, bucket_seconds: int) -> dict[str, Any]:
+        figures = await self.store.stats(time.time() - window_seconds, bucket_seconds)
+        figures["window_seconds"] = window_seconds
+        figures["bucket_seconds"] = bucket_seconds
+        return figures
+
+    async def _refresh_cache(self, ids: list[str]) -> None:
+        assert self.cache is not None
+        views = await self.store.views(ids)
+        entries = {article_key(v.id): v.model_dump_json().encode() for v in views}
+        page, _ = await self.store.articles(ArticleFilter(), LATEST_COUNT, None)
+        entries[LATEST_KEY] = json.dumps([v.model_dump(mode="json") for v in page]).encode()
+        await self.cache.set_many(entries, self.cache_ttl_seconds)

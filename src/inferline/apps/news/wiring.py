@@ -1,0 +1,157 @@
+"""Builds the news stream from the process's settings and shared services.
+
+The stream is Kafka or Redis Streams when a stream broker is configured (the same
+adapters as stream routes), the database's embedded queue otherwise; the producer
+and processor do not know which.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from inferline.application.embeddings import EmbeddingService
+from inferline.apps.news.analysers import (
+    Analyser,
+    EmbeddingAnalyser,
+    KeywordAnalyser,
+    SentimentAnalyser,
+    SummaryAnalyser,
+    TopicAnalyser,
+)
+from inferline.apps.news.engine import AnalysisEngine
+from inferline.apps.news.metrics import NewsMetrics
+from inferline.apps.news.processor import NewsProcessor
+from inferline.apps.news.producer import FeedPoller, NewsProducer
+from inferline.apps.news.queue import SqlStream
+from inferline.apps.news.service import NewsService
+from inferline.apps.news.settings import NewsSettings
+from inferline.apps.news.store import NewsStore
+from inferline.core.settings import Settings, StreamRoute
+from inferline.ports.cache import Cache
+from inferline.ports.llm import ChatModel
+from inferline.ports.streams import StreamSink, StreamSource
+
+log = logging.getLogger(__name__)
+
+STREAM_GROUP = "news"  # the processors' consumer group on Kafka / Redis Streams
+
+
+@dataclass
+class NewsApp:
+    """The news stream of one process: its store, service, producer, and (in processes
+    that run them) the feed poller and the stream processor."""
+
+    news_settings: NewsSettings
+    settings: Settings
+    store: NewsStore
+    service: NewsService
+    producer: NewsProducer
+    sink: StreamSink
+    member: str
+    background: bool
+    poller: FeedPoller | None = None
+    processor: NewsProcessor | None = None
+    _started: set[str] = field(default_factory=set)
+
+    async def start(self) -> None:
+        """Connect and start; each part once, so a failed start can simply be called again."""
+        if "store" not in self._started:
+            await self.store.start()
+            self._started.add("store")
+        if "sink" not in self._started:
+            await self.sink.start()
+            self._started.add("sink")
+        if not self.background:
+            return
+        if self.processor is None:
+            topic = self.news_settings.topic
+            processor = NewsProcessor(
+                stream_source(self.settings, self.sink, topic, self.member),
+                self.service,
+                topic,
+                batch_size=self.news_settings.batch_size,
+                batch_timeout=self.news_settings.batch_timeout_seconds,
+            )
+            await processor.start()
+            self.processor = processor
+        if self.poller is None:
+            poller = FeedPoller(
+                self.producer,
+                tick_seconds=self.news_settings.poll_tick_seconds,
+                fetch_timeout=self.news_settings.fetch_timeout_seconds,
+                max_backoff_seconds=self.news_settings.max_backoff_seconds,
+            )
+            await poller.start()
+            self.poller = poller
+
+    async def stop(self) -> None:
+        if self.poller is not None:
+            await self.poller.stop()
+        if self.processor is not None:
+            await self.processor.stop()
+        self.poller = self.processor = None
+        if "sink" in self._started:
+            await self.sink.close()
+        await self.store.close()
+        self._started.clear()
+
+
+def stream_sink(settings: Settings, store: NewsStore, topic: str) -> StreamSink:
+    """Where the producer publishes: the configured broker, or the embedded queue."""
+    from inferline.bootstrap import build_stream_sink
+
+    return build_stream_sink(settings) or SqlStream(store, topic)
+
+
+def stream_source(settings: Settings, sink: StreamSink, topic: str, member: str) -> StreamSource:
+    """What the processor reads, as `member` of the processors' group: the broker's
+    topic, or the embedded queue (the sink itself)."""
+    from inferline.bootstrap import build_stream_source
+
+    if isinstance(sink, SqlStream):
+        return sink
+    return build_stream_source(settings, StreamRoute(topic=topic, model=STREAM_GROUP), member)
+
+
+def build_news(
+    settings: Settings,
+    *,
+    embeddings: EmbeddingService,
+    registry: CollectorRegistry,
+    cache: Cache | None,
+    chat: ChatModel | None,
+    background: bool,
+    member: str,
+    news_settings: NewsSettings | None = None,
+) -> NewsApp:
+    """The news stream wired for one process. `background`: run the poller and processor."""
+    config = news_settings or NewsSettings()
+    metrics = NewsMetrics(registry)
+    store = NewsStore(settings.database_url)
+
+    async def embed(texts: list[str]) -> list[np.ndarray]:
+        result = await embeddings.embed(texts, settings.embedding_model, field="text")
+        return [item.embedding for item in result.items]
+
+    analysers: list[Analyser] = [
+        SentimentAnalyser(),
+        TopicAnalyser(embed, config.topics),
+        KeywordAnalyser(),
+        SummaryAnalyser(chat, max_tokens=config.summary_max_tokens),
+        EmbeddingAnalyser(settings.embedding_model),
+    ]
+    engine = AnalysisEngine(
+        analysers, embed, metrics, max_concurrent=config.max_concurrent_requests
+    )
+    service = NewsService(
+        store, engine, metrics, cache, cache_ttl_seconds=settings.cache_ttl_seconds or 3600.0
+    )
+    sink = stream_sink(settings, store, config.topic)
+    producer = NewsProducer(store, sink, config.topic, metrics)
+    return NewsApp(
+        config, settings, store, service, producer, sink, member, background and config.enabled
+    )
