@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from inferline.apps.news.models import RawNewsArticle
-from inferline.ports.llm import ChatMessage, ChatModel, ChatRequest
+from inferline.ports.llm import ChatMessage, ChatModel, ChatRequest, LLMUnavailable
 
 Embedder = Callable[[list[str]], Awaitable[list[np.ndarray]]]
 """Texts to L2-normalised vectors (the served MiniLM, through its batcher and cache)."""
@@ -194,7 +194,8 @@ SUMMARY_PROMPT = (
 
 
 class SummaryAnalyser:
-    """One sentence by the LLM; without a configured chat model it says so (skipped)."""
+    """One sentence by the LLM. Without a chat model, or when the port says the LLM is
+    unavailable, the result is `skipped` with the reason: the article does not fail."""
 
     name: ClassVar[str] = "summary"
 
@@ -216,7 +217,10 @@ class SummaryAnalyser:
     async def analyse(self, context: ArticleContext) -> dict[str, Any]:
         if self.chat is None:
             raise Skipped("no LLM configured (set INFERLINE_LLM_URL or serve a chat model)")
-        completion = await self.chat.complete(self.request(context.article))
+        try:
+            completion = await self.chat.complete(self.request(context.article))
+        except LLMUnavailable as exc:  # the port's way of saying "no LLM here (now)"
+            raise Skipped(f"LLM unavailable: {exc}") from None
         sentence = first_sentence(completion.content)
         if not sentence:
             raise ValueError(f"the LLM {completion.model} answered no text")

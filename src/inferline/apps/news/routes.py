@@ -3,14 +3,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    Depends,
+    Path,
+    Query,
+    Request,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from inferline.api.errors import error_responses
+from inferline.api.websockets import push_until_disconnected
 from inferline.apps.news.models import AnalyzedNewsArticle, RawNewsArticle
 from inferline.apps.news.service import NewsService
 from inferline.apps.news.store import ArticleFilter, Feed
@@ -18,8 +32,10 @@ from inferline.apps.news.text import canonical_url, to_utc
 from inferline.domain.errors import InvalidInput, Unavailable
 
 router = APIRouter(tags=["news (source S0)"])
+log = logging.getLogger(__name__)
 
 MAX_BATCH_ARTICLES = 100
+PUSH_SECONDS = 2.0
 SENTIMENTS = ("positive", "neutral", "negative")
 
 
@@ -227,3 +243,31 @@ async def stats(
     figures = await news.stats(window_seconds, bucket_seconds)
     figures["latest"] = await news.latest()
     return figures
+
+
+@router.websocket("/api/v1/news/ws")
+async def live_updates(websocket: WebSocket) -> None:
+    """Pushes `{"type": "update", "timestamp", ...the stats...}` every 2 s: the News view."""
+    await websocket.accept()
+    news = getattr(websocket.app.state, "news", None)
+
+    async def push() -> None:
+        while True:
+            await websocket.send_json(await _update(news))
+            await asyncio.sleep(PUSH_SECONDS)
+
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await push_until_disconnected(websocket, push())
+
+
+async def _update(news: Any) -> dict[str, Any]:
+    try:
+        if news is None:
+            raise RuntimeError("the news stream is not running in this process")
+        service: NewsService = news.service
+        figures = await service.stats(3600.0, 60)
+        figures["latest"] = await service.latest()
+    except Exception as exc:  # the database is away: say so, keep the socket open
+        log.warning("news figures failed: %s", exc)
+        return {"type": "error", "message": f"figures unavailable: {type(exc).__name__}: {exc}"}
+    return {"type": "update", "timestamp": to_utc(time.time()).isoformat(), **figures}
