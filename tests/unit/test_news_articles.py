@@ -114,6 +114,11 @@ def test_a_document_that_is_not_a_feed_is_a_feed_error() -> None:
         parse(b"<html><body>Not found</body></html>", "page")
 
 
+def test_text_no_database_can_store_is_replaced() -> None:
+    article = RawNewsArticle.model_validate({"title": "a\ud800b\x00c", "url": "https://e.com/"})
+    assert article.title == "a\ufffdbc"
+
+
 def test_helpers() -> None:
     assert html_to_text("a &lt; b") == "a < b"
     assert canonical_url("https://[::1]:8443/x") == "https://[::1]:8443/x"

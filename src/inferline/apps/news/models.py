@@ -11,7 +11,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from inferline.apps.news.text import canonical_url, collapse_whitespace, html_to_text, to_utc
+from inferline.apps.news.text import (
+    canonical_url,
+    collapse_whitespace,
+    html_to_text,
+    storable,
+    to_utc,
+)
 
 MAX_TITLE_CHARS = 1_000
 MAX_CONTENT_CHARS = 20_000
@@ -58,6 +64,12 @@ class RawNewsArticle(BaseModel):
     guid: str | None = Field(
         default=None, max_length=MAX_GUID_CHARS, description="The feed's own id of the entry."
     )
+
+    @field_validator("title", "content", "url", "source", "author", "guid", mode="before")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """No NUL and no unpaired surrogate (JSON allows both; no database stores them)."""
+        return storable(value) if isinstance(value, str) else value
 
     @field_validator("title", mode="after")
     @classmethod

@@ -28,7 +28,7 @@ from inferline.api.websockets import push_until_disconnected
 from inferline.apps.news.models import AnalyzedNewsArticle, RawNewsArticle
 from inferline.apps.news.service import NewsService
 from inferline.apps.news.store import ArticleFilter, Feed
-from inferline.apps.news.text import canonical_url, to_utc
+from inferline.apps.news.text import canonical_url, storable, to_utc
 from inferline.domain.errors import InvalidInput, Unavailable
 
 router = APIRouter(tags=["news (source S0)"])
@@ -69,7 +69,7 @@ class FeedRequest(BaseModel):
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
-        return canonical_url(value)
+        return canonical_url(storable(value))
 
 
 class BatchRequest(BaseModel):

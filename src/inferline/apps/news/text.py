@@ -17,6 +17,7 @@ _BLOCK_TAGS = frozenset({"p", "br", "div", "li", "h1", "h2", "h3", "h4", "h5", "
 # Query parameters that only track the reader: the same article with or without them is one.
 _TRACKING_PARAMS = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref_src|cmpid)$", re.I)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNPAIRED_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _TextOnly(HTMLParser):
@@ -42,6 +43,12 @@ class _TextOnly(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self._skipping:
             self.parts.append(data)
+
+
+def storable(value: str) -> str:
+    """Without NUL characters and unpaired surrogates: JSON allows both, no database
+    stores them (a surrogate becomes U+FFFD)."""
+    return _UNPAIRED_SURROGATE.sub("\ufffd", value.replace("\x00", ""))
 
 
 def collapse_whitespace(value: str) -> str:
