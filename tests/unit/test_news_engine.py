@@ -18,6 +18,7 @@ from inferline.apps.news.analysers import (
 from inferline.apps.news.engine import AnalysisEngine
 from inferline.apps.news.metrics import NewsMetrics
 from inferline.apps.news.models import AnalysisStatus, RawNewsArticle
+from inferline.domain.errors import Overloaded
 
 ARTICLE = RawNewsArticle(
     title="Team wins the championship in a thrilling final",
@@ -31,7 +32,7 @@ async def no_embedder(texts: list[str]) -> list[np.ndarray]:
 
 
 class Broken:
-    """An analyser whose backend is down."""
+    """An analyser whose backend answers nonsense (not worth retrying at once)."""
 
     name: ClassVar[str] = "broken"
 
@@ -40,7 +41,22 @@ class Broken:
 
     async def analyse(self, context: ArticleContext) -> dict[str, Any]:
         self.calls += 1
-        raise ConnectionError("backend unreachable")
+        raise ValueError("backend answered nonsense")
+
+
+class Flaky:
+    """An analyser whose model is overloaded at first."""
+
+    name: ClassVar[str] = "flaky"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    async def analyse(self, context: ArticleContext) -> dict[str, Any]:
+        if self.failures:
+            self.failures -= 1
+            raise Overloaded("the batcher is full", retry_after=0.01)
+        return {"fine": True}
 
 
 class Slow:
@@ -75,7 +91,8 @@ async def test_a_failing_analyser_leaves_the_others_results() -> None:
     assert results["sentiment"].output["label"] == "positive"
     assert results["keywords"].status is AnalysisStatus.OK
     assert results["broken"].status is AnalysisStatus.FAILED
-    assert results["broken"].error == "ConnectionError: backend unreachable"
+    assert results["broken"].error == "ValueError: backend answered nonsense"
+    assert broken.calls == 1
     assert results["broken"].latency_ms >= 0
     assert results["summary"].status is AnalysisStatus.SKIPPED
     assert results["summary"].error is not None and "no LLM configured" in results["summary"].error
@@ -95,6 +112,20 @@ async def test_stored_results_are_not_run_again_but_failed_ones_are() -> None:
     assert again.results["sentiment"] == first.results["sentiment"]
     assert again.results["broken"].attempts == 2
     assert broken.calls == 2
+
+
+async def test_a_transient_failure_is_retried_with_backoff() -> None:
+    metrics = NewsMetrics(CollectorRegistry())
+    engine = AnalysisEngine([Flaky(2)], no_embedder, metrics, retry_base_seconds=0.001)
+    analysis = await engine.analyse(ARTICLE, {}, "feed")
+    assert analysis.results["flaky"].status is AnalysisStatus.OK
+    assert analysis.results["flaky"].attempts == 3
+    gave_up = await AnalysisEngine(
+        [Flaky(5)], no_embedder, metrics, tries=2, retry_base_seconds=0.001
+    ).analyse(ARTICLE, {}, "feed")
+    assert gave_up.results["flaky"].status is AnalysisStatus.FAILED
+    assert gave_up.results["flaky"].error == "Overloaded: the batcher is full"
+    assert gave_up.results["flaky"].attempts == 2
 
 
 async def test_the_semaphore_bounds_analyser_calls_across_articles() -> None:

@@ -45,6 +45,7 @@ def create_app(container: Container) -> FastAPI:
         chat=None,
         background=Role.STREAMS in container.roles,
         member=new_worker_id(),
+        wait_ready=container.wait_until_loaded,
     )
     container.connections.add("news", news_stream.start)
 

@@ -2,14 +2,17 @@
 under one semaphore (`max_concurrent` analyser calls in flight, all articles together).
 
 A failing analyser leaves the others' results: its `AnalysisResult` records the error
-and the time it took. Analysers whose result is already stored for the article (a
-redelivered stream record, the same article posted twice) are not run again.
+and the time it took. A transient failure (an overloaded or loading model, a dropped
+connection) is retried with exponential backoff and jitter, up to `tries` times.
+Analysers whose result is already stored for the article (a redelivered stream
+record, the same article posted twice) are not run again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,10 +22,14 @@ import numpy as np
 from inferline.apps.news.analysers import Analyser, ArticleContext, Embedder, Skipped
 from inferline.apps.news.metrics import NewsMetrics
 from inferline.apps.news.models import AnalysisResult, AnalysisStatus, RawNewsArticle
+from inferline.domain.errors import DeadlineExceeded, Overloaded, Unavailable
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 500
+# Worth trying again at once: a full batcher, a model still loading, a dropped connection.
+# Anything else (no such model, a bad input, a bug) would fail the same way again.
+TRANSIENT = (Overloaded, Unavailable, DeadlineExceeded, TimeoutError, ConnectionError)
 
 
 @dataclass
@@ -47,12 +54,20 @@ class AnalysisEngine:
         metrics: NewsMetrics,
         *,
         max_concurrent: int = 20,
+        tries: int = 3,
+        retry_base_seconds: float = 0.2,
     ) -> None:
         self.analysers = analysers
         self.embedder = embedder
         self.metrics = metrics
         self.max_concurrent = max_concurrent
+        self.tries = tries
+        self.retry_base_seconds = retry_base_seconds
         self._slots = asyncio.Semaphore(max_concurrent)
+
+    def retry_delay(self, attempt: int) -> float:
+        """Exponential backoff with jitter: 50-100 % of base * 2^(attempt-1)."""
+        return self.retry_base_seconds * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
 
     @property
     def names(self) -> list[str]:
@@ -87,18 +102,24 @@ class AnalysisEngine:
     async def _run(
         self, analyser: Analyser, context: ArticleContext, before: AnalysisResult | None
     ) -> AnalysisResult:
-        attempts = (before.attempts if before is not None else 0) + 1
+        attempts = before.attempts if before is not None else 0
         async with self._slots:
             started = time.perf_counter()
-            try:
-                output = await analyser.analyse(context)
-            except Skipped as skip:
-                status, output, error = AnalysisStatus.SKIPPED, None, str(skip)
-            except Exception as exc:
-                log.warning("analyser %s failed: %s", analyser.name, exc)
-                status, output, error = AnalysisStatus.FAILED, None, _describe(exc)
-            else:
-                status, error = AnalysisStatus.OK, None
+            for attempt in range(1, self.tries + 1):
+                attempts += 1
+                try:
+                    output = await analyser.analyse(context)
+                except Skipped as skip:
+                    status, output, error = AnalysisStatus.SKIPPED, None, str(skip)
+                except Exception as exc:
+                    status, output, error = AnalysisStatus.FAILED, None, _describe(exc)
+                    if isinstance(exc, TRANSIENT) and attempt < self.tries:
+                        await asyncio.sleep(self.retry_delay(attempt))
+                        continue
+                    log.warning("analyser %s failed: %s", analyser.name, error)
+                else:
+                    status, error = AnalysisStatus.OK, None
+                break
             latency = time.perf_counter() - started
         self.metrics.observe_analyser(analyser.name, status.value, latency)
         return AnalysisResult(

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 
@@ -39,7 +40,11 @@ class NewsProcessor:
         batch_size: int = 10,
         batch_timeout: float = 2.0,
         lag_every_seconds: float = 2.0,
+        wait_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`wait_ready`: awaited before the first batch (the process's models loading),
+        so that the backlog is not analysed by models that are not there yet."""
+        self.wait_ready = wait_ready
         self.source = source
         self.service = service
         self.topic = topic
@@ -62,6 +67,8 @@ class NewsProcessor:
         await self.source.close()
 
     async def _run(self) -> None:
+        if self.wait_ready is not None:
+            await self.wait_ready()
         delay = 0.1
         while True:
             try:

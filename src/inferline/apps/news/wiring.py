@@ -8,6 +8,7 @@ and processor do not know which.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +54,7 @@ class NewsApp:
     sink: StreamSink
     member: str
     background: bool
+    wait_ready: Callable[[], Awaitable[None]] | None = None
     poller: FeedPoller | None = None
     processor: NewsProcessor | None = None
     _started: set[str] = field(default_factory=set)
@@ -75,6 +77,7 @@ class NewsApp:
                 topic,
                 batch_size=self.news_settings.batch_size,
                 batch_timeout=self.news_settings.batch_timeout_seconds,
+                wait_ready=self.wait_ready,
             )
             await processor.start()
             self.processor = processor
@@ -126,9 +129,11 @@ def build_news(
     chat: ChatModel | None,
     background: bool,
     member: str,
+    wait_ready: Callable[[], Awaitable[None]] | None = None,
     news_settings: NewsSettings | None = None,
 ) -> NewsApp:
-    """The news stream wired for one process. `background`: run the poller and processor."""
+    """The news stream wired for one process. `background`: run the poller and processor
+    (which starts once `wait_ready` returns: the models are loaded)."""
     config = news_settings or NewsSettings()
     metrics = NewsMetrics(registry)
     store = NewsStore(settings.database_url)
@@ -153,5 +158,13 @@ def build_news(
     sink = stream_sink(settings, store, config.topic)
     producer = NewsProducer(store, sink, config.topic, metrics)
     return NewsApp(
-        config, settings, store, service, producer, sink, member, background and config.enabled
+        config,
+        settings,
+        store,
+        service,
+        producer,
+        sink,
+        member,
+        background and config.enabled,
+        wait_ready,
     )
