@@ -68,7 +68,8 @@ class NewsProcessor:
 
     async def _run(self) -> None:
         if self.wait_ready is not None:
-            await self.wait_ready()
+            with contextlib.suppress(Exception):  # a model that failed to load: go on;
+                await self.wait_ready()  # its analyser records the failure
         delay = 0.1
         while True:
             try:
