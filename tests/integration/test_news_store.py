@@ -10,10 +10,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry
 
-from inferline.apps.news.engine import ArticleAnalysis
+from inferline.apps.news.analysers import KeywordAnalyser, SentimentAnalyser
+from inferline.apps.news.engine import AnalysisEngine, ArticleAnalysis
+from inferline.apps.news.metrics import NewsMetrics
 from inferline.apps.news.models import AnalysisResult, AnalysisStatus, RawNewsArticle, digest
 from inferline.apps.news.queue import SqlStream
+from inferline.apps.news.service import NewsService
 from inferline.apps.news.store import ArticleFilter, NewsStore, Reject
 from inferline.domain.errors import InvalidInput, NotFound
 from inferline.ports.streams import OutRecord
@@ -213,3 +217,25 @@ async def test_the_embedded_stream_redelivers_what_was_not_committed(store: News
     await restarted.commit(again)
     assert await restarted.read(10, 0.05) == []
     assert await SqlStream(store, "other.topic").lag() == {0: 0}
+
+
+async def test_the_same_article_by_guid_or_url_is_stored_once(store: NewsStore) -> None:
+    async def no_embedder(texts: list[str]) -> list[np.ndarray]:
+        raise AssertionError("sentiment and keywords need no embedding")
+
+    metrics = NewsMetrics(CollectorRegistry())
+    engine = AnalysisEngine([SentimentAnalyser(), KeywordAnalyser()], no_embedder, metrics)
+    service = NewsService(store, engine, metrics)
+    from_feed = article(1, guid="feed-guid-1")
+    (stored,) = await service.analyse([from_feed])
+    same_url = article(1)  # no guid, the same (canonical) URL
+    other_guid = article(1, guid="another-guid", url="https://news.example.com/1?utm_source=x")
+    twice = await service.analyse([same_url, other_guid, article(2)])
+    assert [v.id for v in twice[:2]] == [stored.id, stored.id]
+    assert twice[2].id != stored.id
+    page, _ = await store.articles(ArticleFilter(), 50, None)
+    assert len(page) == 2
+    assert [r.analyser for r in (await store.article(stored.id)).results] == [
+        "keywords",
+        "sentiment",
+    ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from inferline.apps.news.engine import AnalysisEngine
 from inferline.apps.news.metrics import NewsMetrics
-from inferline.apps.news.models import AnalyzedNewsArticle, RawNewsArticle
+from inferline.apps.news.models import AnalyzedNewsArticle, RawNewsArticle, digest
 from inferline.apps.news.store import ArticleFilter, Feed, NewsStore
 from inferline.ports.cache import Cache
 
@@ -45,6 +45,7 @@ class NewsService:
         analysed (one transaction), refresh the cache; returns the ids in input order."""
         if not articles:
             return []
+        articles = await self.resolve(articles)
         unique = list({a.article_id: a for a in articles}.values())
         stored = await self.store.stored_results([a.article_id for a in unique])
         analyses = await self.engine.analyse_many(unique, stored, origin)
@@ -54,6 +55,31 @@ class NewsService:
         if changed and self.cache is not None:
             await self._refresh_cache([a.article.article_id for a in changed])
         return [a.article_id for a in articles]
+
+    async def resolve(self, articles: list[RawNewsArticle]) -> list[RawNewsArticle]:
+        """The articles, each that shares its guid or URL with a stored article (or an
+        earlier one of the list) made that article: same guid, so the same id."""
+        by_guid: dict[str, str | None] = {}
+        by_url: dict[str, str | None] = {}
+        for row in await self.store.identities(articles):
+            if row["guid_hash"]:
+                by_guid[row["guid_hash"]] = row["guid"]
+            by_url[row["url_hash"]] = row["guid"]
+        resolved: list[RawNewsArticle] = []
+        for article in articles:
+            guid_key = digest(article.guid) if article.guid else None
+            url_key = digest(article.url)
+            if guid_key is not None and guid_key in by_guid:
+                pass  # its id already follows the stored guid
+            elif url_key in by_url:
+                if by_url[url_key] != article.guid:
+                    article = article.model_copy(update={"guid": by_url[url_key]})
+            else:
+                by_url[url_key] = article.guid
+                if guid_key is not None:
+                    by_guid[guid_key] = article.guid
+            resolved.append(article)
+        return resolved
 
     async def analyse(self, articles: list[RawNewsArticle]) -> list[AnalyzedNewsArticle]:
         """`/inference/single` and `/inference/batch`: analysed now, stored, returned."""

@@ -230,22 +230,30 @@ class NewsStore:
     # -- intake ------------------------------------------------------------------
     async def known(self, articles: Sequence[RawNewsArticle]) -> set[str]:
         """The guid and URL hashes among these articles' that are stored already."""
+        found: set[str] = set()
+        for row in await self.identities(articles):
+            found.update(h for h in (row["guid_hash"], row["url_hash"]) if h)
+        return found
+
+    async def identities(self, articles: Sequence[RawNewsArticle]) -> list[dict[str, Any]]:
+        """`guid`, `guid_hash` and `url_hash` of the stored articles that share a guid or
+        a URL with one of these."""
         guids = [digest(a.guid) for a in articles if a.guid]
         urls = [digest(a.url) for a in articles]
-        found: set[str] = set()
+        found: list[dict[str, Any]] = []
+        table = news_articles
         async with self.reader.connect() as conn:
             for start in range(0, max(len(urls), len(guids)), CHUNK):
                 g, u = guids[start : start + CHUNK], urls[start : start + CHUNK]
-                clauses = [news_articles.c.url_hash.in_(u)] if u else []
+                clauses = [table.c.url_hash.in_(u)] if u else []
                 if g:
-                    clauses.append(news_articles.c.guid_hash.in_(g))
+                    clauses.append(table.c.guid_hash.in_(g))
                 if not clauses:
                     continue
-                query = select(news_articles.c.guid_hash, news_articles.c.url_hash).where(
+                query = select(table.c.guid, table.c.guid_hash, table.c.url_hash).where(
                     or_(*clauses)
                 )
-                for row in await conn.execute(query):
-                    found.update(h for h in (row.guid_hash, row.url_hash) if h)
+                found.extend(dict(row._mapping) for row in await conn.execute(query))
         return found
 
     async def add_queued(self, articles: Sequence[RawNewsArticle], origin: str) -> None:
