@@ -22,6 +22,7 @@ from inferline.testing import databases as dbs
 from inferline.testing.news_feeds import FeedServer, make_items, rss
 from inferline.testing.polling import json_answer, poll_until
 from inferline.testing.server import ServerProcess, http_server, server_env
+from inferline.testing.services import PrivateKafka
 from tests.support.requirements import require_server
 from tests.support.servers import metric_value
 
@@ -37,11 +38,19 @@ def feed_server() -> Iterator[FeedServer]:
     server.stop()
 
 
-@pytest.fixture(params=["embedded", "redis"])
-def stream_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """The stream `news.raw`: the database's embedded queue, or Redis Streams."""
+@pytest.fixture(params=["embedded", "redis", "kafka"])
+def stream_settings(request: pytest.FixtureRequest, kafka_prefix: str) -> Iterator[dict[str, str]]:
+    """The stream `news.raw`: the database's embedded queue, Redis Streams, or Kafka."""
     if request.param == "embedded":
         yield {}
+        return
+    if request.param == "kafka":
+        broker: PrivateKafka = request.getfixturevalue("kafka_broker")
+        yield {
+            "streams_url": broker.url,
+            "kafka_topic_prefix": kafka_prefix,
+            "kafka_session_timeout_ms": "6000",
+        }
         return
     require_server(dbs.REDIS)
     prefix = dbs.unique_name("inferline-test")

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import (
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH_ARTICLES = 100
 PUSH_SECONDS = 2.0
-SENTIMENTS = ("positive", "neutral", "negative")
+Sentiment = Literal["positive", "neutral", "negative"]
 
 
 async def get_news(request: Request) -> NewsService:
@@ -171,7 +171,7 @@ async def list_rejects(
 async def list_articles(
     news: NewsDep,
     text: Annotated[str | None, Query(max_length=200, description="In title or content.")] = None,
-    sentiment: Annotated[str | None, Query(description="positive, neutral or negative")] = None,
+    sentiment: Annotated[Sentiment | None, Query()] = None,
     topic: Annotated[str | None, Query(max_length=64)] = None,
     source: Annotated[str | None, Query(max_length=200)] = None,
     since: Annotated[
@@ -180,11 +180,6 @@ async def list_articles(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
-    if sentiment is not None and sentiment not in SENTIMENTS:
-        raise InvalidInput(
-            f"sentiment must be one of {', '.join(SENTIMENTS)}",
-            details=[{"field": "sentiment", "message": f"got {sentiment[:40]!r}"}],
-        )
     where = ArticleFilter(
         text=text or None,
         sentiment=sentiment,
