@@ -77,7 +77,8 @@ class Slow:
 
 
 async def test_a_failing_analyser_leaves_the_others_results() -> None:
-    metrics = NewsMetrics(CollectorRegistry())
+    registry = CollectorRegistry()
+    metrics = NewsMetrics(registry)
     broken = Broken()
     engine = AnalysisEngine(
         [SentimentAnalyser(), KeywordAnalyser(), broken, SummaryAnalyser(None)],
@@ -97,8 +98,10 @@ async def test_a_failing_analyser_leaves_the_others_results() -> None:
     assert results["summary"].status is AnalysisStatus.SKIPPED
     assert results["summary"].error is not None and "no LLM configured" in results["summary"].error
     assert sorted(analysis.fresh) == ["broken", "keywords", "sentiment", "summary"]
-    failed = metrics.analyser_results.labels("broken", "failed")._value.get()
-    assert failed == 1
+    counted = registry.get_sample_value(
+        "inferline_news_analyser_results_total", {"analyser": "broken", "status": "failed"}
+    )
+    assert counted == 1
 
 
 async def test_stored_results_are_not_run_again_but_failed_ones_are() -> None:

@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -548,7 +548,7 @@ def _analyser_rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _feed(m: Any, **override: Any) -> Feed:
-    values = {name: m[name] for name in Feed.__slots__}
+    values = {f.name: m[f.name] for f in fields(Feed)}
     values.update(override)
     return Feed(**values)
 
