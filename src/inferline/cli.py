@@ -286,10 +286,11 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 def _news_produce(args: argparse.Namespace) -> int:
     from inferline.apps.news.cli import FeedError, produce_once
+    from inferline.bootstrap import build_stream_sink
 
     settings = _settings()
     try:
-        outcome = asyncio.run(produce_once(settings, args.feed))
+        outcome = asyncio.run(produce_once(settings, build_stream_sink(settings), args.feed))
     except FeedError as exc:
         sys.exit(f"inferline: {exc}")
     _print(

@@ -25,9 +25,11 @@ from inferline.api.routes import (
     ui,
 )
 from inferline.apps import news
-from inferline.apps.news.wiring import build_news
-from inferline.bootstrap import Container, Role
+from inferline.apps.news.wiring import STREAM_GROUP, build_news
+from inferline.bootstrap import Container, Role, build_stream_sink, build_stream_source
+from inferline.core.settings import StreamRoute
 from inferline.dashboard import BUILD_HINT, is_built
+from inferline.ports.streams import StreamSource
 from inferline.worker.worker import new_worker_id
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,10 @@ def create_app(container: Container) -> FastAPI:
     """An app serving `container`; the lifespan starts and stops it."""
 
     settings = container.settings
+
+    def news_source(topic: str, member: str) -> StreamSource:
+        return build_stream_source(settings, StreamRoute(topic=topic, model=STREAM_GROUP), member)
+
     news_stream = build_news(
         settings,
         embeddings=container.embeddings,
@@ -45,6 +51,8 @@ def create_app(container: Container) -> FastAPI:
         chat=None,
         background=Role.STREAMS in container.roles,
         member=new_worker_id(),
+        broker_sink=build_stream_sink(settings),
+        broker_source=news_source,
         wait_ready=container.wait_until_loaded,
     )
     container.connections.add("news", news_stream.start)

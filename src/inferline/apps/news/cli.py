@@ -12,16 +12,19 @@ from inferline.apps.news.settings import NewsSettings
 from inferline.apps.news.store import NewsStore
 from inferline.apps.news.wiring import stream_sink
 from inferline.core.settings import Settings
+from inferline.ports.streams import StreamSink
 
 
-async def produce_once(settings: Settings, feed: str, timeout: float = 30.0) -> PassOutcome:
+async def produce_once(
+    settings: Settings, broker_sink: StreamSink | None, feed: str, timeout: float = 30.0
+) -> PassOutcome:
     """Fetch the feed (an http(s) URL, a file path or a file:// URL), publish its new
-    articles to the stream the server reads (the broker, or the database's embedded
+    articles to the stream the server reads (`broker_sink`, or the database's embedded
     queue) and record its malformed entries. Raises FeedError when the feed is unreadable."""
     topic = NewsSettings().topic
     store = NewsStore(settings.database_url)
     await store.start()
-    sink = stream_sink(settings, store, topic)
+    sink = stream_sink(broker_sink, store, topic)
     try:
         await sink.start()
         producer = NewsProducer(store, sink, topic, NewsMetrics(CollectorRegistry()))

@@ -31,14 +31,14 @@ from inferline.apps.news.queue import SqlStream
 from inferline.apps.news.service import NewsService
 from inferline.apps.news.settings import NewsSettings
 from inferline.apps.news.store import NewsStore
-from inferline.core.settings import Settings, StreamRoute
+from inferline.core.settings import Settings
 from inferline.ports.cache import Cache
 from inferline.ports.llm import ChatModel
 from inferline.ports.streams import StreamSink, StreamSource
 
 log = logging.getLogger(__name__)
 
-STREAM_GROUP = "news"  # the processors' consumer group on Kafka / Redis Streams
+STREAM_GROUP = "news"  # the processors' consumer group on Kafka / Redis Streams (as a route)
 
 
 @dataclass
@@ -55,6 +55,7 @@ class NewsApp:
     member: str
     background: bool
     wait_ready: Callable[[], Awaitable[None]] | None = None
+    broker_source: SourceFactory | None = None
     poller: FeedPoller | None = None
     processor: NewsProcessor | None = None
     _started: set[str] = field(default_factory=set)
@@ -72,7 +73,7 @@ class NewsApp:
         if self.processor is None:
             topic = self.news_settings.topic
             processor = NewsProcessor(
-                stream_source(self.settings, self.sink, topic, self.member),
+                stream_source(self.sink, self.broker_source, topic, self.member),
                 self.service,
                 topic,
                 batch_size=self.news_settings.batch_size,
@@ -103,21 +104,23 @@ class NewsApp:
         self._started.clear()
 
 
-def stream_sink(settings: Settings, store: NewsStore, topic: str) -> StreamSink:
+SourceFactory = Callable[[str, str], StreamSource]
+"""(topic, member) → the broker's source of the topic, as `member` of the processors' group."""
+
+
+def stream_sink(broker_sink: StreamSink | None, store: NewsStore, topic: str) -> StreamSink:
     """Where the producer publishes: the configured broker, or the embedded queue."""
-    from inferline.bootstrap import build_stream_sink
-
-    return build_stream_sink(settings) or SqlStream(store, topic)
+    return broker_sink if broker_sink is not None else SqlStream(store, topic)
 
 
-def stream_source(settings: Settings, sink: StreamSink, topic: str, member: str) -> StreamSource:
-    """What the processor reads, as `member` of the processors' group: the broker's
-    topic, or the embedded queue (the sink itself)."""
-    from inferline.bootstrap import build_stream_source
-
-    if isinstance(sink, SqlStream):
+def stream_source(
+    sink: StreamSink, broker_source: SourceFactory | None, topic: str, member: str
+) -> StreamSource:
+    """What the processor reads: the broker's topic, or the embedded queue (the sink)."""
+    if isinstance(sink, SqlStream) or broker_source is None:
+        assert isinstance(sink, SqlStream), "a broker sink needs a broker source"
         return sink
-    return build_stream_source(settings, StreamRoute(topic=topic, model=STREAM_GROUP), member)
+    return broker_source(topic, member)
 
 
 def build_news(
@@ -129,11 +132,15 @@ def build_news(
     chat: ChatModel | None,
     background: bool,
     member: str,
+    broker_sink: StreamSink | None = None,
+    broker_source: SourceFactory | None = None,
     wait_ready: Callable[[], Awaitable[None]] | None = None,
     news_settings: NewsSettings | None = None,
 ) -> NewsApp:
     """The news stream wired for one process. `background`: run the poller and processor
-    (which starts once `wait_ready` returns: the models are loaded)."""
+    (which starts once `wait_ready` returns: the models are loaded). `broker_sink` and
+    `broker_source`: the stream broker's adapters (the stream routes' Kafka or Redis
+    Streams), or None for the database's embedded queue."""
     config = news_settings or NewsSettings()
     metrics = NewsMetrics(registry)
     store = NewsStore(settings.database_url)
@@ -155,7 +162,7 @@ def build_news(
     service = NewsService(
         store, engine, metrics, cache, cache_ttl_seconds=settings.cache_ttl_seconds or 3600.0
     )
-    sink = stream_sink(settings, store, config.topic)
+    sink = stream_sink(broker_sink, store, config.topic)
     producer = NewsProducer(store, sink, config.topic, metrics)
     return NewsApp(
         config,
@@ -167,4 +174,5 @@ def build_news(
         member,
         background and config.enabled,
         wait_ready,
+        broker_source,
     )
