@@ -305,18 +305,19 @@ def produce(db_url: str, feed: Path, **settings: str) -> dict[str, Any]:
 def test_a_killed_processor_resumes_without_duplicates(
     tmp_path: Path, db_url: str, stream_settings: dict[str, str]
 ) -> None:
+    total = 150
     feed = tmp_path / "feed.xml"
-    feed.write_bytes(rss(make_items(60), malformed=1))
+    feed.write_bytes(rss(make_items(total), malformed=1))
     produced = produce(db_url, feed, **stream_settings)
-    assert produced == {"feed": str(feed), "published": 60, "duplicates": 0, "rejected": 1}
-    assert produce(db_url, feed, **stream_settings)["duplicates"] == 60  # nothing twice
+    assert produced == {"feed": str(feed), "published": total, "duplicates": 0, "rejected": 1}
+    assert produce(db_url, feed, **stream_settings)["duplicates"] == total  # nothing twice
 
     settings = {"models": "minilm", "news_batch_size": "5", **stream_settings}
     log_path = tmp_path / "server.log"
     server: ServerProcess = http_server("serve", db_url, log_path, **settings)
     server.start().wait_ready()
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        poll_until(
+        before_kill = poll_until(
             lambda: json_answer(client.get("/api/v1/news/stats"))["articles"]["analysed"],
             "some articles analysed",
             timeout=TIMEOUT,
@@ -324,19 +325,20 @@ def test_a_killed_processor_resumes_without_duplicates(
             interval=0.05,
         )
     server.kill()  # mid-stream: batches read but not committed come back
+    assert before_kill < total, "the processor finished before the kill: nothing was tested"
 
     restarted = http_server("serve", db_url, log_path, **settings)
     restarted.port = server.port
     restarted.start().wait_ready()
     try:
         with httpx.Client(base_url=restarted.url, timeout=30) as client:
-            analysed = wait_analysed(client, 60)
-            assert len(analysed) == 60 and len({a["id"] for a in analysed}) == 60
+            analysed = wait_analysed(client, total)
+            assert len(analysed) == total and len({a["id"] for a in analysed}) == total
             for article in analysed:
                 assert [r["analyser"] for r in article["results"]] == ANALYSERS
             stats = json_answer(client.get("/api/v1/news/stats"))
-            assert stats["articles"] == {"total": 60, "analysed": 60, "queued": 0}
+            assert stats["articles"] == {"total": total, "analysed": total, "queued": 0}
             runs = sum(a["ok"] + a["failed"] + a["skipped"] for a in stats["analysers"])
-            assert runs == 60 * len(ANALYSERS)  # one stored result per article and analyser
+            assert runs == total * len(ANALYSERS)  # one stored result per article and analyser
     finally:
         restarted.stop()
