@@ -21,6 +21,8 @@ from inferline.adapters.redis.cache import RedisCache
 from inferline.adapters.redis.events import RedisStreamEventBus
 from inferline.adapters.redis.queue import RedisStreamQueue
 from inferline.adapters.redis.streams import RedisStreamSink, RedisStreamSource
+from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
 from inferline.application.admission import QueueDepths
@@ -30,6 +32,7 @@ from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService
 from inferline.application.streams import StreamIngest, StreamResults
+from inferline.apps.news.store import Database
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings, StreamRoute
 from inferline.domain.jobs import JobEvent, RetryPolicy
@@ -150,6 +153,11 @@ def build_stream_source(settings: Settings, route: StreamRoute, name: str) -> St
     if url.startswith("kafka:"):
         return KafkaStreamSource(kafka_config(settings, url), route.topic, route.model, name=name)
     return RedisStreamSource(url, settings.redis_prefix, route.topic, route.model, name=name)
+
+
+def news_database(settings: Settings) -> Database:
+    """The news stream's tables live in the job store's database, on the same engines."""
+    return Database(settings.database_url, create_engines, upgrade_to_head)
 
 
 def kafka_config(settings: Settings, url: str) -> KafkaConfig:

@@ -286,11 +286,12 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 def _news_produce(args: argparse.Namespace) -> int:
     from inferline.apps.news.cli import FeedError, produce_once
-    from inferline.bootstrap import build_stream_sink
+    from inferline.bootstrap import build_stream_sink, news_database
 
     settings = _settings()
+    sink = build_stream_sink(settings)
     try:
-        outcome = asyncio.run(produce_once(settings, build_stream_sink(settings), args.feed))
+        outcome = asyncio.run(produce_once(news_database(settings), sink, args.feed))
     except FeedError as exc:
         sys.exit(f"inferline: {exc}")
     _print(

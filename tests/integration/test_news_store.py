@@ -12,20 +12,22 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
+from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.apps.news.analysers import KeywordAnalyser, SentimentAnalyser
 from inferline.apps.news.engine import AnalysisEngine, ArticleAnalysis
 from inferline.apps.news.metrics import NewsMetrics
 from inferline.apps.news.models import AnalysisResult, AnalysisStatus, RawNewsArticle, digest
 from inferline.apps.news.queue import SqlStream
 from inferline.apps.news.service import NewsService
-from inferline.apps.news.store import ArticleFilter, NewsStore, Reject
+from inferline.apps.news.store import ArticleFilter, Database, NewsStore, Reject
 from inferline.domain.errors import InvalidInput, NotFound
 from inferline.ports.streams import OutRecord
 
 
 @pytest.fixture
 async def store(store_url: str) -> AsyncIterator[NewsStore]:
-    news = NewsStore(store_url)
+    news = NewsStore(Database(store_url, create_engines, upgrade_to_head))
     await news.start()
     yield news
     await news.close()

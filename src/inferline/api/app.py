@@ -26,7 +26,13 @@ from inferline.api.routes import (
 )
 from inferline.apps import news
 from inferline.apps.news.wiring import STREAM_GROUP, build_news
-from inferline.bootstrap import Container, Role, build_stream_sink, build_stream_source
+from inferline.bootstrap import (
+    Container,
+    Role,
+    build_stream_sink,
+    build_stream_source,
+    news_database,
+)
 from inferline.core.settings import StreamRoute
 from inferline.dashboard import BUILD_HINT, is_built
 from inferline.ports.streams import StreamSource
@@ -45,6 +51,7 @@ def create_app(container: Container) -> FastAPI:
 
     news_stream = build_news(
         settings,
+        database=news_database(settings),
         embeddings=container.embeddings,
         registry=container.metrics.registry,
         cache=container.cache if settings.cache_url.startswith(("redis:", "rediss:")) else None,

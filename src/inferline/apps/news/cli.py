@@ -9,20 +9,19 @@ from inferline.apps.news.feeds import FeedError
 from inferline.apps.news.metrics import NewsMetrics
 from inferline.apps.news.producer import NewsProducer, PassOutcome
 from inferline.apps.news.settings import NewsSettings
-from inferline.apps.news.store import NewsStore
+from inferline.apps.news.store import Database, NewsStore
 from inferline.apps.news.wiring import stream_sink
-from inferline.core.settings import Settings
 from inferline.ports.streams import StreamSink
 
 
 async def produce_once(
-    settings: Settings, broker_sink: StreamSink | None, feed: str, timeout: float = 30.0
+    database: Database, broker_sink: StreamSink | None, feed: str, timeout: float = 30.0
 ) -> PassOutcome:
     """Fetch the feed (an http(s) URL, a file path or a file:// URL), publish its new
     articles to the stream the server reads (`broker_sink`, or the database's embedded
     queue) and record its malformed entries. Raises FeedError when the feed is unreadable."""
     topic = NewsSettings().topic
-    store = NewsStore(settings.database_url)
+    store = NewsStore(database)
     await store.start()
     sink = stream_sink(broker_sink, store, topic)
     try:

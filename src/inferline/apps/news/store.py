@@ -11,7 +11,7 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +22,6 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from inferline.adapters.sql.engine import SqlEngine, create_engines
-from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.apps.news.engine import ArticleAnalysis
 from inferline.apps.news.models import (
     AnalysisResult,
@@ -43,6 +41,17 @@ from inferline.domain.ids import new_job_id
 
 CHUNK = 500
 REJECT_NAMESPACE = uuid.UUID("0b6f3f8e-2d1c-4e57-9c0a-6a1d2b7e9f35")
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """A database and the platform's way to reach it, supplied by the composition root:
+    `engines(url)` gives a (writer, reader) pair of engines (SQLite's one-hop threads,
+    asyncpg, aiomysql), `migrate(url)` brings the schema (migration 0004) up to date."""
+
+    url: str
+    engines: Callable[[str], tuple[Any, Any]]
+    migrate: Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +117,15 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
 class NewsStore:
     """Feeds, articles, analyser results and rejects, on their own engines."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._writer: SqlEngine | None = None
-        self._reader: SqlEngine | None = None
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._writer: Any = None
+        self._reader: Any = None
         self.dialect = ""
 
     async def start(self) -> None:
-        await upgrade_to_head(self.url)
-        self._writer, self._reader = create_engines(self.url)
+        await self.database.migrate(self.database.url)
+        self._writer, self._reader = self.database.engines(self.database.url)
         self.dialect = self._writer.dialect.name
 
     async def close(self) -> None:
@@ -125,13 +134,13 @@ class NewsStore:
         self._writer = self._reader = None
 
     @property
-    def writer(self) -> SqlEngine:
+    def writer(self) -> Any:
         if self._writer is None:
             raise Unavailable("the database is not connected yet", retry_after=1.0)
         return self._writer
 
     @property
-    def reader(self) -> SqlEngine:
+    def reader(self) -> Any:
         if self._reader is None:
             raise Unavailable("the database is not connected yet", retry_after=1.0)
         return self._reader

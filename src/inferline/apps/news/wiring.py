@@ -30,7 +30,7 @@ from inferline.apps.news.producer import FeedPoller, NewsProducer
 from inferline.apps.news.queue import SqlStream
 from inferline.apps.news.service import NewsService
 from inferline.apps.news.settings import NewsSettings
-from inferline.apps.news.store import NewsStore
+from inferline.apps.news.store import Database, NewsStore
 from inferline.core.settings import Settings
 from inferline.ports.cache import Cache
 from inferline.ports.llm import ChatModel
@@ -126,6 +126,7 @@ def stream_source(
 def build_news(
     settings: Settings,
     *,
+    database: Database,
     embeddings: EmbeddingService,
     registry: CollectorRegistry,
     cache: Cache | None,
@@ -140,10 +141,11 @@ def build_news(
     """The news stream wired for one process. `background`: run the poller and processor
     (which starts once `wait_ready` returns: the models are loaded). `broker_sink` and
     `broker_source`: the stream broker's adapters (the stream routes' Kafka or Redis
-    Streams), or None for the database's embedded queue."""
+    Streams), or None for the database's embedded queue. `database`: the job store's
+    database and the platform's engines for it."""
     config = news_settings or NewsSettings()
     metrics = NewsMetrics(registry)
-    store = NewsStore(settings.database_url)
+    store = NewsStore(database)
 
     async def embed(texts: list[str]) -> list[np.ndarray]:
         result = await embeddings.embed(texts, settings.embedding_model, field="text")
