@@ -54,8 +54,23 @@ def stream_settings(request: pytest.FixtureRequest, kafka_prefix: str) -> Iterat
         return
     require_server(dbs.REDIS)
     prefix = dbs.unique_name("inferline-test")
-    yield {"streams_url": dbs.redis_url(), "redis_prefix": prefix}
+    url = dbs.redis_url()
+    yield {"streams_url": url, "cache_url": url, "redis_prefix": prefix}
     asyncio.run(dbs.delete_redis_prefix(prefix))
+
+
+async def cached_latest(settings: dict[str, str]) -> list[dict[str, Any]]:
+    """The latest analysed articles as the news service cached them in Redis."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings["cache_url"])
+    try:
+        value = await client.get(f"{settings['redis_prefix']}:cache:news:latest")
+    finally:
+        await client.aclose()
+    assert value is not None, "nothing cached under news:latest"
+    latest: list[dict[str, Any]] = json.loads(value)
+    return latest
 
 
 def articles(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:
@@ -150,6 +165,10 @@ def test_a_polled_feed_becomes_analysed_articles(
             similar = json_answer(client.get(f"/api/v1/news/articles/{first['id']}/similar?k=3"))
             assert len(similar["similar"]) == 3
             assert first["id"] not in [s["article"]["id"] for s in similar["similar"]]
+
+            if "cache_url" in stream_settings:  # Redis: the latest are cached there too
+                latest = asyncio.run(cached_latest(stream_settings))
+                assert sorted(a["id"] for a in latest) == sorted(a["id"] for a in analysed)
 
             metrics = client.get("/metrics").text
             assert metric_value(metrics, "inferline_news_articles_in_total", origin="feed") == 12
