@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.migrate import upgrade_to_head
-from inferline.apps.news.analysers import KeywordAnalyser, SentimentAnalyser
+from inferline.apps.news.analysers import KeywordAnalyser, SentimentAnalyser, Vector
 from inferline.apps.news.engine import AnalysisEngine, ArticleAnalysis
 from inferline.apps.news.metrics import NewsMetrics
 from inferline.apps.news.models import AnalysisResult, AnalysisStatus, RawNewsArticle, digest
@@ -55,7 +55,7 @@ def result(name: str, status: AnalysisStatus, output: dict[str, object] | None) 
     )
 
 
-def analysed(raw: RawNewsArticle, label: str, vector: np.ndarray | None) -> ArticleAnalysis:
+def analysed(raw: RawNewsArticle, label: str, vector: Vector | None) -> ArticleAnalysis:
     results = {
         "sentiment": result("sentiment", AnalysisStatus.OK, {"label": label, "compound": 0.5}),
         "topics": result("topics", AnalysisStatus.OK, {"top": "science", "labels": []}),
@@ -67,7 +67,7 @@ def analysed(raw: RawNewsArticle, label: str, vector: np.ndarray | None) -> Arti
     return ArticleAnalysis(raw, "feed", results, list(results), vector)
 
 
-def unit(*values: float) -> np.ndarray:
+def unit(*values: float) -> Vector:
     vector = np.zeros(384, dtype=np.float32)
     vector[: len(values)] = values
     return vector / np.linalg.norm(vector)
@@ -222,7 +222,7 @@ async def test_the_embedded_stream_redelivers_what_was_not_committed(store: News
 
 
 async def test_the_same_article_by_guid_or_url_is_stored_once(store: NewsStore) -> None:
-    async def no_embedder(texts: list[str]) -> list[np.ndarray]:
+    async def no_embedder(texts: list[str]) -> list[Vector]:
         raise AssertionError("sentiment and keywords need no embedding")
 
     metrics = NewsMetrics(CollectorRegistry())

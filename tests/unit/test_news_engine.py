@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-import numpy as np
 from prometheus_client import CollectorRegistry
 
 from inferline.apps.news.analysers import (
@@ -14,6 +13,7 @@ from inferline.apps.news.analysers import (
     KeywordAnalyser,
     SentimentAnalyser,
     SummaryAnalyser,
+    Vector,
 )
 from inferline.apps.news.engine import AnalysisEngine
 from inferline.apps.news.metrics import NewsMetrics
@@ -27,7 +27,7 @@ ARTICLE = RawNewsArticle(
 )
 
 
-async def no_embedder(texts: list[str]) -> list[np.ndarray]:
+async def no_embedder(texts: list[str]) -> list[Vector]:
     raise AssertionError("these analysers need no embedding")
 
 

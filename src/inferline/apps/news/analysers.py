@@ -17,11 +17,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from inferline.apps.news.models import RawNewsArticle
 from inferline.ports.llm import ChatMessage, ChatModel, ChatRequest, LLMUnavailable
 
-Embedder = Callable[[list[str]], Awaitable[list[np.ndarray]]]
+Vector = npt.NDArray[np.float32]
+"""An L2-normalised embedding."""
+
+Embedder = Callable[[list[str]], Awaitable[list[Vector]]]
 """Texts to L2-normalised vectors (the served MiniLM, through its batcher and cache)."""
 
 EMBED_CHARS = 2_000  # MiniLM reads 256 tokens; more text only costs tokenising
@@ -41,20 +45,20 @@ class ArticleContext:
     def __init__(self, article: RawNewsArticle, embedder: Embedder) -> None:
         self.article = article
         self._embedder = embedder
-        self._embedding: asyncio.Task[np.ndarray] | None = None
+        self._embedding: asyncio.Task[Vector] | None = None
 
-    async def embedding(self) -> np.ndarray:
+    async def embedding(self) -> Vector:
         """The article's MiniLM embedding; the first caller starts it, the others share it."""
         if self._embedding is None:
             self._embedding = asyncio.ensure_future(self._embed())
         return await asyncio.shield(self._embedding)
 
-    async def _embed(self) -> np.ndarray:
+    async def _embed(self) -> Vector:
         (vector,) = await self._embedder([self.article.text[:EMBED_CHARS]])
         return vector
 
     @property
-    def vector(self) -> np.ndarray | None:
+    def vector(self) -> Vector | None:
         """The embedding if it was computed successfully."""
         task = self._embedding
         if task is None or not task.done() or task.cancelled() or task.exception():
@@ -166,10 +170,10 @@ class TopicAnalyser:
         self.embedder = embedder
         self.labels = dict(labels)
         self.top = top
-        self._matrix: np.ndarray | None = None
+        self._matrix: Vector | None = None
         self._lock = asyncio.Lock()
 
-    async def label_vectors(self) -> np.ndarray:
+    async def label_vectors(self) -> Vector:
         """The labels' description embeddings (one row each), computed once."""
         async with self._lock:
             if self._matrix is None:

@@ -17,9 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
-
-from inferline.apps.news.analysers import Analyser, ArticleContext, Embedder, Skipped
+from inferline.apps.news.analysers import Analyser, ArticleContext, Embedder, Skipped, Vector
 from inferline.apps.news.metrics import NewsMetrics
 from inferline.apps.news.models import AnalysisResult, AnalysisStatus, RawNewsArticle
 from inferline.domain.errors import DeadlineExceeded, Overloaded, Unavailable
@@ -41,7 +39,7 @@ class ArticleAnalysis:
     results: dict[str, AnalysisResult]
     fresh: list[str] = field(default_factory=list)
     """Analysers run now (whose results are to be stored)."""
-    embedding: np.ndarray | None = None
+    embedding: Vector | None = None
 
 
 class AnalysisEngine:

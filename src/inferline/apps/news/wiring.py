@@ -11,7 +11,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 from prometheus_client import CollectorRegistry
 
 from inferline.application.embeddings import EmbeddingService
@@ -22,6 +21,7 @@ from inferline.apps.news.analysers import (
     SentimentAnalyser,
     SummaryAnalyser,
     TopicAnalyser,
+    Vector,
 )
 from inferline.apps.news.engine import AnalysisEngine
 from inferline.apps.news.metrics import NewsMetrics
@@ -147,7 +147,7 @@ def build_news(
     metrics = NewsMetrics(registry)
     store = NewsStore(database)
 
-    async def embed(texts: list[str]) -> list[np.ndarray]:
+    async def embed(texts: list[str]) -> list[Vector]:
         result = await embeddings.embed(texts, settings.embedding_model, field="text")
         return [item.embedding for item in result.items]
 
