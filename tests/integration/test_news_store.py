@@ -241,3 +241,9 @@ async def test_the_same_article_by_guid_or_url_is_stored_once(store: NewsStore) 
         "keywords",
         "sentiment",
     ]
+
+
+async def test_the_longest_content_is_stored_on_every_engine(store: NewsStore) -> None:
+    longest = article(1, content="\U0001f30d" * 20_000)  # 80,000 bytes of UTF-8
+    await store.save([analysed(longest, "neutral", None)])
+    assert (await store.article(longest.article_id)).content == longest.content

@@ -15,7 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.mysql import MEDIUMBLOB
+from sqlalchemy.dialects.mysql import MEDIUMBLOB, MEDIUMTEXT
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -24,6 +24,8 @@ JsonType = JSON().with_variant(JSONB(), "postgresql")
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 TimeType: Double[float] = Double(asdecimal=False)
 BlobType = LargeBinary().with_variant(MEDIUMBLOB(), "mysql", "mariadb")
+# A MySQL TEXT holds 64 KiB: 20,000 characters of 4-byte UTF-8 need a MEDIUMTEXT.
+LongText = Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
 
 # Feeds polled by the API process: their schedule, last outcome and backoff.
 news_feeds = Table(
@@ -55,7 +57,7 @@ news_articles = Table(
     Column("guid", Text, nullable=True),
     Column("url", Text, nullable=False),
     Column("title", Text, nullable=False),
-    Column("content", Text, nullable=False),
+    Column("content", LongText, nullable=False),
     Column("source", String(200), nullable=False),
     Column("author", String(200), nullable=True),
     Column("published_at", TimeType, nullable=True),

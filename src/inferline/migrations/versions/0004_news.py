@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.mysql import MEDIUMBLOB
+from sqlalchemy.dialects.mysql import MEDIUMBLOB, MEDIUMTEXT
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0004"
@@ -21,6 +21,7 @@ JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
 SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TimeType: sa.Double[float] = sa.Double(asdecimal=False)
 BlobType = sa.LargeBinary().with_variant(MEDIUMBLOB(), "mysql", "mariadb")
+LongText = sa.Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
 
 
 def upgrade() -> None:
@@ -49,7 +50,7 @@ def upgrade() -> None:
         sa.Column("guid", sa.Text, nullable=True),
         sa.Column("url", sa.Text, nullable=False),
         sa.Column("title", sa.Text, nullable=False),
-        sa.Column("content", sa.Text, nullable=False),
+        sa.Column("content", LongText, nullable=False),
         sa.Column("source", sa.String(200), nullable=False),
         sa.Column("author", sa.String(200), nullable=True),
         sa.Column("published_at", TimeType, nullable=True),
