@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--stream", choices=["embedded", "redis"], default="embedded")
     parser.add_argument("--llm", default="none", help="a served chat model (smollm2), or none")
