@@ -128,3 +128,4 @@ class NewsProcessor:
         self._lag_measured = now
         lag = sum((await self.source.lag()).values())
         self.service.metrics.stream_lag.labels(self.topic).set(lag)
+        self.service.stream_lag = lag

@@ -39,6 +39,9 @@ class NewsService:
         self.metrics = metrics
         self.cache = cache
         self.cache_ttl_seconds = cache_ttl_seconds
+        self.stream_lag: int | None = None
+        """Records of the stream not yet processed, as this process's processor last
+        measured them (None where no processor runs)."""
 
     async def analyse_and_store(self, articles: list[RawNewsArticle], origin: str) -> list[str]:
         """Analyse each article with the analysers it has no stored result of, store it
@@ -126,6 +129,7 @@ class NewsService:
 
     async def stats(self, window_seconds: float, bucket_seconds: int) -> dict[str, Any]:
         figures = await self.store.stats(time.time() - window_seconds, bucket_seconds)
+        figures["stream_lag"] = self.stream_lag
         figures["window_seconds"] = window_seconds
         figures["bucket_seconds"] = bucket_seconds
         return figures
