@@ -170,7 +170,15 @@ def test_a_polled_feed_becomes_analysed_articles(
                 latest = asyncio.run(cached_latest(stream_settings))
                 assert sorted(a["id"] for a in latest) == sorted(a["id"] for a in analysed)
 
+            poll_until(
+                lambda: json_answer(client.get("/api/v1/news/stats"))["stream_lag"],
+                "the stream lag measured at 0",
+                timeout=TIMEOUT,
+                accept=lambda lag: lag == 0,
+                interval=0.2,
+            )
             metrics = client.get("/metrics").text
+            assert metric_value(metrics, "inferline_news_stream_lag", topic="news.raw") == 0
             assert metric_value(metrics, "inferline_news_articles_in_total", origin="feed") == 12
             assert (
                 metric_value(metrics, "inferline_news_articles_analysed_total", origin="feed") == 12
