@@ -17,6 +17,7 @@ from inferline.domain.ids import new_job_id
 from inferline.domain.jobs import NewJob, Outcome, OutcomeKind, RetryPolicy
 from inferline.ports.queue import Delivery, JobMessage
 from inferline.runtime.dispatch import QueueDispatcher
+from inferline.testing.polling import NotReady, poll_until_async
 from inferline.testing.server import sqlite_url
 from inferline.testing.services import PrivateKafka
 from inferline.worker.sources import QueueJobSource
@@ -73,11 +74,12 @@ async def committed(queue: KafkaJobQueue) -> dict[int, int]:
 
 
 async def wait_committed(queue: KafkaJobQueue, expected: dict[int, int]) -> None:
-    deadline = time.monotonic() + 10
-    while (found := await committed(queue)) != expected:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"committed offsets {found}, expected {expected}")
-        await asyncio.sleep(0.05)
+    await poll_until_async(
+        lambda: committed(queue),
+        f"committed offsets {expected}",
+        timeout=10,
+        accept=lambda found: found == expected,
+    )
 
 
 async def test_ids_spread_over_partitions_and_each_goes_to_one_member(
@@ -143,11 +145,12 @@ async def test_source_claims_in_the_store_and_commits_after_settle(
 async def wait_until_missing(queue: KafkaJobQueue, ids: list[str]) -> None:
     """Every id's record committed past: the sweep would see them as missing."""
     wanted = [JobMessage(job_id=i, model=MODEL) for i in ids]
-    deadline = time.monotonic() + 10
-    while len(await queue.missing(wanted)) < len(ids):
-        if time.monotonic() > deadline:
-            raise TimeoutError("records not committed after settle")
-        await asyncio.sleep(0.05)
+    await poll_until_async(
+        lambda: queue.missing(wanted),
+        "records committed past",
+        timeout=10,
+        accept=lambda missing: len(missing) >= len(ids),
+    )
 
 
 async def submit(store: SqlJobStore, n: int) -> list[str]:
@@ -186,14 +189,18 @@ async def test_a_broker_that_lost_its_data_is_caught_up_by_the_sweep(
         assert await dispatcher.sweep_once() == 0  # read, not done: still waiting
         broker.restart()  # every topic, record and committed offset is gone
         later = await submit(store, 2)  # jobs whose first dispatch is also lost
-        deadline = time.monotonic() + 30
-        while dispatcher.redispatched < 5:  # the broker answers again after a moment
+
+        async def redispatched() -> int:
             try:
                 await dispatcher.sweep_once()
-            except Exception:  # refused while the broker restarts
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+            except Exception as exc:  # refused while the broker restarts
+                raise NotReady(f"sweep failed: {exc}") from exc
+            return dispatcher.redispatched
+
+        # the broker answers again after a moment
+        await poll_until_async(
+            redispatched, "all five redispatched", timeout=30, accept=lambda n: n >= 5
+        )
         again = await read_until(queue, "w1", 5, timeout=40)
         assert {d.job_id for d in again} == {*first, *later}
     finally:

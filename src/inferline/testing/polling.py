@@ -15,7 +15,7 @@ import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import httpx
 
@@ -64,14 +64,36 @@ def poll_until(
         time.sleep(interval)
 
 
+@overload
 async def poll_until_async(
-    probe: Callable[[], Awaitable[T]] | Callable[[], T],
+    probe: Callable[[], Awaitable[T]],
     what: str,
     *,
     timeout: float,
     accept: Callable[[T], object] = bool,
     interval: float = DEFAULT_INTERVAL,
-) -> T:
+) -> T: ...
+
+
+@overload
+async def poll_until_async(
+    probe: Callable[[], T],
+    what: str,
+    *,
+    timeout: float,
+    accept: Callable[[T], object] = bool,
+    interval: float = DEFAULT_INTERVAL,
+) -> T: ...
+
+
+async def poll_until_async(
+    probe: Callable[[], Any],
+    what: str,
+    *,
+    timeout: float,
+    accept: Callable[[Any], object] = bool,
+    interval: float = DEFAULT_INTERVAL,
+) -> Any:
     """`poll_until` inside an event loop: the probe may be a coroutine function, and the
     loop runs other tasks between calls (`interval=0` just yields to them)."""
     attempts = _Attempts(what, timeout)

@@ -105,10 +105,13 @@ class PrivateRedis(_InMemoryServer):
 
 @dataclass
 class PrivatePostgres:
-    """A throw-away PostgreSQL cluster (trust auth, fsync off) in a temporary directory."""
+    """A throw-away PostgreSQL cluster (trust auth, fsync off) in a temporary directory.
+    `settings` are server settings on top (`{"fsync": "on"}` for a benchmark that must
+    pay for durability, `{"autovacuum": "off"}`); otherwise PostgreSQL's defaults."""
 
     port: int = field(default_factory=free_port)
     datadir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="inferline-pg-")))
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -134,9 +137,9 @@ class PrivatePostgres:
                 "postgres",
                 "--no-sync",
             )
-        options = (
-            f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c max_connections=200"
+        settings = {"fsync": "off", "max_connections": "200", **self.settings}
+        options = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 " + " ".join(
+            f"-c {name}={value}" for name, value in settings.items()
         )
         self._run(
             _pg_binary("pg_ctl"),

@@ -40,6 +40,11 @@ class RedisStreamEventBus(LazyRedis):
         self._reader: asyncio.Task[None] | None = None
         self.last_id = "$"
 
+    @property
+    def reading(self) -> bool:
+        """True once the reader pinned its start position (tests wait for it)."""
+        return self.last_id != "$"
+
     async def start(self) -> None:
         await self.client.ping()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -24,6 +25,16 @@ from inferline.domain.jobs import (
     JobStatus,
 )
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
+
+log = logging.getLogger(__name__)
+
+WITHOUT_AUTOVACUUM = (
+    "autovacuum is off on this PostgreSQL server: every job row is rewritten as it "
+    "runs and every event is marked published, so the dead rows of jobs and job_events "
+    "pile up and claims, the outbox relay and queue counts slow down as they do "
+    "(a 10-minute soak's p99 grew tenfold). Turn autovacuum on, or VACUUM jobs and "
+    "job_events every minute or so."
+)
 
 _MUTABLE = (
     "status",
@@ -66,6 +77,14 @@ class SqlStoreBase:
             await upgrade_to_head(self.url)
         self._writer, self._reader = create_engines(self.url)
         self.dialect = self._writer.dialect.name
+        if self.dialect == "postgresql":
+            await self._check_autovacuum()
+
+    async def _check_autovacuum(self) -> None:
+        """Say so once, at start, when the server will let the job tables bloat."""
+        async with self.reader.connect() as conn:
+            if (await conn.execute(text("SHOW autovacuum"))).scalar() == "off":
+                log.warning(WITHOUT_AUTOVACUUM)
 
     async def close(self) -> None:
         for engine in {id(e): e for e in (self._writer, self._reader) if e}.values():
