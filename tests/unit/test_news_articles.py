@@ -33,12 +33,14 @@ ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 
 
 def test_an_article_is_normalised() -> None:
-    article = RawNewsArticle(
-        title="  <i>Big</i>\n\tnews&amp;more ",
-        content="<div>one</div><div>two&nbsp;three</div><style>p{}</style>",
-        url="HTTP://Example.COM:80?utm_medium=x&b=2#frag",
-        published_at="2026-12-01T10:00:00+02:00",
-        source="  Daily   Example ",
+    article = RawNewsArticle.model_validate(
+        {
+            "title": "  <i>Big</i>\n\tnews&amp;more ",
+            "content": "<div>one</div><div>two&nbsp;three</div><style>p{}</style>",
+            "url": "HTTP://Example.COM:80?utm_medium=x&b=2#frag",
+            "published_at": "2026-12-01T10:00:00+02:00",
+            "source": "  Daily   Example ",
+        }
     )
     assert article.title == "Big news&more"
     assert article.content == "one two three"
@@ -48,9 +50,11 @@ def test_an_article_is_normalised() -> None:
 
 
 def test_naive_and_rfc822_dates_become_utc() -> None:
-    naive = RawNewsArticle(title="t", url="https://e.com/1", published_at="2026-12-01T10:00:00")
-    rfc = RawNewsArticle(
-        title="t", url="https://e.com/1", published_at="Tue, 01 Dec 2026 10:00:00 GMT"
+    naive = RawNewsArticle.model_validate(
+        {"title": "t", "url": "https://e.com/1", "published_at": "2026-12-01T10:00:00"}
+    )
+    rfc = RawNewsArticle.model_validate(
+        {"title": "t", "url": "https://e.com/1", "published_at": "Tue, 01 Dec 2026 10:00:00 GMT"}
     )
     assert naive.published_at == rfc.published_at == datetime(2026, 12, 1, 10, tzinfo=UTC)
 

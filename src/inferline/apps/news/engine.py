@@ -16,6 +16,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from inferline.apps.news.analysers import Analyser, ArticleContext, Embedder, Skipped, Vector
 from inferline.apps.news.metrics import NewsMetrics
@@ -65,7 +66,7 @@ class AnalysisEngine:
 
     def retry_delay(self, attempt: int) -> float:
         """Exponential backoff with jitter: 50-100 % of base * 2^(attempt-1)."""
-        return self.retry_base_seconds * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+        return self.retry_base_seconds * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.0)
 
     @property
     def names(self) -> list[str]:
@@ -101,6 +102,8 @@ class AnalysisEngine:
         self, analyser: Analyser, context: ArticleContext, before: AnalysisResult | None
     ) -> AnalysisResult:
         attempts = before.attempts if before is not None else 0
+        output: dict[str, Any] | None = None
+        error: str | None = None
         async with self._slots:
             started = time.perf_counter()
             for attempt in range(1, self.tries + 1):

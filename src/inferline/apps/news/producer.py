@@ -89,7 +89,7 @@ class NewsProducer:
 
 def backoff_seconds(interval: float, failures: int, ceiling: float) -> float:
     """The wait after `failures` failed polls in a row: the interval doubled each time."""
-    return min(ceiling, interval * 2 ** min(failures, 30))
+    return min(ceiling, interval * 2.0 ** min(failures, 30))
 
 
 class FeedPoller:

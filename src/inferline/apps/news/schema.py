@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -14,16 +17,44 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
 )
-from sqlalchemy.dialects.mysql import MEDIUMBLOB, MEDIUMTEXT
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
+MYSQL = ("mysql", "mariadb")
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 TimeType: Double[float] = Double(asdecimal=False)
-BlobType = LargeBinary().with_variant(MEDIUMBLOB(), "mysql", "mariadb")
+
+
+class BlobType(TypeDecorator[bytes]):
+    """Bytes: a BLOB on SQLite and PostgreSQL; base64 in a MEDIUMTEXT on MySQL/MariaDB,
+    where the async driver (aiomysql) fails to bind a bytes parameter."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in MYSQL:
+            return dialect.type_descriptor(MEDIUMTEXT())
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: bytes | None, dialect: Dialect) -> Any:
+        if value is not None and dialect.name in MYSQL:
+            return base64.b64encode(value).decode("ascii")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> bytes | None:
+        if value is not None and dialect.name in MYSQL:
+            return base64.b64decode(value)
+        return None if value is None else bytes(value)
+
+
 # A MySQL TEXT holds 64 KiB: 20,000 characters of 4-byte UTF-8 need a MEDIUMTEXT.
 LongText = Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
 
@@ -70,7 +101,7 @@ news_articles = Table(
     Column("topic", String(64), nullable=True),
     Column("keywords", JsonType, nullable=True),
     Column("summary", Text, nullable=True),
-    Column("embedding", BlobType, nullable=True),
+    Column("embedding", BlobType(), nullable=True),
     Index("ix_news_articles_created", "created_at", "id"),
     Index("ix_news_articles_analysed", "analysed_at"),
     Index("ix_news_articles_sentiment", "sentiment", "created_at"),
@@ -113,7 +144,7 @@ news_queue = Table(
     Column("seq", SeqType, primary_key=True, autoincrement=True),
     Column("topic", String(200), nullable=False),
     Column("key", String(255), nullable=True),
-    Column("value", BlobType, nullable=False),
+    Column("value", BlobType(), nullable=False),
     Column("created_at", TimeType, nullable=False),
     Index("ix_news_queue_topic", "topic", "seq"),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.mysql import MEDIUMBLOB, MEDIUMTEXT
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0004"
@@ -20,7 +20,9 @@ depends_on = None
 JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
 SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TimeType: sa.Double[float] = sa.Double(asdecimal=False)
-BlobType = sa.LargeBinary().with_variant(MEDIUMBLOB(), "mysql", "mariadb")
+# Bytes: base64 text on MySQL/MariaDB, whose async driver cannot bind bytes parameters
+# (apps/news/schema.py's BlobType converts).
+BlobType = sa.LargeBinary().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
 LongText = sa.Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
 
 
