@@ -329,6 +329,7 @@ def produce(db_url: str, feed: Path, **settings: str) -> dict[str, Any]:
     return answer
 
 
+@pytest.mark.timeout(300)
 def test_a_killed_processor_resumes_without_duplicates(
     tmp_path: Path, db_url: str, stream_settings: dict[str, str]
 ) -> None:
@@ -355,7 +356,6 @@ def test_a_killed_processor_resumes_without_duplicates(
     assert before_kill < total, "the processor finished before the kill: nothing was tested"
 
     restarted = http_server("serve", db_url, log_path, **settings)
-    restarted.port = server.port
     restarted.start().wait_ready()
     try:
         with httpx.Client(base_url=restarted.url, timeout=30) as client:

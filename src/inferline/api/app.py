@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -49,6 +50,11 @@ def create_app(container: Container) -> FastAPI:
     def news_source(topic: str, member: str) -> StreamSource:
         return build_stream_source(settings, StreamRoute(topic=topic, model=STREAM_GROUP), member)
 
+    async def models_settled() -> None:
+        """Every model loaded (or failed to): the news processor analyses from then on."""
+        while not all(m.loaded or m.load_error for m in container.models.models.values()):
+            await asyncio.sleep(0.1)
+
     news_stream = build_news(
         settings,
         database=news_database(settings),
@@ -60,7 +66,7 @@ def create_app(container: Container) -> FastAPI:
         member=new_worker_id(),
         broker_sink=build_stream_sink(settings),
         broker_source=news_source,
-        wait_ready=container.wait_until_loaded,
+        wait_ready=models_settled,
     )
     container.connections.add("news", news_stream.start)
 
