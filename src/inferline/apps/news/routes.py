@@ -21,6 +21,7 @@ from fastapi import (
     WebSocket,
     WebSocketDisconnect,
 )
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from inferline.api.errors import error_responses
@@ -265,4 +266,6 @@ async def _update(news: Any) -> dict[str, Any]:
     except Exception as exc:  # the database is away: say so, keep the socket open
         log.warning("news figures failed: %s", exc)
         return {"type": "error", "message": f"figures unavailable: {type(exc).__name__}: {exc}"}
-    return {"type": "update", "timestamp": to_utc(time.time()).isoformat(), **figures}
+    update = {"type": "update", "timestamp": to_utc(time.time()).isoformat(), **figures}
+    encoded: dict[str, Any] = jsonable_encoder(update)  # datetimes as ISO-8601, as over HTTP
+    return encoded
