@@ -5,7 +5,7 @@ keys, the outbox's acknowledgements) stays in test_redis_events.py and test_kafk
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import pytest
@@ -33,20 +33,23 @@ class CrossProcessBus(Protocol):
     def subscribe(self) -> AsyncIterator[JobEvent]: ...
 
 
-def new_bus(broker: str, request: pytest.FixtureRequest) -> CrossProcessBus:
-    """One process's bus on `broker` (each test has its own key or topic prefix)."""
-    if broker == "redis":
+@pytest.fixture(params=["redis", "kafka"])
+def new_bus(request: pytest.FixtureRequest) -> Callable[[], CrossProcessBus]:
+    """Makes one process's bus on the broker (each test has its own key or topic prefix)."""
+    if request.param == "redis":
         prefix: str = request.getfixturevalue("redis_prefix")
-        return RedisStreamEventBus(redis_url(), prefix, max_length=100, block_seconds=0.1)
+        return lambda: RedisStreamEventBus(redis_url(), prefix, max_length=100, block_seconds=0.1)
     kafka: PrivateKafka = request.getfixturevalue("kafka_broker")
     topics: str = request.getfixturevalue("kafka_prefix")
-    return KafkaEventBus(KafkaConfig(kafka.address, topic_prefix=topics, partitions=3))
+    return lambda: KafkaEventBus(KafkaConfig(kafka.address, topic_prefix=topics, partitions=3))
 
 
-@pytest.fixture(params=["redis", "kafka"])
-async def buses(request: pytest.FixtureRequest) -> AsyncIterator[list[CrossProcessBus]]:
+@pytest.fixture
+async def buses(
+    new_bus: Callable[[], CrossProcessBus],
+) -> AsyncIterator[list[CrossProcessBus]]:
     """Three processes' buses on one broker: a publisher and two API processes."""
-    buses = [new_bus(request.param, request) for _ in range(3)]
+    buses = [new_bus() for _ in range(3)]
     for bus in buses:
         await bus.start()
     yield buses
