@@ -16,6 +16,10 @@ import pytest
 
 from inferline.testing.server import http_server
 
+# The LLM adapters (the llm branch, issue 12 part 1): until they are merged, the summary
+# has no chat model to ask and these tests have nothing to test.
+pytest.importorskip("inferline.adapters.llm", reason="the LLM adapters are not merged yet")
+
 ARTICLE = {
     "title": "Floods devastate towns after record rainfall",
     "content": "<p>Thousands were evacuated as rivers burst their banks. More rain is due.</p>",
