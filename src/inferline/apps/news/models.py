@@ -7,9 +7,9 @@ import hashlib
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from inferline.apps.news.text import (
     canonical_url,
@@ -58,9 +58,17 @@ class RawNewsArticle(BaseModel):
     url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
     source: str = Field(default="unknown", max_length=MAX_NAME_CHARS)
     author: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
-    published_at: datetime | None = Field(
-        default=None, description="ISO-8601 or RFC 822; stored in UTC (naive times are UTC)."
-    )
+    published_at: Annotated[
+        datetime | None,
+        # what the validator accepts, so that the schema does not promise less
+        WithJsonSchema(
+            {
+                "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "null"}],
+                "description": "ISO-8601, RFC 822 (RSS) or UNIX seconds; stored in UTC "
+                "(a time without a zone is UTC); empty means none.",
+            }
+        ),
+    ] = None
     guid: str | None = Field(
         default=None, max_length=MAX_GUID_CHARS, description="The feed's own id of the entry."
     )
