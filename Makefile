@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test check lint typecheck format frontend clean kafka
+.PHONY: setup run test check lint lint-imports typecheck format frontend clean kafka
 
 setup: $(STAMP) frontend
 
@@ -50,7 +50,12 @@ kafka: setup
 test: setup
 	./scripts/install-system-deps.sh
 	./scripts/ensure-services.sh
+	$(BIN)/lint-imports
 	$(BIN)/pytest
+
+# The layer contracts of pyproject.toml ([tool.importlinter]; docs/ARCHITECTURE.md, "Layers").
+lint-imports: setup
+	$(BIN)/lint-imports
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from inferline.adapters.kafka.config import KafkaConfig
 from inferline.adapters.kafka.events import KafkaEventBus
@@ -25,19 +26,24 @@ from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
+from inferline.api.presenters import model_summary, worker_view
 from inferline.application.admission import QueueDepths
 from inferline.application.collections import CollectionService
 from inferline.application.dashboard import DashboardConfig, DashboardService
+from inferline.application.data_plane import DataPlane
 from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService
 from inferline.application.streams import StreamIngest, StreamResults
 from inferline.apps.news.store import Database
+from inferline.apps.news.wiring import STREAM_GROUP as NEWS_STREAM_GROUP
+from inferline.apps.news.wiring import NewsApp, build_news
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings, StreamRoute
 from inferline.domain.jobs import JobEvent, RetryPolicy
 from inferline.models.minilm import MiniLM
 from inferline.ports.cache import Cache
+from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.events import EventBus
 from inferline.ports.model import InferenceModel
@@ -52,11 +58,20 @@ from inferline.runtime.registry import ModelRegistry
 from inferline.runtime.relay import OutboxRelay
 from inferline.runtime.serving import ModelServer, batching_config, threads_per_instance
 from inferline.runtime.signals import CommitSignal
-from inferline.runtime.status import model_summaries, worker_summaries
-from inferline.worker.sources import JobSource, QueueJobSource
+from inferline.worker.sources import QueueJobSource
 from inferline.worker.worker import Worker, WorkerConfig, new_worker_id
 
 log = logging.getLogger(__name__)
+
+
+class AppService(Protocol):
+    """An app's own part of a process (its store, its consumers): started with the process's
+    connections, stopped before the platform's services. `stop` must also work when `start`
+    never ran or failed half way."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class Role(StrEnum):
@@ -172,7 +187,9 @@ def kafka_config(settings: Settings, url: str) -> KafkaConfig:
 
 @dataclass
 class Container:
-    """Everything one process runs, built from settings."""
+    """Everything one process runs, built from settings. It is also what the outside sees
+    of the process: its `ProcessState` (roles, readiness, components) for the data plane,
+    and the lifecycle (`start`, `stop`) the HTTP app's lifespan runs."""
 
     settings: Settings
     roles: frozenset[Role]
@@ -180,7 +197,7 @@ class Container:
     registry: ModelRegistry
     store: JobStore
     bus: EventBus
-    models: ModelServer
+    serving: ModelServer
     depths: QueueDepths
     monitor: QueueMonitor
     jobs: JobService
@@ -197,7 +214,18 @@ class Container:
     stream_sink: StreamSink | None = None
     connections: Connections = field(default_factory=Connections)
     started_at: float = field(default_factory=time.time)
+    app_services: dict[str, AppService] = field(default_factory=dict)
+    plane: DataPlane = field(init=False)
     _loading: asyncio.Task[None] | None = None
+
+    def add_app_service(self, name: str, service: AppService) -> None:
+        """Run an app's own service in this process. It starts as one of the connections
+        (retried with backoff while its servers are down; `/readyz` names it until then)
+        and stops first; the HTTP app puts it on `app.state.<name>` for the app's routes."""
+        if name in self.app_services:
+            raise ValueError(f"two app services are named {name!r}")
+        self.app_services[name] = service
+        self.connections.add(name, service.start)
 
     async def start(self) -> None:
         """Connect, migrate, start the relay; load models in the background. When a server
@@ -228,7 +256,7 @@ class Container:
 
     async def _load_models(self) -> None:
         if self.roles & {Role.API, Role.WORKER}:  # a relay alone runs no model
-            await self.models.load_all()
+            await self.serving.load_all()
             freeze_startup_objects()
         for worker in self.workers:
             await worker.start()
@@ -243,20 +271,34 @@ class Container:
         return (
             self._loading is not None
             and self._loading.done()
-            and (self.models.all_loaded or not self.roles & {Role.API, Role.WORKER})
+            and (self.serving.all_loaded or not self.roles & {Role.API, Role.WORKER})
             and self.monitor.database_ok
             and self.connections.all_connected
         )
+
+    @property
+    def database(self) -> QueueMonitor:
+        """The latest database check (the queue monitor's)."""
+        return self.monitor
+
+    @property
+    def relay_published(self) -> int | None:
+        return self.relay.published if self.relay is not None else None
+
+    def connection_problems(self) -> list[str]:
+        return self.connections.problems()
 
     async def stop(self) -> None:
         """Graceful stop: drain the worker, stop models, flush events, close connections."""
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
             await asyncio.gather(self._loading, return_exceptions=True)
+        for service in reversed(self.app_services.values()):
+            await service.stop()
         for route in self.streams:
             await route.stop()
         await asyncio.gather(*(worker.stop() for worker in self.workers))
-        await self.models.stop()
+        await self.serving.stop()
         await self.cache.close()
         if Role.API in self.roles:
             await self.collections.index.close()
@@ -283,17 +325,19 @@ def build_container(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Container:
     """Wire one process. `registry` lets tests and embedders add models; `clock` is the
-    one time source of the job lifecycle (store, submits, workers, queue sweep)."""
+    one time source of the job lifecycle (store, submits, workers, batchers, queue sweep)."""
     metrics = Metrics()
     registry = registry or ModelRegistry.from_entry_points()
     registry.register_import_paths(settings.model_plugins)
     registry = registry.select(settings.models)
     store = build_store(settings, clock)
     bus = build_event_bus(settings)
-    models = ModelServer(registry, settings, metrics, factories=model_factories(settings))
+    serving = ModelServer(
+        registry, settings, metrics, factories=model_factories(settings), clock=clock
+    )
     cache = build_cache(settings)
     embeddings = EmbeddingService(
-        models,
+        serving,
         cache,
         metrics,
         default_model=settings.embedding_model,
@@ -302,7 +346,7 @@ def build_container(
     depths = QueueDepths()
     monitor = QueueMonitor(store, depths, metrics, registry.names())
     policy = RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds)
-    committed = CommitSignal()
+    commit_signal = CommitSignal()
     workers: list[Worker] = []
     container = Container(
         settings=settings,
@@ -311,7 +355,7 @@ def build_container(
         registry=registry,
         store=store,
         bus=bus,
-        models=models,
+        serving=serving,
         depths=depths,
         monitor=monitor,
         jobs=JobService(
@@ -321,22 +365,34 @@ def build_container(
             depths,
             default_max_attempts=settings.default_max_attempts,
             max_queued_jobs=settings.max_queued_jobs,
-            on_commit=committed.fire,
+            on_commit=commit_signal.on_commit,
             clock=clock,
         ),
-        inference=InferenceService(models, metrics),
+        inference=InferenceService(serving, metrics),
         dashboard=DashboardService(
             store,
             depths,
             metrics,
-            models=lambda: model_summaries(models),
-            workers=lambda: worker_summaries(workers),
+            models=lambda: [model_summary(served) for served in serving.served()],
+            workers=lambda: [worker_view(worker) for worker in workers],
             config=DashboardConfig(worker_timeout_seconds=1.5 * settings.lease_seconds),
         ),
         workers=workers,
         cache=cache,
         embeddings=embeddings,
         collections=CollectionService(build_vector_index(settings), embeddings),
+    )
+    container.plane = DataPlane(
+        jobs=container.jobs,
+        inference=container.inference,
+        embeddings=embeddings,
+        collections=container.collections,
+        dashboard=container.dashboard,
+        models=serving,
+        catalog=registry,
+        depths=depths,
+        events=bus,
+        process=container,
     )
     _add_connections(container, roles)
     queue = container.queue
@@ -351,7 +407,7 @@ def build_container(
         if container.stream_sink is not None:
             outputs.append(StreamResults(container.stream_sink, metrics).dispatch)
         container.relay = OutboxRelay(store, bus, dispatch=_each(outputs) if outputs else None)
-        committed.connect(container.relay.notify)
+        commit_signal.connect(container.relay.wake)
     if Role.STREAMS in roles and container.stream_sink is not None:
         process = new_worker_id()
         container.streams = [
@@ -359,7 +415,7 @@ def build_container(
                 route,
                 build_stream_source(settings, route, process),
                 container.stream_sink,
-                container.jobs,
+                container.plane,
                 metrics,
             )
             for route in settings.stream_routes
@@ -367,7 +423,7 @@ def build_container(
     if Role.WORKER in roles:
         config = WorkerConfig(
             lease_seconds=settings.lease_seconds,
-            inflight_per_model=settings.inflight_per_model,
+            in_flight_per_model=settings.in_flight_per_model,
             poll_interval_seconds=settings.poll_interval_seconds,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
             event_retention_seconds=settings.event_retention_seconds,
@@ -376,17 +432,49 @@ def build_container(
         for _ in range(workers_in_process):
             worker = Worker(
                 store,
-                models,
+                serving,
                 metrics,
                 policy,
                 config,
-                on_commit=committed.fire,
+                on_commit=commit_signal.on_commit,
                 source=_queue_source(settings, store, queue),
                 clock=clock,
             )
-            committed.connect(worker.notify)
+            commit_signal.connect(worker.wake)
             container.workers.append(worker)
+    if roles & {Role.API, Role.STREAMS}:
+        container.add_app_service("news", _news(container, roles))
     return container
+
+
+def _news(container: Container, roles: frozenset[Role]) -> NewsApp:
+    """Source S0's news stream: its tables in the job store's database, its stream on the
+    stream routes' broker (or in the database); the feed poller and the processor run
+    where stream routes do (`inferline serve`), once the models have loaded."""
+    settings, serving = container.settings, container.serving
+
+    async def models_settled() -> None:
+        while not all(m.loaded or m.load_error for m in serving.served()):
+            await asyncio.sleep(0.1)
+
+    def news_source(topic: str, member: str) -> StreamSource:
+        route = StreamRoute(topic=topic, model=NEWS_STREAM_GROUP)
+        return build_stream_source(settings, route, member)
+
+    redis_cache = settings.cache_url.startswith(("redis:", "rediss:"))
+    return build_news(
+        settings,
+        database=news_database(settings),
+        embeddings=container.embeddings,
+        registry=container.metrics.registry,
+        cache=container.cache if redis_cache else None,
+        chat=None,
+        background=Role.STREAMS in roles,
+        member=new_worker_id(),
+        broker_sink=build_stream_sink(settings),
+        broker_source=news_source,
+        wait_ready=models_settled,
+    )
 
 
 def _each(

@@ -12,6 +12,8 @@ import sys
 from typing import Any
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_WAIT_SECONDS = 300.0  # `submit --wait`: a job retried with backoff may take minutes
+FINISHED_STATUSES = ("succeeded", "dead", "cancelled", "expired")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--priority", type=int, default=0)
     submit.add_argument("--idempotency-key")
     submit.add_argument("--wait", action="store_true", help="wait for the job to finish")
+    submit.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_WAIT_SECONDS,
+        metavar="SECONDS",
+        help=f"with --wait, give up (exit status 1) when the job has not finished after this "
+        f"long; it goes on running (default {DEFAULT_WAIT_SECONDS:g})",
+    )
     _url_arg(submit)
     submit.set_defaults(func=_submit)
 
@@ -159,6 +169,17 @@ def server_url(value: str) -> str:
     return url if "://" in url else f"http://{url}"
 
 
+def positive_seconds(value: str) -> float:
+    """A number of seconds above zero (argparse names the option when it is not)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} must be a number of seconds above 0")
+    return seconds
+
+
 # -- server processes ----------------------------------------------------------
 def _settings() -> Any:
     from pydantic import ValidationError
@@ -178,12 +199,21 @@ def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> 
     import uvicorn
 
     from inferline.api.app import create_app
+    from inferline.apps.installed import INSTALLED_APPS
     from inferline.bootstrap import build_container
 
     settings = _settings()
     container = build_container(settings, roles, workers_in_process=workers)
+    app = create_app(
+        container.plane,
+        container,
+        metrics=container.metrics,
+        settings=settings,
+        apps=INSTALLED_APPS,
+        app_services=container.app_services,
+    )
     config = uvicorn.Config(
-        create_app(container),
+        app,
         host=args.host,
         port=args.port,
         log_config=None,
@@ -334,19 +364,27 @@ def _submit(args: argparse.Namespace) -> int:
         body["idempotency_key"] = args.idempotency_key
     job = _request("POST", f"{args.url}/api/v1/jobs", json=body)
     if args.wait:
-        job = _wait_for(args.url, job["id"])
+        job = _wait_for(args.url, job["id"], args.timeout)
     _print(job)
     return 0 if job["status"] != "dead" else 1
 
 
-def _wait_for(url: str, job_id: str) -> Any:
+def _wait_for(url: str, job_id: str, timeout: float) -> Any:
+    """The job once it has finished; exits with an error when `timeout` seconds pass first."""
     import time
 
+    give_up_at = time.monotonic() + timeout
     while True:
         job = _request("GET", f"{url}/api/v1/jobs/{job_id}")
-        if job["status"] in ("succeeded", "dead", "cancelled", "expired"):
+        if job["status"] in FINISHED_STATUSES:
             return job
-        time.sleep(0.2)
+        left = give_up_at - time.monotonic()
+        if left <= 0:
+            sys.exit(
+                f"inferline: job {job_id} has not finished after {timeout:g} s (it is "
+                f"{job['status']}); it goes on: `inferline jobs {job_id}` shows it later"
+            )
+        time.sleep(min(0.2, left))
 
 
 def _jobs(args: argparse.Namespace) -> int:

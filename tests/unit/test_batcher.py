@@ -11,6 +11,7 @@ import pytest
 
 from inferline.domain.errors import DeadlineExceeded, ModelError, Overloaded, Unavailable
 from inferline.runtime.batcher import BatchingConfig, Lane, MicroBatcher
+from inferline.testing.clock import FakeClock
 from inferline.testing.polling import poll_until_async
 
 
@@ -219,6 +220,33 @@ async def test_an_item_whose_deadline_passes_while_it_waits_fails_without_runnin
         await late
     assert await asyncio.gather(first, on_time) == [10, 30]
     assert recorder.batches == [[1], [3]]  # the next batch formed without the late item
+    await batcher.stop()
+
+
+async def test_a_deadline_passes_on_the_injected_clock_while_the_item_waits() -> None:
+    clock = FakeClock()  # stands still: only `advance` makes the deadline pass
+    recorder = Recorder()
+    recorder.gate.clear()  # a slow batch holds the only instance
+    batcher = MicroBatcher(
+        "m", recorder, BatchingConfig(max_batch_size=4, max_wait_ms=0), clock=clock
+    )
+    await batcher.start()
+    first = asyncio.ensure_future(batcher.submit(1, Lane.JOB))
+    await model_busy(recorder)
+    late = asyncio.ensure_future(batcher.submit(2, Lane.JOB, deadline=clock.now() + 60))
+    on_time = asyncio.ensure_future(batcher.submit(3, Lane.JOB, deadline=clock.now() + 600))
+    await poll_until_async(
+        lambda: batcher.pending, "two items waiting", timeout=5, accept=lambda n: n == 2, interval=0
+    )
+    clock.advance(61)
+    recorder.gate.set()
+    with pytest.raises(DeadlineExceeded, match="deadline passed"):
+        await late
+    assert [await first, await on_time] == [10, 30]
+    assert recorder.batches == [[1], [3]]
+    with pytest.raises(DeadlineExceeded):  # refused at once: past by the clock, not the wall
+        await batcher.submit(4, Lane.JOB, deadline=clock.now() - 1)
+    assert await batcher.submit(5, Lane.JOB, deadline=clock.now() + 1) == 50
     await batcher.stop()
 
 

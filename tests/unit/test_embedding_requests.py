@@ -12,11 +12,9 @@ from pydantic import ValidationError
 
 from inferline.api.embedding_schemas import (
     MAX_VECTOR_MAGNITUDE,
-    BatchEmbedRequest,
     ItemRequest,
     OpenAIEmbeddingsRequest,
     SearchRequest,
-    SimilarityRequest,
 )
 from inferline.api.schemas import InferRequest, Strict
 from inferline.application.embeddings import (
@@ -25,6 +23,7 @@ from inferline.application.embeddings import (
     decode_entry,
     encode_entry,
 )
+from inferline.apps.embeddings.schemas import BatchEmbedRequest, SimilarityRequest
 from inferline.ports.embedding import TextInput
 
 

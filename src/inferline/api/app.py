@@ -1,13 +1,19 @@
-"""The FastAPI application: routers, middleware, error handlers, lifespan."""
+"""The FastAPI application: routers, apps, middleware, error handlers, lifespan.
+
+The entry point builds the process (`bootstrap.build_container`) and hands this
+factory what the API needs of it: the data plane, the lifecycle, the metrics and the
+settings, and the apps to serve (`apps/installed.py`).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from inferline import __version__
 from inferline.api.disconnect import install_disconnect_handler
@@ -16,68 +22,55 @@ from inferline.api.middleware import RequestContextMiddleware
 from inferline.api.routes import (
     collections,
     dashboard,
-    embeddings_s3,
     events,
     health,
     jobs,
     models,
     openai,
-    s2,
     ui,
 )
-from inferline.apps import news
-from inferline.apps.news.wiring import STREAM_GROUP, build_news
-from inferline.bootstrap import (
-    Container,
-    Role,
-    build_stream_sink,
-    build_stream_source,
-    news_database,
-)
-from inferline.core.settings import StreamRoute
+from inferline.application.data_plane import DataPlane
+from inferline.core.metrics import Metrics
+from inferline.core.settings import Settings
 from inferline.dashboard import BUILD_HINT, is_built
-from inferline.ports.streams import StreamSource
-from inferline.worker.worker import new_worker_id
 
 log = logging.getLogger(__name__)
 
 
-def create_app(container: Container) -> FastAPI:
-    """An app serving `container`; the lifespan starts and stops it."""
+class Lifecycle(Protocol):
+    """What the app's lifespan starts and stops: the process (`bootstrap.Container`)."""
 
-    settings = container.settings
+    async def start(self) -> None: ...
 
-    def news_source(topic: str, member: str) -> StreamSource:
-        return build_stream_source(settings, StreamRoute(topic=topic, model=STREAM_GROUP), member)
+    async def stop(self) -> None: ...
 
-    async def models_settled() -> None:
-        """Every model loaded (or failed to): the news processor analyses from then on."""
-        while not all(m.loaded or m.load_error for m in container.models.models.values()):
-            await asyncio.sleep(0.1)
 
-    news_stream = build_news(
-        settings,
-        database=news_database(settings),
-        embeddings=container.embeddings,
-        registry=container.metrics.registry,
-        cache=container.cache if settings.cache_url.startswith(("redis:", "rediss:")) else None,
-        chat=None,
-        background=Role.STREAMS in container.roles,
-        member=new_worker_id(),
-        broker_sink=build_stream_sink(settings),
-        broker_source=news_source,
-        wait_ready=models_settled,
-    )
-    container.connections.add("news", news_stream.start)
+class WebApp(Protocol):
+    """A source system's package (`apps/<system>/`): its routes under `router`."""
+
+    @property
+    def router(self) -> APIRouter: ...
+
+
+def create_app(
+    plane: DataPlane,
+    lifecycle: Lifecycle,
+    *,
+    metrics: Metrics,
+    settings: Settings,
+    apps: Sequence[WebApp] = (),
+    app_services: Mapping[str, object] | None = None,
+) -> FastAPI:
+    """An app serving `plane` and `apps`; the lifespan starts and stops `lifecycle`.
+    `app_services` (the apps' own services, by name) go on `app.state` for their routes."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await container.start()
+        await lifecycle.start()
         try:
             yield
         finally:
-            await news_stream.stop()
-            await container.stop()
+            await lifecycle.stop()
 
     app = FastAPI(
         title="Inferline",
@@ -85,22 +78,47 @@ def create_app(container: Container) -> FastAPI:
         description="Asynchronous AI inference: durable jobs and micro-batched models.",
         lifespan=lifespan,
     )
-    app.state.container = container
-    app.state.news = news_stream
+    app.state.plane = plane
+    app.state.metrics = metrics
+    for name, service in (app_services or {}).items():
+        if name in ("plane", "metrics"):
+            raise ValueError(f"an app service may not be named {name!r}")
+        setattr(app.state, name, service)
     if not is_built():
         log.warning("the dashboard is not built; / shows how to build it: %s", BUILD_HINT)
     install_error_handlers(app)
     install_disconnect_handler(app)
-    # The embedding routes first: they are the hottest, and routes are matched in order.
-    for module in (embeddings_s3, openai, collections):
-        app.include_router(module.router)
-    for module in (jobs, models, s2, events, dashboard, health, ui):
-        app.include_router(module.router)
-    app.include_router(news.router)
+    # The apps first (the embedding routes are the hottest), then the platform's, the
+    # hottest first: routes are matched in order.
+    routers = [web_app.router for web_app in apps]
+    routers += [
+        m.router for m in (openai, collections, jobs, models, events, dashboard, health, ui)
+    ]
+    _refuse_duplicate_routes(routers)
+    for router in routers:
+        app.include_router(router)
     app.add_middleware(
         RequestContextMiddleware,
-        metrics=container.metrics,
-        max_body_bytes=container.settings.max_body_bytes,
-        access_log=container.settings.access_log,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        access_log=settings.access_log,
     )
     return app
+
+
+def _refuse_duplicate_routes(routers: Sequence[APIRouter]) -> None:
+    """An app must not claim a method and path that another router serves: the first
+    would shadow the second without a word."""
+    seen: set[tuple[str, str]] = set()
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                keys = [(method, route.path) for method in sorted(route.methods or ())]
+            elif isinstance(route, APIWebSocketRoute):
+                keys = [("WEBSOCKET", route.path)]
+            else:
+                continue
+            for key in keys:
+                if key in seen:
+                    raise ValueError("two routes serve {} {}".format(*key))
+                seen.add(key)

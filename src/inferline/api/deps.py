@@ -1,35 +1,42 @@
-"""Request-scoped lookups: the process's container and the caller's tenant.
+"""Request-scoped lookups: the process's data plane and the caller's tenant.
 
 The dependencies are `async def` on purpose: FastAPI runs a plain `def`
 dependency in its thread pool, one thread hop per request for a dictionary
-lookup.
+lookup. Routes and apps take `PlaneDep` and `TenantDep`.
 """
 
 from __future__ import annotations
 
-from fastapi import Request, WebSocket
+from typing import Annotated
 
-from inferline.bootstrap import Container
+from fastapi import Depends, Request, WebSocket
+
+from inferline.application.data_plane import DataPlane
 from inferline.domain.jobs import DEFAULT_TENANT
 
 
-def container_of(request: Request) -> Container:
-    """The container serving this app (for code that has the request at hand)."""
-    container: Container = request.app.state.container
-    return container
+def plane_of(request: Request) -> DataPlane:
+    """The data plane serving this app (for code that has the request at hand)."""
+    plane: DataPlane = request.app.state.plane
+    return plane
 
 
-async def get_container(request: Request) -> Container:
-    """Dependency: the container serving this request."""
-    return container_of(request)
+async def get_plane(request: Request) -> DataPlane:
+    """Dependency: the data plane serving this request."""
+    return plane_of(request)
 
 
-async def ws_container(websocket: WebSocket) -> Container:
-    """Dependency: the container serving this WebSocket."""
-    container: Container = websocket.app.state.container
-    return container
+async def ws_plane(websocket: WebSocket) -> DataPlane:
+    """Dependency: the data plane serving this WebSocket."""
+    plane: DataPlane = websocket.app.state.plane
+    return plane
 
 
 async def get_tenant() -> str:
     """Every job belongs to a tenant; until authentication lands it is the default one."""
     return DEFAULT_TENANT
+
+
+PlaneDep = Annotated[DataPlane, Depends(get_plane)]
+WsPlaneDep = Annotated[DataPlane, Depends(ws_plane)]
+TenantDep = Annotated[str, Depends(get_tenant)]

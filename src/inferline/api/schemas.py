@@ -107,26 +107,3 @@ class InferRequest(Strict):
         if (self.input is None) == (self.inputs is None):
             raise ValueError("give exactly one of input or inputs")
         return self
-
-
-class S2SubmitRequest(Strict):
-    """Source S2's `POST /api/v1/inference/submit`."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "model_name": "lstm_timeseries",
-                    "data": [1.0, 3.0, 5.0, 3.0, 1.0, 3.0, 5.0, 3.0],
-                    "parameters": {"horizon": 4},
-                }
-            ]
-        }
-    )
-
-    model_name: str = Field(min_length=1, max_length=128)
-    data: list[float] = Field(min_length=1)
-    metadata: dict[str, Any] = Field(default_factory=dict, max_length=MAX_METADATA_KEYS)
-    parameters: dict[str, Any] = Field(
-        default_factory=dict, description='Extra model inputs, e.g. {"window": 5}.'
-    )

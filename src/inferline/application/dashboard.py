@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from inferline.application.admission import QueueDepths
-from inferline.core.metrics import Metrics
 from inferline.domain.jobs import JobEvent, JobStatus, iso_time
-from inferline.ports.store import JobStore
+from inferline.ports.metrics import UseCaseMetrics
+from inferline.ports.store import DashboardStore
 
 WorkerStatus = Callable[[], list[dict[str, Any]]]
 
@@ -96,9 +96,9 @@ class DashboardService:
 
     def __init__(
         self,
-        store: JobStore,
+        store: DashboardStore,
         depths: QueueDepths,
-        metrics: Metrics,
+        metrics: UseCaseMetrics,
         models: Callable[[], list[dict[str, Any]]],
         workers: WorkerStatus,
         config: DashboardConfig | None = None,
@@ -222,22 +222,19 @@ def _result(event: JobEvent) -> dict[str, Any]:
     }
 
 
-def process_figures(metrics: Metrics) -> dict[str, Any]:
-    """Batch sizes and cache hits seen by this process, read from its metrics registry."""
+def process_figures(metrics: UseCaseMetrics) -> dict[str, Any]:
+    """Batch sizes and cache hits seen by this process, read from its metrics."""
     sums: dict[str, dict[str, float]] = {}
     cache = {"hits": 0.0, "misses": 0.0}
-    for family in metrics.registry.collect():
-        for sample in family.samples:
-            if sample.name in ("inferline_batch_size_sum", "inferline_batch_size_count"):
-                kind = sample.name.rsplit("_", 1)[1]
-                model = sample.labels.get("model", "")
-                sums.setdefault(model, {"sum": 0.0, "count": 0.0})[kind] += sample.value
-            elif sample.name.startswith("inferline_cache_hits") and sample.name.endswith("_total"):
-                cache["hits"] += sample.value
-            elif sample.name.startswith("inferline_cache_misses") and sample.name.endswith(
-                "_total"
-            ):
-                cache["misses"] += sample.value
+    for sample in metrics.samples():
+        if sample.name in ("inferline_batch_size_sum", "inferline_batch_size_count"):
+            kind = sample.name.rsplit("_", 1)[1]
+            model = sample.labels.get("model", "")
+            sums.setdefault(model, {"sum": 0.0, "count": 0.0})[kind] += sample.value
+        elif sample.name.startswith("inferline_cache_hits") and sample.name.endswith("_total"):
+            cache["hits"] += sample.value
+        elif sample.name.startswith("inferline_cache_misses") and sample.name.endswith("_total"):
+            cache["misses"] += sample.value
     lookups = cache["hits"] + cache["misses"]
     return {
         "mean_batch_size": {
@@ -260,28 +257,27 @@ STREAM_SAMPLES = {
 }
 
 
-def stream_figures(metrics: Metrics) -> list[dict[str, Any]]:
+def stream_figures(metrics: UseCaseMetrics) -> list[dict[str, Any]]:
     """Per input topic of this process's stream routes: records in, results out, dead
     letters, and the consumer lag (summed over partitions, and per partition)."""
     topics: dict[str, dict[str, Any]] = {}
-    for family in metrics.registry.collect():
-        for sample in family.samples:
-            figure = STREAM_SAMPLES.get(sample.name)
-            if figure is None:
-                continue
-            topic = sample.labels["topic"]
-            row = topics.setdefault(
-                topic,
-                {
-                    "topic": topic,
-                    "records_in": 0,
-                    "records_out": 0,
-                    "dead_lettered": 0,
-                    "lag": 0,
-                    "lag_by_partition": {},
-                },
-            )
-            row[figure] += int(sample.value)
-            if figure == "lag":
-                row["lag_by_partition"][sample.labels["partition"]] = int(sample.value)
+    for sample in metrics.samples():
+        figure = STREAM_SAMPLES.get(sample.name)
+        if figure is None:
+            continue
+        topic = sample.labels["topic"]
+        row = topics.setdefault(
+            topic,
+            {
+                "topic": topic,
+                "records_in": 0,
+                "records_out": 0,
+                "dead_lettered": 0,
+                "lag": 0,
+                "lag_by_partition": {},
+            },
+        )
+        row[figure] += int(sample.value)
+        if figure == "lag":
+            row["lag_by_partition"][sample.labels["partition"]] = int(sample.value)
     return [topics[topic] for topic in sorted(topics)]

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 
 from inferline.application.embedding_stats import EmbeddingStats
-from inferline.core.metrics import Metrics
+from inferline.application.inputs import validate_input
 from inferline.core.validation import item_field
 from inferline.domain.errors import InvalidInput, Unavailable
 from inferline.ports.cache import Cache
 from inferline.ports.embedding import MAX_TEXT_CHARS, TextEmbeddingModel
-from inferline.runtime.batcher import Lane
-from inferline.runtime.serving import ModelServer, ServedModel, validate_input
+from inferline.ports.metrics import UseCaseMetrics
+from inferline.ports.serving import Lane, ModelServing, ServedModel
 
 SUBMIT_WAVE = 256  # texts of one request in the batcher at once, so one request cannot fill it
 _HEADER = struct.Struct("<IB")  # tokens, truncated
@@ -79,9 +79,9 @@ class EmbeddingService:
 
     def __init__(
         self,
-        models: ModelServer,
+        models: ModelServing,
         cache: Cache,
-        metrics: Metrics,
+        metrics: UseCaseMetrics,
         *,
         default_model: str,
         ttl_seconds: float,
@@ -107,9 +107,7 @@ class EmbeddingService:
 
     def embedding_models(self) -> list[ServedModel]:
         """Every served text-embedding model."""
-        return [
-            m for m in self.models.models.values() if issubclass(m.model_class, TextEmbeddingModel)
-        ]
+        return [m for m in self.models.served() if issubclass(m.model_class, TextEmbeddingModel)]
 
     async def embed(
         self,
@@ -198,9 +196,8 @@ class EmbeddingService:
     def mean_batch_size(self, model: str | None = None) -> float | None:
         """Mean items per model batch since start (from the batch-size histogram)."""
         name = self.embedding_model(model).name
-        registry = self.metrics.registry
-        total = registry.get_sample_value("inferline_batch_size_sum", {"model": name})
-        count = registry.get_sample_value("inferline_batch_size_count", {"model": name})
+        total = self.metrics.sample_value("inferline_batch_size_sum", {"model": name})
+        count = self.metrics.sample_value("inferline_batch_size_count", {"model": name})
         return round(total / count, 3) if total is not None and count else None
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from inferline.core.metrics import Metrics
+from inferline.application.inputs import validate_input
 from inferline.core.validation import item_field
 from inferline.domain.errors import InvalidInput
-from inferline.runtime.batcher import Lane
-from inferline.runtime.serving import ModelServer, validate_input
+from inferline.ports.metrics import UseCaseMetrics
+from inferline.ports.serving import Lane, ModelServing
 
 MAX_INPUTS_PER_REQUEST = 1024
 
@@ -17,7 +17,7 @@ MAX_INPUTS_PER_REQUEST = 1024
 class InferenceService:
     """Runs inputs now, ahead of queued jobs for the same model."""
 
-    def __init__(self, models: ModelServer, metrics: Metrics) -> None:
+    def __init__(self, models: ModelServing, metrics: UseCaseMetrics) -> None:
         self.models = models
         self.metrics = metrics
 

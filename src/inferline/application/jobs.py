@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inferline.application.admission import Admission, QueueDepths
-from inferline.core.metrics import Metrics
+from inferline.application.group_commit import GroupCommitter
+from inferline.application.inputs import validate_input
 from inferline.domain.errors import InvalidInput, NotFound
 from inferline.domain.ids import new_job_id
 from inferline.domain.jobs import Job, JobEvent, JobStatus, NewJob, QueueFull
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
-from inferline.ports.store import JobStore
-from inferline.runtime.group_commit import GroupCommitter
-from inferline.runtime.registry import ModelRegistry
-from inferline.runtime.serving import validate_input
+from inferline.ports.metrics import UseCaseMetrics
+from inferline.ports.repository import JobRepository
+from inferline.ports.serving import ModelCatalog
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,9 @@ class JobService:
 
     def __init__(
         self,
-        store: JobStore,
-        registry: ModelRegistry,
-        metrics: Metrics,
+        store: JobRepository,
+        registry: ModelCatalog,
+        metrics: UseCaseMetrics,
         depths: QueueDepths,
         *,
         default_max_attempts: int,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from inferline.application.inputs import validate_input
 from inferline.domain.errors import DeadlineExceeded, InferlineError
 from inferline.domain.jobs import DEADLINE_PASSED, Job, Outcome, OutcomeKind
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
-from inferline.runtime.batcher import Lane
-from inferline.runtime.serving import ModelServer, validate_input
+from inferline.ports.serving import Lane, ModelServing
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 class JobProcessor:
     """Runs one attempt of a job through its model's batcher and says how it ended."""
 
-    def __init__(self, models: ModelServer, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, models: ModelServing, clock: Clock = SYSTEM_CLOCK) -> None:
         self.models = models
         self.clock = clock
 

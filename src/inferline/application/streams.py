@@ -20,13 +20,13 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
-from inferline.application.jobs import JobService, SubmitJob
-from inferline.core.metrics import Metrics
+from inferline.application.jobs import SubmitJob
 from inferline.core.settings import StreamRoute
 from inferline.domain.errors import InvalidInput
-from inferline.domain.jobs import DEFAULT_TENANT, JobEvent, JobStatus
+from inferline.domain.jobs import DEFAULT_TENANT, Job, JobEvent, JobStatus
+from inferline.ports.metrics import UseCaseMetrics
 from inferline.ports.streams import OutRecord, StreamRecord, StreamSink, StreamSource
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,18 @@ FAILED_FINALLY = {
     JobStatus.EXPIRED: "job_expired",
     JobStatus.CANCELLED: "job_cancelled",
 }
+
+
+class JobIntake(Protocol):
+    """The slice of the data plane a stream consumer calls."""
+
+    def model_name(self, name: str) -> str:
+        """The model's own name for a name or alias (NotFound when there is none)."""
+        ...
+
+    async def submit_job(self, command: SubmitJob) -> tuple[Job, bool]:
+        """Validate and store one job; idempotent by key."""
+        ...
 
 
 class BadRecord(Exception):
@@ -61,8 +73,8 @@ class StreamIngest:
         route: StreamRoute,
         source: StreamSource,
         sink: StreamSink,
-        jobs: JobService,
-        metrics: Metrics,
+        jobs: JobIntake,
+        metrics: UseCaseMetrics,
         *,
         batch_size: int = 200,
         block_seconds: float = 1.0,
@@ -70,7 +82,7 @@ class StreamIngest:
         tenant: str = DEFAULT_TENANT,
     ) -> None:
         self.route = route
-        self.model = jobs.registry.canonical(route.model)  # an unknown model fails at start
+        self.model = jobs.model_name(route.model)  # an unknown model fails at start
         self.source = source
         self.sink = sink
         self.jobs = jobs
@@ -125,7 +137,7 @@ class StreamIngest:
             except BadRecord as bad:
                 dead.append((record, bad))
         outcomes = await asyncio.gather(
-            *(self.jobs.submit(command) for _, command in commands), return_exceptions=True
+            *(self.jobs.submit_job(command) for _, command in commands), return_exceptions=True
         )
         for (record, _command), outcome in zip(commands, outcomes, strict=True):
             if isinstance(outcome, InvalidInput):
@@ -207,7 +219,7 @@ class StreamIngest:
 class StreamResults:
     """Produces each finished stream job to its route's output or dead-letter topic."""
 
-    def __init__(self, sink: StreamSink, metrics: Metrics) -> None:
+    def __init__(self, sink: StreamSink, metrics: UseCaseMetrics) -> None:
         self.sink = sink
         self.metrics = metrics
 

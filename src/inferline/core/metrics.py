@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from inferline.ports.metrics import Sample
 
 LATENCY_BUCKETS = (
     0.001,
@@ -92,7 +96,7 @@ class Metrics:
             ["model"],
             registry=r,
         )
-        self.inflight = Gauge(
+        self.in_flight = Gauge(
             "inferline_jobs_in_flight", "Jobs running, by model.", ["model"], registry=r
         )
         self.model_load = Gauge(
@@ -161,3 +165,13 @@ class Metrics:
             "Job workers in this process that are claiming jobs.",
             registry=r,
         )
+
+    def samples(self) -> Iterator[Sample]:
+        """Every sample of every metric, as a scrape would see them."""
+        for family in self.registry.collect():
+            for sample in family.samples:
+                yield Sample(sample.name, sample.labels, sample.value)
+
+    def sample_value(self, name: str, labels: Mapping[str, str]) -> float | None:
+        """One sample's value; None when it has not been recorded."""
+        return self.registry.get_sample_value(name, dict(labels))

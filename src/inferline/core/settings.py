@@ -6,7 +6,7 @@ import os
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SQL_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg", "mysql+aiomysql")
@@ -137,8 +137,15 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=10.0, ge=1)
     """How long a claimed job stays with its worker without a heartbeat."""
 
-    inflight_per_model: int | None = Field(default=None, ge=1)
-    """Jobs a worker holds per model at once; default twice the batch size."""
+    in_flight_per_model: int | None = Field(
+        default=None,
+        ge=1,
+        validation_alias=AliasChoices(
+            "in_flight_per_model", "INFERLINE_IN_FLIGHT_PER_MODEL", "INFERLINE_INFLIGHT_PER_MODEL"
+        ),
+    )
+    """Jobs a worker holds per model at once; default twice the batch size
+    (INFERLINE_IN_FLIGHT_PER_MODEL; the older INFERLINE_INFLIGHT_PER_MODEL still works)."""
 
     poll_interval_seconds: float = Field(default=0.1, gt=0, le=10)
     """How often an idle worker looks for jobs submitted by another process."""

@@ -9,9 +9,11 @@ instance without the lock-step of intra-op threads). A batch is formed only when
 an instance is free, so items that arrive while all are busy join the next one.
 A batch that raises is retried item by item so only the bad items fail.
 
-An item may carry a deadline (UNIX time, as `time.time()` gives and as job deadlines
-are stored, so it means the same moment in every process): when its batch forms
-after that moment, it fails with `DeadlineExceeded` and the batch forms without it.
+An item may carry a deadline (UNIX time, as job deadlines are stored, so it means the
+same moment in every process), read on the injected `Clock` (the system clock unless a
+test moves a fake one): when its batch forms after that moment, it fails with
+`DeadlineExceeded` and the batch forms without it. The batching window (`max_wait_ms`)
+is a pause of the event loop, so it stays on the real monotonic clock.
 An item whose caller gives up (its task is cancelled, e.g. the HTTP client left)
 leaves its lane at once, unless its batch has started: then it runs and its result
 is dropped.
@@ -28,22 +30,17 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any
 
 from inferline.domain.errors import DeadlineExceeded, ModelError, Overloaded, Unavailable
+from inferline.ports.clock import SYSTEM_CLOCK, Clock
+from inferline.ports.serving import BatchingConfig as BatchingConfig  # re-exported: the
+from inferline.ports.serving import Lane as Lane  # batcher's vocabulary is the port's
 
 log = logging.getLogger(__name__)
 
 PredictFn = Callable[[list[Any]], list[Any]]
 BatchObserver = Callable[[int, float], None]
-
-
-class Lane(IntEnum):
-    """Synchronous requests are served before queued jobs."""
-
-    SYNC = 0
-    JOB = 1
 
 
 @dataclass(slots=True, eq=False)  # compared by identity: removed from its lane when abandoned
@@ -52,16 +49,6 @@ class _Pending:
     future: asyncio.Future[Any]
     deadline: float | None = None
     enqueued_at: float = field(default_factory=time.monotonic)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchingConfig:
-    """Size and time limits of one batcher."""
-
-    max_batch_size: int
-    max_wait_ms: float
-    max_pending_sync: int = 1024
-    instances: int = 1
 
 
 class MicroBatcher:
@@ -75,15 +62,18 @@ class MicroBatcher:
         *,
         on_batch: BatchObserver | None = None,
         on_abandoned: Callable[[Lane], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """`on_batch(size, seconds)` after each batch; `on_abandoned(lane)` for each item
-        whose caller gave up before its batch started (the item never reaches the model)."""
+        whose caller gave up before its batch started (the item never reaches the model);
+        `clock` is the time items' deadlines are compared with."""
         if config.max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         if config.instances < 1:
             raise ValueError("instances must be at least 1")
         self.name = name
         self.config = config
+        self.clock = clock
         self._predict = predict
         self._on_batch = on_batch
         self._on_abandoned = on_abandoned
@@ -143,7 +133,7 @@ class MicroBatcher:
         `DeadlineExceeded` when `deadline` (UNIX time) passes before its batch forms."""
         if self._task is None or self._wakeup is None:
             raise Unavailable(f"model {self.name} is not running")
-        if deadline is not None and deadline <= time.time():
+        if deadline is not None and deadline <= self.clock.now():
             raise self._deadline_exceeded()
         queue = self._lanes[lane]
         if lane is Lane.SYNC and len(queue) >= self.config.max_pending_sync:
@@ -228,7 +218,7 @@ class MicroBatcher:
     def _take_batch(self, size: int) -> list[_Pending]:
         """Up to `size` items, sync lane first; items past their deadline fail instead."""
         batch: list[_Pending] = []
-        now = time.time()
+        now = self.clock.now()
         for lane in (Lane.SYNC, Lane.JOB):
             queue = self._lanes[lane]
             while queue and len(batch) < size:

@@ -14,9 +14,9 @@ import asyncio
 import logging
 
 from inferline.domain.jobs import JobEvent, JobStatus
+from inferline.ports.claims import ClaimQueue
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.queue import JobMessage, JobQueue
-from inferline.ports.store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class QueueDispatcher:
 
     def __init__(
         self,
-        store: JobStore,
+        store: ClaimQueue,
         queue: JobQueue,
         *,
         sweep_seconds: float = 2.0,

@@ -8,7 +8,7 @@ import time
 
 from inferline.application.admission import QueueDepths
 from inferline.core.metrics import Metrics
-from inferline.ports.store import JobStore
+from inferline.ports.statistics import JobStatistics
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ class QueueMonitor:
 
     def __init__(
         self,
-        store: JobStore,
+        store: JobStatistics,
         depths: QueueDepths,
         metrics: Metrics,
         models: list[str],

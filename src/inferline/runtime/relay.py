@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from inferline.domain.jobs import JobEvent
 from inferline.ports.events import EventBus
-from inferline.ports.store import JobStore
+from inferline.ports.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        store: JobStore,
+        store: Outbox,
         bus: EventBus,
         *,
         batch_size: int = 500,
@@ -36,13 +36,13 @@ class OutboxRelay:
         self.dispatch = dispatch
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
-        self._wakeup = asyncio.Event()
+        self._woken = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.published = 0
 
-    def notify(self) -> None:
+    def wake(self) -> None:
         """Something was committed in this process: look now instead of after the idle pause."""
-        self._wakeup.set()
+        self._woken.set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="outbox-relay")
@@ -79,6 +79,6 @@ class OutboxRelay:
                 log.exception("outbox relay failed; retrying in %.1fs", delay)
                 moved, delay = 0, min(delay * 2, 5.0)
             if moved < self.batch_size:
-                self._wakeup.clear()
+                self._woken.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), delay)
+                    await asyncio.wait_for(self._woken.wait(), delay)

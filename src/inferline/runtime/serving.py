@@ -11,35 +11,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from inferline.core.metrics import Metrics
 from inferline.core.settings import BatchingOverride, Settings
-from inferline.core.validation import field_problems, problems_summary
-from inferline.domain.errors import InvalidInput, Unavailable
+from inferline.domain.errors import Unavailable
+from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.model import InferenceModel
-from inferline.runtime.batcher import BatchingConfig, Lane, MicroBatcher
+from inferline.ports.serving import BatchingConfig, Lane, ServedModel
+from inferline.runtime.batcher import MicroBatcher
 from inferline.runtime.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
 
-def validate_input(model_class: type[InferenceModel], raw: Any, *, field: str) -> BaseModel:
-    """Validate one input against the model's schema; errors name the field path."""
-    try:
-        return model_class.input_schema.model_validate(raw)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        problems = field_problems(errors, prefix=(field,))
-        raise InvalidInput(
-            f"invalid input for model {model_class.name}: {problems_summary(problems)}",
-            details=problems,
-        ) from None
-
-
 @dataclass
-class ServedModel:
-    """One model class, its instance once loaded, and its batcher."""
+class BatchedModel:
+    """One model class, its instance once loaded, and its batcher (a `ServedModel`)."""
 
     model_class: type[InferenceModel]
     batching: BatchingConfig
@@ -55,6 +43,10 @@ class ServedModel:
     @property
     def loaded(self) -> bool:
         return self.batcher is not None
+
+    @property
+    def pending(self) -> int:
+        return self.batcher.pending if self.batcher is not None else 0
 
     async def infer(
         self, item: BaseModel, lane: Lane, *, deadline: float | None = None
@@ -77,19 +69,26 @@ class ModelServer:
         metrics: Metrics,
         *,
         factories: Mapping[str, Callable[[], InferenceModel]] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """`clock` is the time the batchers compare items' deadlines with."""
         self.registry = registry
+        self.clock = clock
         self.metrics = metrics
         self.factories = dict(factories or {})  # models built with settings (by name)
         self.torch_threads = settings.torch_threads
-        self.models: dict[str, ServedModel] = {}
+        self.models: dict[str, BatchedModel] = {}
         for name in registry.names():
             cls = registry.get(name)
-            self.models[name] = ServedModel(cls, batching_config(cls, settings))
+            self.models[name] = BatchedModel(cls, batching_config(cls, settings))
 
-    def get(self, name: str) -> ServedModel:
+    def get(self, name: str) -> BatchedModel:
         """A served model by name or alias (NotFound otherwise)."""
         return self.models[self.registry.canonical(name)]
+
+    def served(self) -> list[ServedModel]:
+        """Every model of this process, loaded or not, by name."""
+        return list(self.models.values())
 
     @property
     def all_loaded(self) -> bool:
@@ -110,7 +109,7 @@ class ModelServer:
             return None
         return threads_per_instance(instances)
 
-    async def _load(self, served: ServedModel) -> None:
+    async def _load(self, served: BatchedModel) -> None:
         started = time.perf_counter()
         instance = self.factories.get(served.name, served.model_class)()
         try:
@@ -127,6 +126,7 @@ class ModelServer:
             served.batching,
             on_batch=self._observer(served.name),
             on_abandoned=self._abandon_counter(served.name),
+            clock=self.clock,
         )
         served.batcher = batcher
         await batcher.start()

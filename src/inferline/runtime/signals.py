@@ -1,4 +1,9 @@
-"""A commit signal: wakes this process's consumers (worker, relay) after a local commit."""
+"""The commit signal: after a local commit, wakes this process's consumers (worker, relay).
+
+Whoever commits calls `on_commit` (the name of the signal everywhere); each listener's
+`wake` then runs: the worker claims and the relay publishes at once, without waiting
+for their next poll.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,9 @@ class CommitSignal:
     def __init__(self) -> None:
         self._listeners: list[Callable[[], None]] = []
 
-    def connect(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
+    def connect(self, wake: Callable[[], None]) -> None:
+        self._listeners.append(wake)
 
-    def fire(self) -> None:
-        for listener in self._listeners:
-            listener()
+    def on_commit(self) -> None:
+        for wake in self._listeners:
+            wake()

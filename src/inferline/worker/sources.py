@@ -1,4 +1,5 @@
-"""Where a worker gets its jobs: straight from the store, or from a queue of job ids.
+"""Where a worker gets its jobs (`ports.claims.JobSource`): straight from the store's
+claim queue, or from a queue of job ids.
 
 Either way the job is claimed in the store (status `running`, attempt counted,
 leased) before it runs, so the store's fencing keeps the effect exactly-once.
@@ -7,35 +8,12 @@ leased) before it runs, so the store's fencing keeps the effect exactly-once.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
 
 from inferline.domain.jobs import Job
+from inferline.ports.claims import ClaimQueue
 from inferline.ports.queue import Delivery, JobQueue
-from inferline.ports.store import JobStore
 
 log = logging.getLogger(__name__)
-
-
-class JobSource(Protocol):
-    """Claims runnable jobs for one worker and hears when their outcomes are committed."""
-
-    blocks: bool
-    """True when `claim` itself waits for work (no polling pause needed)."""
-
-    async def claim(self, model: str, limit: int) -> list[Job]:
-        """Up to `limit` jobs of `model`, claimed in the store for this worker."""
-
-    async def settle(self, job_ids: list[str]) -> None:
-        """The outcomes of these jobs are committed (or they were released)."""
-
-    async def touch(self, job_ids: list[str]) -> None:
-        """Heartbeat for jobs still in flight."""
-
-    async def maintain(self) -> int:
-        """Periodic upkeep; returns how many jobs became claimable for this worker."""
-
-    def adopt(self, jobs: list[Job]) -> None:
-        """Jobs this worker just made runnable again (a dead worker's): take them first."""
 
 
 class StoreJobSource:
@@ -43,7 +21,7 @@ class StoreJobSource:
 
     blocks = False
 
-    def __init__(self, store: JobStore, worker_id: str, lease_seconds: float) -> None:
+    def __init__(self, store: ClaimQueue, worker_id: str, lease_seconds: float) -> None:
         self.store = store
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
@@ -78,7 +56,7 @@ class QueueJobSource:
 
     def __init__(
         self,
-        store: JobStore,
+        store: ClaimQueue,
         queue: JobQueue,
         worker_id: str,
         lease_seconds: float,

@@ -1,7 +1,7 @@
 """The worker: claims jobs from the store, feeds them to the batchers, commits outcomes.
 
 It is an adapter around the `JobProcessor` use case. Per model, a claim loop keeps
-up to `inflight` jobs in the batcher; outcomes are group-committed; a heartbeat
+up to `in_flight` jobs in the batcher; outcomes are group-committed; a heartbeat
 extends leases of jobs in flight; a maintenance loop recovers jobs whose worker
 died (expired lease) and expires jobs past their deadline.
 """
@@ -18,15 +18,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from inferline.application.group_commit import GroupCommitter
 from inferline.application.processing import JobProcessor
 from inferline.core.logging import job_id_var, model_var
 from inferline.core.metrics import Metrics
 from inferline.domain.jobs import Job, JobStatus, Outcome, RetryPolicy, WorkerBeat
+from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
-from inferline.ports.store import JobStore
-from inferline.runtime.group_commit import GroupCommitter
-from inferline.runtime.serving import ModelServer, ServedModel
-from inferline.worker.sources import JobSource, StoreJobSource
+from inferline.ports.serving import ModelServing, ServedModel
+from inferline.ports.store import WorkerStore
+from inferline.worker.sources import StoreJobSource
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class WorkerConfig:
     """How a worker claims and holds jobs."""
 
     lease_seconds: float = 10.0
-    inflight_per_model: int | None = None
+    in_flight_per_model: int | None = None
     poll_interval_seconds: float = 0.1
     shutdown_grace_seconds: float = 30.0
     event_retention_seconds: float = 7 * 24 * 3600
@@ -63,8 +64,8 @@ class Worker:
 
     def __init__(
         self,
-        store: JobStore,
-        models: ModelServer,
+        store: WorkerStore,
+        models: ModelServing,
         metrics: Metrics,
         policy: RetryPolicy,
         config: WorkerConfig,
@@ -91,8 +92,8 @@ class Worker:
         )
         self._on_commit = on_commit
         self._completions: GroupCommitter[Outcome, bool] = GroupCommitter(self._commit_outcomes)
-        self._inflight: dict[str, dict[str, asyncio.Task[None]]] = {}
-        self._wakeups: dict[str, asyncio.Event] = {}
+        self._in_flight: dict[str, dict[str, asyncio.Task[None]]] = {}
+        self._woken: dict[str, asyncio.Event] = {}
         self._claim_tasks: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -102,10 +103,10 @@ class Worker:
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
         """Start claiming for every loaded model, plus heartbeat and maintenance."""
-        for served in self.models.models.values():
+        for served in self.models.served():
             if served.loaded:
-                self._inflight[served.name] = {}
-                self._wakeups[served.name] = asyncio.Event()
+                self._in_flight[served.name] = {}
+                self._woken[served.name] = asyncio.Event()
                 self._claim_tasks.append(
                     asyncio.create_task(self._claim_loop(served), name=f"claim-{served.name}")
                 )
@@ -113,16 +114,16 @@ class Worker:
             asyncio.create_task(self._heartbeat_loop(), name="lease-heartbeat"),
             asyncio.create_task(self._maintenance_loop(), name="maintenance"),
         ]
-        log.info("worker %s started for %s", self.worker_id, sorted(self._inflight))
+        log.info("worker %s started for %s", self.worker_id, sorted(self._in_flight))
 
-    def notify(self) -> None:
+    def wake(self) -> None:
         """New jobs were committed in this process: claim now."""
-        for event in self._wakeups.values():
+        for event in self._woken.values():
             event.set()
 
     @property
-    def inflight(self) -> int:
-        return sum(len(tasks) for tasks in self._inflight.values())
+    def in_flight(self) -> int:
+        return sum(len(tasks) for tasks in self._in_flight.values())
 
     @property
     def alive(self) -> bool:
@@ -132,9 +133,9 @@ class Worker:
     async def stop(self) -> None:
         """Stop claiming, let in-flight jobs finish within the grace period, release the rest."""
         self._stopping = True
-        self.notify()
+        self.wake()
         await asyncio.gather(*self._claim_tasks, return_exceptions=True)
-        pending = [t for tasks in self._inflight.values() for t in tasks.values()]
+        pending = [t for tasks in self._in_flight.values() for t in tasks.values()]
         if pending:
             log.info(
                 "waiting up to %.0fs for %d jobs in flight",
@@ -142,8 +143,8 @@ class Worker:
                 len(pending),
             )
             await asyncio.wait(pending, timeout=self.config.shutdown_grace_seconds)
-        leftover = [job_id for tasks in self._inflight.values() for job_id in tasks]
-        for tasks in self._inflight.values():
+        leftover = [job_id for tasks in self._in_flight.values() for job_id in tasks]
+        for tasks in self._in_flight.values():
             for task in tasks.values():
                 task.cancel()
         await self._completions.drain()
@@ -161,20 +162,20 @@ class Worker:
 
     # -- claiming --------------------------------------------------------------
     def _capacity(self, served: ServedModel) -> int:
-        return self.config.inflight_per_model or 2 * served.batching.max_batch_size
+        return self.config.in_flight_per_model or 2 * served.batching.max_batch_size
 
     async def _claim_loop(self, served: ServedModel) -> None:
         name = served.name
         capacity = self._capacity(served)
         refill_at = max(1, min(served.batching.max_batch_size, capacity // 2))
-        wakeup = self._wakeups[name]
+        woken = self._woken[name]
         delay = self.config.poll_interval_seconds
         while not self._stopping:
-            inflight = self._inflight[name]
-            free = capacity - len(inflight)
-            if free < refill_at and inflight:
-                wakeup.clear()
-                await wakeup.wait()
+            in_flight = self._in_flight[name]
+            free = capacity - len(in_flight)
+            if free < refill_at and in_flight:
+                woken.clear()
+                await woken.wait()
                 continue
             try:
                 jobs = await self.source.claim(name, free)
@@ -187,17 +188,17 @@ class Worker:
             if not jobs and self.source.blocks:
                 continue
             if not jobs:
-                wakeup.clear()
+                woken.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), self.config.poll_interval_seconds)
+                    await asyncio.wait_for(woken.wait(), self.config.poll_interval_seconds)
                 continue
             now = self.last_claim_at = self.clock.now()
             self._on_commit()
             for job in jobs:
                 self.metrics.jobs.labels(name, JobStatus.RUNNING.value).inc()
                 self.metrics.queue_wait.labels(name).observe(max(0.0, now - job.available_at))
-                inflight[job.id] = asyncio.create_task(self._handle(job), name=f"job-{job.id}")
-            self.metrics.inflight.labels(name).set(len(inflight))
+                in_flight[job.id] = asyncio.create_task(self._handle(job), name=f"job-{job.id}")
+            self.metrics.in_flight.labels(name).set(len(in_flight))
 
     async def _handle(self, job: Job) -> None:
         job_id_var.set(job.id)
@@ -206,10 +207,10 @@ class Worker:
             outcome = await self.processor.run(job)
             await self._record(outcome)
         finally:
-            inflight = self._inflight[job.model]
-            inflight.pop(job.id, None)
-            self.metrics.inflight.labels(job.model).set(len(inflight))
-            self._wakeups[job.model].set()
+            in_flight = self._in_flight[job.model]
+            in_flight.pop(job.id, None)
+            self.metrics.in_flight.labels(job.model).set(len(in_flight))
+            self._woken[job.model].set()
 
     async def _record(self, outcome: Outcome) -> None:
         """Commit an outcome, retrying while the database is away."""
@@ -259,7 +260,7 @@ class Worker:
         """Extend the leases of jobs in flight and tell the store this worker lives."""
         interval = self.config.lease_seconds / 3
         while True:
-            ids = [job_id for tasks in self._inflight.values() for job_id in tasks]
+            ids = [job_id for tasks in self._in_flight.values() for job_id in tasks]
             try:
                 await self.store.extend_leases(self.worker_id, ids, self.config.lease_seconds)
                 await self.store.record_worker(self._beat())
@@ -276,8 +277,8 @@ class Worker:
             id=self.worker_id,
             host=socket.gethostname(),
             pid=os.getpid(),
-            models=sorted(self._inflight),
-            in_flight=self.inflight,
+            models=sorted(self._in_flight),
+            in_flight=self.in_flight,
             started_at=self.started_at,
             heartbeat_at=self.clock.now(),
         )
@@ -292,7 +293,7 @@ class Worker:
             await asyncio.sleep(interval)
             try:
                 if await self.source.maintain():
-                    self.notify()
+                    self.wake()
             except Exception as exc:
                 log.warning("job source upkeep failed: %s", exc)
             try:
@@ -304,7 +305,7 @@ class Worker:
                 if changed:
                     log.info("recovered or expired %d jobs", len(changed))
                     self._on_commit()
-                    self.notify()
+                    self.wake()
                 if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
                     last_prune = time.monotonic()
                     await self.store.prune(

@@ -83,7 +83,7 @@ class SqlStoreBase:
     async def _check_autovacuum(self) -> None:
         """Say so once, at start, when the server will let the job tables bloat."""
         async with self.reader.connect() as conn:
-            if (await conn.execute(text("SHOW autovacuum"))).scalar() == "off":
+            if (await conn.execute(text("SHOW autovacuum"))).scalars() == ["off"]:
                 log.warning(WITHOUT_AUTOVACUUM)
 
     async def close(self) -> None:

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
-from inferline.api.deps import get_container
+from inferline.api.deps import PlaneDep
 from inferline.api.disconnect import unless_disconnected
 from inferline.api.embedding_schemas import CollectionRequest, SearchRequest, UpsertRequest
 from inferline.api.errors import error_responses
 from inferline.application.collections import NewItem
-from inferline.bootstrap import Container
 from inferline.ports.vectors import CollectionSpec
 
 router = APIRouter(prefix="/api/v1/collections", tags=["collections"])
 
-ContainerDep = Annotated[Container, Depends(get_container)]
 NameParam = Annotated[str, Path(min_length=1, max_length=64, examples=["demo"])]
 
 
@@ -31,8 +29,8 @@ def _view(spec: CollectionSpec, count: int | None = None) -> dict[str, Any]:
 
 
 @router.get("", summary="List collections")
-async def list_collections(container: ContainerDep) -> dict[str, Any]:
-    return {"collections": [_view(spec) for spec in await container.collections.all()]}
+async def list_collections(plane: PlaneDep) -> dict[str, Any]:
+    return {"collections": [_view(spec) for spec in await plane.list_collections()]}
 
 
 @router.put(
@@ -44,17 +42,17 @@ async def list_collections(container: ContainerDep) -> dict[str, Any]:
     },
 )
 async def create_collection(
-    name: NameParam, body: CollectionRequest, response: Response, container: ContainerDep
+    name: NameParam, body: CollectionRequest, response: Response, plane: PlaneDep
 ) -> dict[str, Any]:
     """201 when created, 200 when an identical one exists, 409 when it differs."""
-    spec, created = await container.collections.create(name, body.dimension, body.metric)
+    spec, created = await plane.create_collection(name, body.dimension, body.metric)
     response.status_code = 201 if created else 200
     return _view(spec)
 
 
 @router.get("/{name}", summary="Describe a collection", responses=error_responses(404, 422))
-async def get_collection(name: NameParam, container: ContainerDep) -> dict[str, Any]:
-    spec, count = await container.collections.describe(name)
+async def get_collection(name: NameParam, plane: PlaneDep) -> dict[str, Any]:
+    spec, count = await plane.describe_collection(name)
     return _view(spec, count)
 
 
@@ -64,8 +62,8 @@ async def get_collection(name: NameParam, container: ContainerDep) -> dict[str, 
     summary="Delete a collection and its items",
     responses=error_responses(404, 422),
 )
-async def drop_collection(name: NameParam, container: ContainerDep) -> Response:
-    await container.collections.drop(name)
+async def drop_collection(name: NameParam, plane: PlaneDep) -> Response:
+    await plane.drop_collection(name)
     return Response(status_code=204)
 
 
@@ -74,11 +72,9 @@ async def drop_collection(name: NameParam, container: ContainerDep) -> Response:
     summary="Insert or replace items (texts are embedded)",
     responses=error_responses(404, 409, 413, 422, 429, 503),
 )
-async def upsert_items(
-    name: NameParam, body: UpsertRequest, container: ContainerDep
-) -> dict[str, Any]:
+async def upsert_items(name: NameParam, body: UpsertRequest, plane: PlaneDep) -> dict[str, Any]:
     items = [NewItem(i.id, i.text, i.vector, i.metadata) for i in body.items]
-    upserted = await container.collections.upsert(name, items)
+    upserted = await plane.upsert_items(name, items)
     return {"upserted": upserted}
 
 
@@ -88,12 +84,10 @@ async def upsert_items(
     responses=error_responses(404, 413, 422, 429, 503),
 )
 async def search(
-    name: NameParam, body: SearchRequest, request: Request, container: ContainerDep
+    name: NameParam, body: SearchRequest, request: Request, plane: PlaneDep
 ) -> dict[str, Any]:
     """Scores: cosine similarity or dot product (higher first), or L2 distance (lower first)."""
-    work = container.collections.search(
-        name, text=body.text, vector=body.vector, k=body.k, where=body.filter
-    )
+    work = plane.search(name, text=body.text, vector=body.vector, k=body.k, where=body.filter)
     hits = await unless_disconnected(request, work)
     return {
         "ids": [hit.id for hit in hits],
@@ -114,7 +108,7 @@ async def search(
 async def delete_item(
     name: NameParam,
     item_id: Annotated[str, Path(min_length=1, max_length=256)],
-    container: ContainerDep,
+    plane: PlaneDep,
 ) -> Response:
-    await container.collections.delete_item(name, item_id)
+    await plane.delete_item(name, item_id)
     return Response(status_code=204)

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
-from inferline.api.deps import get_container, get_tenant
+from inferline.api.deps import PlaneDep, TenantDep
 from inferline.api.errors import error_responses
 from inferline.api.schemas import JobBatchRequest, JobId, JobRequest
 from inferline.application.jobs import SubmitJob
-from inferline.bootstrap import Container
 from inferline.domain.jobs import JobStatus, job_view
 
 # Every route reads or writes the job store: 503 while the database is unreachable.
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=error_responses(422, 503))
-
-ContainerDep = Annotated[Container, Depends(get_container)]
-TenantDep = Annotated[str, Depends(get_tenant)]
 
 
 def _command(body: JobRequest, tenant: str, idempotency_key: str | None = None) -> SubmitJob:
@@ -37,13 +33,13 @@ def _command(body: JobRequest, tenant: str, idempotency_key: str | None = None) 
 async def submit_job(
     body: JobRequest,
     response: Response,
-    container: ContainerDep,
+    plane: PlaneDep,
     tenant: TenantDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict[str, Any]:
     """Stores the job and answers 202 once it is committed. A repeated idempotency key
     (body field or `Idempotency-Key` header) returns the existing job."""
-    job, created = await container.jobs.submit(_command(body, tenant, idempotency_key))
+    job, created = await plane.submit_job(_command(body, tenant, idempotency_key))
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -56,17 +52,15 @@ async def submit_job(
     summary="Submit many jobs at once",
     responses=error_responses(404, 413, 429),
 )
-async def submit_jobs(
-    body: JobBatchRequest, container: ContainerDep, tenant: TenantDep
-) -> dict[str, Any]:
+async def submit_jobs(body: JobBatchRequest, plane: PlaneDep, tenant: TenantDep) -> dict[str, Any]:
     """Validates every job, then stores all of them in one transaction."""
-    results = await container.jobs.submit_many([_command(j, tenant) for j in body.jobs])
+    results = await plane.submit_jobs([_command(j, tenant) for j in body.jobs])
     return {"jobs": [job_view(job, include_input=False) for job, _ in results]}
 
 
 @router.get("", summary="List jobs, newest first", responses=error_responses(404))
 async def list_jobs(
-    container: ContainerDep,
+    plane: PlaneDep,
     tenant: TenantDep,
     status: JobStatus | None = None,
     model: str | None = None,
@@ -74,16 +68,14 @@ async def list_jobs(
     cursor: Annotated[str | None, Query(max_length=36)] = None,
 ) -> dict[str, Any]:
     """Pass `next_cursor` back as `cursor` for the next page."""
-    jobs = await container.jobs.list_jobs(
-        tenant, status=status, model=model, limit=limit, cursor=cursor
-    )
+    jobs = await plane.list_jobs(tenant, status=status, model=model, limit=limit, cursor=cursor)
     next_cursor = jobs[-1].id if len(jobs) == limit else None
     return {"jobs": [job_view(j, include_input=False) for j in jobs], "next_cursor": next_cursor}
 
 
 @router.get("/{job_id:uuid}", summary="Get a job", responses=error_responses(404))
-async def get_job(job_id: JobId, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
-    return job_view(await container.jobs.get(tenant, str(job_id)))
+async def get_job(job_id: JobId, plane: PlaneDep, tenant: TenantDep) -> dict[str, Any]:
+    return job_view(await plane.get_job(tenant, str(job_id)))
 
 
 @router.delete(
@@ -91,9 +83,9 @@ async def get_job(job_id: JobId, container: ContainerDep, tenant: TenantDep) -> 
     summary="Cancel a job that has not finished",
     responses=error_responses(404, 409),
 )
-async def cancel_job(job_id: JobId, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
+async def cancel_job(job_id: JobId, plane: PlaneDep, tenant: TenantDep) -> dict[str, Any]:
     """409 when the job already finished."""
-    return job_view(await container.jobs.cancel(tenant, str(job_id)))
+    return job_view(await plane.cancel_job(tenant, str(job_id)))
 
 
 @router.post(
@@ -102,8 +94,8 @@ async def cancel_job(job_id: JobId, container: ContainerDep, tenant: TenantDep) 
     summary="Queue a dead, cancelled or expired job again",
     responses=error_responses(404, 409),
 )
-async def retry_job(job_id: JobId, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
-    return job_view(await container.jobs.retry(tenant, str(job_id)))
+async def retry_job(job_id: JobId, plane: PlaneDep, tenant: TenantDep) -> dict[str, Any]:
+    return job_view(await plane.retry_job(tenant, str(job_id)))
 
 
 @router.get(
@@ -111,8 +103,8 @@ async def retry_job(job_id: JobId, container: ContainerDep, tenant: TenantDep) -
     summary="The job's state changes, oldest first",
     responses=error_responses(404),
 )
-async def job_timeline(job_id: JobId, container: ContainerDep, tenant: TenantDep) -> dict[str, Any]:
-    events = await container.jobs.timeline(tenant, str(job_id))
+async def job_timeline(job_id: JobId, plane: PlaneDep, tenant: TenantDep) -> dict[str, Any]:
+    events = await plane.job_timeline(tenant, str(job_id))
     return {
         "job_id": str(job_id),
         "events": [

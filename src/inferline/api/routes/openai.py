@@ -8,22 +8,19 @@ first values and normalises again (MiniLM is not trained for that: quality drops
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from inferline.api.deps import container_of, get_container
+from inferline.api.deps import PlaneDep, plane_of
 from inferline.api.disconnect import unless_disconnected
 from inferline.api.embedding_schemas import OpenAIEmbeddingsRequest
 from inferline.api.errors import error_responses
 from inferline.api.fast_json import FastJSONResponse
-from inferline.bootstrap import Container
 from inferline.domain.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
-
-ContainerDep = Annotated[Container, Depends(get_container)]
 
 
 @router.post(
@@ -33,8 +30,8 @@ ContainerDep = Annotated[Container, Depends(get_container)]
     responses=error_responses(404, 413, 422, 429, 503),
 )
 async def create_embeddings(body: OpenAIEmbeddingsRequest, request: Request) -> FastJSONResponse:
-    service = container_of(request).embeddings
-    model_class = service.embedding_model(body.model).model_class
+    plane = plane_of(request)
+    model_class = plane.embedding_model(body.model).model_class
     dimension = getattr(model_class, "dimension", 0)
     if body.dimensions is not None and body.dimensions > dimension:
         raise InvalidInput(
@@ -42,7 +39,7 @@ async def create_embeddings(body: OpenAIEmbeddingsRequest, request: Request) -> 
             details=[{"field": "dimensions", "message": f"at most {dimension}"}],
         )
     result = await unless_disconnected(
-        request, service.embed(body.texts(), body.model, field="input")
+        request, plane.embed(body.texts(), body.model, field="input")
     )
     data = [
         {
@@ -74,10 +71,10 @@ def _encode(vector: np.ndarray, dimensions: int | None, encoding: str) -> Any:
 
 
 @router.get("/models", summary="List the embedding models (OpenAI API)")
-async def list_models(container: ContainerDep) -> dict[str, Any]:
-    created = int(container.started_at)
+async def list_models(plane: PlaneDep) -> dict[str, Any]:
+    created = int(plane.started_at)
     data = []
-    for served in container.embeddings.embedding_models():
+    for served in plane.embedding_models():
         for model_id in (served.name, *served.model_class.aliases):
             data.append(
                 {"id": model_id, "object": "model", "created": created, "owned_by": "inferline"}

@@ -2,35 +2,30 @@
 
 Responses are built directly with orjson (`FastJSONResponse`): a 384-float vector
 through FastAPI's generic encoder and `json.dumps` costs more than the rest of the request.
-The hot routes take the `Request` and look the container up themselves: FastAPI runs
-a plain-function dependency in a worker thread, a thread hop per request. Routes that
-embed stop their work when the client disconnects (`unless_disconnected`).
+The hot routes take the `Request` and look the data plane up themselves, which saves
+resolving a dependency per request. Routes that embed stop their work when the client
+disconnects (`unless_disconnected`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from inferline.api.deps import container_of, get_container
+from inferline.api.deps import PlaneDep, plane_of
 from inferline.api.disconnect import unless_disconnected
-from inferline.api.embedding_schemas import (
+from inferline.api.errors import error_responses
+from inferline.api.fast_json import FastJSONResponse
+from inferline.apps.embeddings.schemas import (
     BatchEmbedRequest,
     EmbeddingHealth,
     EmbedRequest,
     SimilarityRequest,
 )
-from inferline.api.errors import error_responses
-from inferline.api.fast_json import FastJSONResponse
-from inferline.bootstrap import Container
 
 router = APIRouter(tags=["embeddings (source S3)"])
-
-ContainerDep = Annotated[Container, Depends(get_container)]
-
 
 EMBEDDING_ERRORS = error_responses(404, 413, 422, 429, 503)
 
@@ -43,7 +38,7 @@ EMBEDDING_ERRORS = error_responses(404, 413, 422, 429, 503)
 )
 async def embed(body: EmbedRequest, request: Request) -> FastJSONResponse:
     """`{"embedding", "dim", "model", "cached", "truncated"}`; blank text is a 422."""
-    work = container_of(request).embeddings.embed([body.text], body.model, field="text")
+    work = plane_of(request).embed([body.text], body.model, field="text")
     result = await unless_disconnected(request, work)
     item = result.items[0]
     return FastJSONResponse(
@@ -65,7 +60,7 @@ async def embed(body: EmbedRequest, request: Request) -> FastJSONResponse:
 )
 async def batch_embed(body: BatchEmbedRequest, request: Request) -> FastJSONResponse:
     """Embeddings in input order, with per-text `cached` and `truncated` flags."""
-    work = container_of(request).embeddings.embed(body.texts, body.model)
+    work = plane_of(request).embed(body.texts, body.model)
     result = await unless_disconnected(request, work)
     return FastJSONResponse(
         {
@@ -84,15 +79,14 @@ async def batch_embed(body: BatchEmbedRequest, request: Request) -> FastJSONResp
     responses=EMBEDDING_ERRORS,
 )
 async def similarity(
-    body: SimilarityRequest, request: Request, container: ContainerDep
+    body: SimilarityRequest, request: Request, plane: PlaneDep
 ) -> dict[str, float]:
-    service = container.embeddings
     if body.text1 is not None and body.text2 is not None:
-        work = service.similarity_of_texts(body.text1, body.text2, body.model)
+        work = plane.similarity_of_texts(body.text1, body.text2, body.model)
         value = await unless_disconnected(request, work)
     else:
         assert body.vector1 is not None and body.vector2 is not None
-        value = service.similarity_of_vectors(body.vector1, body.vector2)
+        value = plane.similarity_of_vectors(body.vector1, body.vector2)
     return {"similarity": value}
 
 
@@ -105,8 +99,8 @@ async def similarity(
         **error_responses(404),
     },
 )
-async def healthz(container: ContainerDep) -> JSONResponse:
-    served = container.embeddings.embedding_model()
+async def healthz(plane: PlaneDep) -> JSONResponse:
+    served = plane.embedding_model()
     status = "healthy" if served.loaded else ("failed" if served.load_error else "loading")
     return FastJSONResponse(
         {
@@ -120,18 +114,18 @@ async def healthz(container: ContainerDep) -> JSONResponse:
 
 
 @router.get("/stats", summary="Embedding statistics (source S3)", responses=error_responses(404))
-async def stats(container: ContainerDep) -> dict[str, object]:
+async def stats(plane: PlaneDep) -> dict[str, object]:
     """Requests, texts, cache hits/misses/hit rate, mean batch size, latency percentiles."""
-    service = container.embeddings
-    counters = service.stats
+    usage = plane.embedding_usage()
+    counters = usage.stats
     return {
-        "model": service.embedding_model().name,
+        "model": usage.model,
         "requests": counters.requests,
         "texts_embedded": counters.texts,
         "cache_hits": counters.cache_hits,
         "cache_misses": counters.cache_misses,
         "cache_hit_rate": round(counters.hit_rate, 4),
-        "mean_batch_size": service.mean_batch_size(),
+        "mean_batch_size": usage.mean_batch_size,
         "latency_ms": counters.latency_ms(),
         "uptime_seconds": round(time.time() - counters.started_at, 3),
     }

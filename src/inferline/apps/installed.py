@@ -1,0 +1,8 @@
+"""The apps the HTTP API serves, in the order their routes are matched (hottest first)."""
+
+from __future__ import annotations
+
+from inferline.api.app import WebApp
+from inferline.apps import embeddings, news, timeseries
+
+INSTALLED_APPS: tuple[WebApp, ...] = (embeddings, timeseries, news)
