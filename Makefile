@@ -47,9 +47,13 @@ KAFKA_PORT ?= 9092
 kafka: setup
 	$(BIN)/python -m inferline.testing.services kafka --port $(KAFKA_PORT)
 
+# The README's test command, which CI runs: style, types, layers, then every test.
 test: setup
 	./scripts/install-system-deps.sh
 	./scripts/ensure-services.sh
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
@@ -64,7 +68,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-check: lint typecheck test
+check: test  # make test already runs lint, typecheck and lint-imports first
 
 format: setup
 	$(BIN)/ruff format src tests benchmarks scripts

@@ -35,7 +35,7 @@ import httpx
 from inferline.testing import databases as dbs
 from inferline.testing.cluster import Cluster
 from inferline.testing.load import MOVING_AVERAGE_INPUT, database_report, submit_batch
-from inferline.testing.polling import poll_until
+from inferline.testing.polling import poll_until, poll_until_async
 from inferline.testing.services import PrivateKafka, PrivateRedis
 
 HERE = Path(__file__).resolve().parent
@@ -62,11 +62,13 @@ def load_inferline(url: str, database_url: str, jobs: int, batch: int, threads: 
     async def wait_done() -> None:
         conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
         try:
-            while (
-                await conn.fetchval("SELECT count(*) FROM jobs WHERE status = 'succeeded'")
-                < len(batches) * batch + WARM_UP_JOBS
-            ):
-                await asyncio.sleep(0.02)
+            await poll_until_async(
+                lambda: conn.fetchval("SELECT count(*) FROM jobs WHERE status = 'succeeded'"),
+                "every job succeeded",
+                timeout=3600,
+                accept=lambda done: done >= len(batches) * batch + WARM_UP_JOBS,
+                interval=0.02,
+            )
         finally:
             await conn.close()
 

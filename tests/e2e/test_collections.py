@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,7 +27,7 @@ def _server(folder: Path) -> ServerProcess:
     )
 
 
-def _search(client: httpx.Client, **body: object) -> dict[str, list[object]]:
+def _search(client: httpx.Client, **body: object) -> dict[str, list[Any]]:
     response = client.post("/api/v1/collections/pets/search", json=body)
     assert response.status_code == 200, response.text
     result: dict[str, list[object]] = response.json()

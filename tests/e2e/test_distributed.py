@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -108,7 +109,9 @@ def cluster_settings(broker_url: str, prefix: str) -> dict[str, str]:
     return {**FAST_RECOVERY, "queue_url": broker_url, "events_url": broker_url, **engine}
 
 
-def assert_one_succeeded_record_per_job(broker: PrivateKafka, prefix: str, report: dict) -> None:
+def assert_one_succeeded_record_per_job(
+    broker: PrivateKafka, prefix: str, report: dict[str, Any]
+) -> None:
     """Read `inference_results` back as any Kafka consumer would: every outbox event is
     there once, and each job has exactly one `job.succeeded` record (key = job id)."""
     config = KafkaConfig.from_url(broker.url, topic_prefix=f"{prefix}.")
@@ -127,17 +130,17 @@ def assert_one_succeeded_record_per_job(broker: PrivateKafka, prefix: str, repor
     )
 
 
-def wait_all_succeeded(url: str, expected: int, timeout: float, cluster: Cluster) -> dict:
+def wait_all_succeeded(url: str, expected: int, timeout: float, cluster: Cluster) -> dict[str, Any]:
     """Wait until `expected` jobs succeeded and every event is published; return the report."""
 
-    def done(report: dict | None) -> bool:
+    def done(report: dict[str, Any] | None) -> bool:
         if report is None:  # the database is restarting
             return False
         succeeded = report["statuses"].get("succeeded", 0)
         return bool(succeeded == expected and report["unpublished_events"] == 0)
 
     try:
-        report: dict = poll_until(
+        report: dict[str, Any] | None = poll_until(
             lambda: try_database_report(url),
             "all jobs succeeded and published",
             timeout=timeout,
@@ -145,6 +148,7 @@ def wait_all_succeeded(url: str, expected: int, timeout: float, cluster: Cluster
         )
     except TimeoutError as exc:
         raise AssertionError(f"{exc}\n{cluster.logs_tail()}") from None
+    assert report is not None  # `done` accepts no None
     return report
 
 

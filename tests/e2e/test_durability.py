@@ -6,6 +6,7 @@ import random
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,7 +43,7 @@ def submit_all(client: httpx.Client, inputs: list[dict[str, object]]) -> list[st
     return ids
 
 
-def db_rows(db_path: Path, query: str) -> list[tuple[object, ...]]:
+def db_rows(db_path: Path, query: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db_path) as conn:
         return conn.execute(query).fetchall()
 
@@ -62,7 +63,9 @@ def assert_each_job_succeeded_once(
 ) -> None:
     import json
 
-    rows = dict(db_rows(db_path, "SELECT id, result FROM jobs WHERE status = 'succeeded'"))
+    rows: dict[str, Any] = dict(
+        db_rows(db_path, "SELECT id, result FROM jobs WHERE status = 'succeeded'")
+    )
     assert len(rows) == len(ids), f"{len(ids) - len(rows)} jobs did not succeed"
     for job_id, item in zip(ids, inputs, strict=True):
         result = json.loads(rows[job_id])
@@ -140,7 +143,9 @@ def test_sigterm_finishes_in_flight_batches_and_leaves_the_rest_queued(tmp_path:
     code = server.stop()
     assert code in (0, -15), server.log_tail(80)
     assert "Application shutdown complete" in server.log_tail(200)
-    statuses = dict(db_rows(db, "SELECT status, count(*) FROM jobs GROUP BY status"))
+    statuses: dict[str, int] = dict(
+        db_rows(db, "SELECT status, count(*) FROM jobs GROUP BY status")
+    )
     assert statuses.get("running", 0) == 0 and statuses.get("failed", 0) == 0
     assert statuses.get("succeeded", 0) >= 8  # the batch under way when SIGTERM came finished
     assert statuses.get("queued", 0) > 0  # the worker stopped claiming

@@ -54,7 +54,10 @@ def reference() -> Any:
 
 def _cosines(a: Any, b: Any) -> np.ndarray:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    cosines: np.ndarray = (a * b).sum(axis=1) / (
+        np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    )
+    return cosines
 
 
 def test_vectors_match_sentence_transformers(client: httpx.Client, reference: Any) -> None:

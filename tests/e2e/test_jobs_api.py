@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -197,7 +198,7 @@ def test_list_pages_newest_first_with_a_cursor(client: httpx.Client) -> None:
     seen: list[str] = []
     cursor = None
     while True:
-        params: dict[str, object] = {"limit": 3, "model": "moving_average"}
+        params: dict[str, str | int] = {"limit": 3, "model": "moving_average"}
         if cursor:
             params["cursor"] = cursor
         page = client.get("/api/v1/jobs", params=params).json()
@@ -281,7 +282,7 @@ def test_event_stream_sends_each_state_change(client: httpx.Client, server: Serv
         job = client.post(
             "/api/v1/jobs", json={"model": "test-probe", "input": {"value": 4}}
         ).json()
-        seen = []
+        seen: list[dict[str, Any]] = []
         while not seen or seen[-1]["type"] != "job.succeeded":
             event = json.loads(ws.recv(timeout=20))
             if event["job"]["id"] == job["id"]:

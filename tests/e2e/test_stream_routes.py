@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -65,7 +65,8 @@ async def _xrange(url: str, key: str) -> list[dict[str, Any]]:
 
     client = Redis.from_url(url, decode_responses=True)
     try:
-        return [json.loads(fields["value"]) for _id, fields in await client.xrange(key)]
+        entries = cast(list[tuple[str, dict[str, str]]], await client.xrange(key))
+        return [json.loads(fields["value"]) for _id, fields in entries]
     finally:
         await client.aclose()
 
@@ -140,7 +141,7 @@ def test_consume_turns_records_into_jobs_results_and_dead_letters(
         raise AssertionError(f"{exc!r}\n{consume.log_tail()}") from None
     finally:
         consume.stop()
-    assert sorted(r["source"]["id"] for r in results) == sorted(v["id"] for v in GOOD)
+    assert sorted(r["source"]["id"] for r in results) == sorted(str(v["id"]) for v in GOOD)
     assert len({r["job_id"] for r in results}) == len(GOOD)
     assert all(r["status"] == "succeeded" and r["result"]["forecast"] for r in results)
     assert sorted(letter["reason"] for letter in letters) == sorted(reason for _, reason in BAD)

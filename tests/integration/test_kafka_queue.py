@@ -21,6 +21,7 @@ from inferline.testing.polling import NotReady, poll_until_async
 from inferline.testing.server import sqlite_url
 from inferline.testing.services import PrivateKafka
 from inferline.worker.sources import QueueJobSource
+from tests.support.jobs import admitted
 
 MODEL = "moving-average"
 
@@ -155,7 +156,7 @@ async def wait_until_missing(queue: KafkaJobQueue, ids: list[str]) -> None:
 
 async def submit(store: SqlJobStore, n: int) -> list[str]:
     new = [NewJob(new_job_id(), "t", MODEL, "1", {"series": [1.0]}) for _ in range(n)]
-    return [job.id for job, _ in await store.create_jobs(new)]
+    return [job.id for job, _ in admitted(await store.create_jobs(new))]
 
 
 async def test_dispatcher_enqueues_runnable_jobs_and_sweeps_missing_ones(

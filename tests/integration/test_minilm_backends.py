@@ -46,7 +46,10 @@ def _embed(model: MiniLM) -> tuple[np.ndarray, list[Any]]:
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    cosines: np.ndarray = (a * b).sum(axis=1) / (
+        np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    )
+    return cosines
 
 
 @pytest.mark.parametrize("torchscript", [True, False], ids=["torchscript", "eager"])

@@ -17,6 +17,7 @@ from inferline.testing.databases import redis_url
 from inferline.testing.polling import poll_until_async
 from inferline.testing.server import sqlite_url
 from inferline.worker.sources import QueueJobSource
+from tests.support.jobs import admitted
 
 MODEL = "moving-average"
 
@@ -64,7 +65,7 @@ async def submit(store: SqlJobStore, n: int, max_attempts: int = 3) -> list[str]
         NewJob(new_job_id(), "t", MODEL, "1", {"series": [1.0]}, max_attempts=max_attempts)
         for _ in range(n)
     ]
-    return [job.id for job, _ in await store.create_jobs(new)]
+    return [job.id for job, _ in admitted(await store.create_jobs(new))]
 
 
 async def test_each_message_goes_to_one_consumer_until_acked(queue: RedisStreamQueue) -> None:

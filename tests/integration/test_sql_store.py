@@ -21,6 +21,7 @@ from inferline.domain.jobs import (
     WorkerBeat,
 )
 from inferline.testing.polling import poll_until_async
+from tests.support.jobs import admitted
 
 MODEL = "moving-average"
 POLICY = RetryPolicy(base_seconds=60.0, max_seconds=60.0)
@@ -56,7 +57,7 @@ async def test_migrations_are_idempotent_and_ping_works(store: SqlJobStore) -> N
 
 async def test_create_and_read_round_trips_json_and_precise_times(store: SqlJobStore) -> None:
     deadline = time.time() + 3600.123456
-    [(job, created)] = await store.create_jobs([new_job(deadline=deadline, priority=5)])
+    [(job, created)] = admitted(await store.create_jobs([new_job(deadline=deadline, priority=5)]))
     assert created
     loaded = await store.get_job("t1", job.id)
     assert loaded is not None
@@ -69,23 +70,26 @@ async def test_create_and_read_round_trips_json_and_precise_times(store: SqlJobS
 
 
 async def test_idempotency_key_returns_the_existing_job(store: SqlJobStore) -> None:
-    [(first, created)] = await store.create_jobs([new_job(idempotency_key="k1")])
-    results = await store.create_jobs(
-        [new_job(idempotency_key="k1"), new_job(idempotency_key="k2")]
+    [(first, created)] = admitted(await store.create_jobs([new_job(idempotency_key="k1")]))
+    results = admitted(
+        await store.create_jobs([new_job(idempotency_key="k1"), new_job(idempotency_key="k2")])
     )
     assert created
     assert results[0] == (first, False)
     assert results[1][1] is True
-    [(other_tenant, created)] = await store.create_jobs(
-        [new_job(tenant="t2", idempotency_key="k1")]
+    [(other_tenant, created)] = admitted(
+        await store.create_jobs([new_job(tenant="t2", idempotency_key="k1")])
     )
     assert created and other_tenant.id != first.id
 
 
 async def test_concurrent_submissions_with_one_key_create_one_job(store: SqlJobStore) -> None:
-    results = await asyncio.gather(
-        *(store.create_jobs([new_job(idempotency_key="same")]) for _ in range(5))
-    )
+    results = [
+        admitted(r)
+        for r in await asyncio.gather(
+            *(store.create_jobs([new_job(idempotency_key="same")]) for _ in range(5))
+        )
+    ]
     ids = {r[0][0].id for r in results}
     assert len(ids) == 1
     assert sum(r[0][1] for r in results) == 1
@@ -114,8 +118,10 @@ async def test_the_queue_limit_holds_for_concurrent_writers_of_several_processes
 async def test_the_queue_limit_counts_waiting_jobs_and_spares_known_keys(
     store: SqlJobStore,
 ) -> None:
-    [(keyed, _), *_] = await store.create_jobs(
-        [new_job(idempotency_key="kept"), new_job(), new_job()], max_waiting=4
+    [(keyed, _), *_] = admitted(
+        await store.create_jobs(
+            [new_job(idempotency_key="kept"), new_job(), new_job()], max_waiting=4
+        )
     )
     whole = await store.create_jobs([new_job(), new_job()], max_waiting=4, all_or_nothing=True)
     assert whole == [QueueFull(MODEL, 4)] * 2  # one fits, two do not: none is created
@@ -125,14 +131,15 @@ async def test_the_queue_limit_counts_waiting_jobs_and_spares_known_keys(
     assert again == [(keyed, False)]  # the queue is full, but this job exists already
     assert len(await store.claim_jobs(MODEL, 2, "w1", 30)) == 2  # running jobs do not wait
     assert all(
-        created for _, created in await store.create_jobs([new_job(), new_job()], max_waiting=4)
+        created
+        for _, created in admitted(await store.create_jobs([new_job(), new_job()], max_waiting=4))
     )
     other_model = await store.create_jobs([new_job(model="other")], max_waiting=4)
     assert other_model[0][1] is True  # type: ignore[index]  # each model has its own limit
 
 
 async def test_list_jobs_pages_newest_first_with_filters(store: SqlJobStore) -> None:
-    created = [job for job, _ in await store.create_jobs([new_job() for _ in range(5)])]
+    created = [job for job, _ in admitted(await store.create_jobs([new_job() for _ in range(5)]))]
     page = await store.list_jobs("t1", limit=3)
     assert [j.id for j in page] == sorted((j.id for j in created), reverse=True)[:3]
     rest = await store.list_jobs("t1", limit=3, before_id=page[-1].id)
@@ -172,7 +179,7 @@ async def test_concurrent_claimers_never_share_a_job(store: SqlJobStore) -> None
 
 
 async def test_claim_by_id_takes_only_runnable_jobs(store: SqlJobStore) -> None:
-    jobs = [j for j, _ in await store.create_jobs([new_job() for _ in range(3)])]
+    jobs = [j for j, _ in admitted(await store.create_jobs([new_job() for _ in range(3)]))]
     await store.cancel_job("t1", jobs[2].id)
     claimed = await store.claim_jobs_by_id([jobs[0].id, jobs[2].id, "missing"], "w1", 30)
     assert [j.id for j in claimed] == [jobs[0].id]
@@ -229,7 +236,7 @@ async def test_leases_extend_release_and_recover(store: SqlJobStore) -> None:
 
 
 async def test_overdue_jobs_expire(store: SqlJobStore) -> None:
-    [(job, _)] = await store.create_jobs([new_job(deadline=time.time() + 0.01)])
+    [(job, _)] = admitted(await store.create_jobs([new_job(deadline=time.time() + 0.01)]))
     await poll_until_async(
         lambda: time.time() > (job.deadline or 0), "the deadline passed", timeout=5
     )
@@ -239,7 +246,7 @@ async def test_overdue_jobs_expire(store: SqlJobStore) -> None:
 
 
 async def test_cancel_and_retry_follow_the_state_machine(store: SqlJobStore) -> None:
-    [(job, _)] = await store.create_jobs([new_job()])
+    [(job, _)] = admitted(await store.create_jobs([new_job()]))
     with pytest.raises(Conflict):
         await store.retry_job("t1", job.id)
     assert (await store.cancel_job("t1", job.id)).status is JobStatus.CANCELLED
@@ -252,7 +259,7 @@ async def test_cancel_and_retry_follow_the_state_machine(store: SqlJobStore) -> 
 
 
 async def test_bury_and_runnable_jobs(store: SqlJobStore) -> None:
-    jobs = [j for j, _ in await store.create_jobs([new_job() for _ in range(3)])]
+    jobs = [j for j, _ in admitted(await store.create_jobs([new_job() for _ in range(3)]))]
     await store.claim_jobs_by_id([jobs[2].id], "w1", 30)
     runnable = await store.runnable_jobs(10, time.time())
     assert sorted(runnable) == sorted((MODEL, j.id) for j in jobs[:2])

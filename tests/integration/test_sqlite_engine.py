@@ -12,6 +12,7 @@ from inferline.adapters.sql.store import SqlJobStore
 from inferline.domain.ids import new_job_id
 from inferline.domain.jobs import NewJob
 from inferline.testing.server import sqlite_url
+from tests.support.jobs import admitted
 
 
 def new_job() -> NewJob:
@@ -30,7 +31,7 @@ async def test_writes_cancelled_at_any_point_leave_the_writer_usable(tmp_path: P
         results = await asyncio.gather(task, return_exceptions=True)
         committed += not isinstance(results[0], BaseException)
     # the one-connection writer pool would time out here if a checkout had leaked
-    created = await asyncio.wait_for(store.create_jobs([new_job()]), timeout=10)
+    created = admitted(await asyncio.wait_for(store.create_jobs([new_job()]), timeout=10))
     assert created[0][1] is True
     totals = await store.status_totals()
     assert totals == {"queued": committed + 1}  # every cancelled write vanished whole

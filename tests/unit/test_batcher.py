@@ -62,7 +62,7 @@ async def test_partial_batch_runs_after_max_wait() -> None:
     recorder = Recorder()
     batcher = await started(recorder, max_batch_size=64, max_wait_ms=30)
     begun = time.monotonic()
-    assert await asyncio.gather(batcher.submit(1), batcher.submit(2)) == [10, 20]
+    assert list(await asyncio.gather(batcher.submit(1), batcher.submit(2))) == [10, 20]
     assert time.monotonic() - begun >= 0.03
     assert recorder.batches == [[1, 2]]
     await batcher.stop()
@@ -189,15 +189,20 @@ async def test_a_cancelled_item_leaves_its_lane_at_once_and_is_counted() -> None
     gone = [asyncio.ensure_future(batcher.submit(i)) for i in (2, 3)]
     job = asyncio.ensure_future(batcher.submit(4, Lane.JOB))
     kept = asyncio.ensure_future(batcher.submit(5))
-    while batcher.pending < 4:
-        await asyncio.sleep(0)
+    await poll_until_async(
+        lambda: batcher.pending,
+        "four items waiting",
+        timeout=5,
+        accept=lambda n: n >= 4,
+        interval=0,
+    )
     for task in (*gone, job):
         task.cancel()
     await asyncio.gather(*gone, job, return_exceptions=True)
     assert batcher.pending == 1  # dropped now, not when a batch would have formed
     assert abandoned_lanes == [Lane.SYNC, Lane.SYNC, Lane.JOB]
     recorder.gate.set()
-    assert await asyncio.gather(first, kept) == [10, 50]
+    assert list(await asyncio.gather(first, kept)) == [10, 50]
     assert recorder.batches == [[1], [5]]
     await batcher.stop()
 
@@ -211,14 +216,17 @@ async def test_an_item_whose_deadline_passes_while_it_waits_fails_without_runnin
     deadline = time.time() + 0.05
     late = asyncio.ensure_future(batcher.submit(2, Lane.JOB, deadline=deadline))
     on_time = asyncio.ensure_future(batcher.submit(3, Lane.JOB, deadline=time.time() + 600))
-    while batcher.pending < 2:
-        await asyncio.sleep(0)
-    while time.time() <= deadline:  # the wall clock itself is the condition here
-        await asyncio.sleep(0.01)
+    await poll_until_async(
+        lambda: batcher.pending, "two items waiting", timeout=5, accept=lambda n: n >= 2, interval=0
+    )
+    # the system clock (the batcher's default) itself is the condition here
+    await poll_until_async(
+        time.time, "the deadline passed", timeout=5, accept=lambda t: t > deadline
+    )
     recorder.gate.set()
     with pytest.raises(DeadlineExceeded, match="deadline passed"):
         await late
-    assert await asyncio.gather(first, on_time) == [10, 30]
+    assert list(await asyncio.gather(first, on_time)) == [10, 30]
     assert recorder.batches == [[1], [3]]  # the next batch formed without the late item
     await batcher.stop()
 
@@ -291,7 +299,7 @@ async def test_a_busy_instance_leaves_the_next_batch_to_another() -> None:
     second = asyncio.ensure_future(batcher.submit(2))
     await model_busy(recorder)  # a second batch started while the first is held
     recorder.gate.set()
-    assert await asyncio.gather(first, second) == [10, 20]
+    assert list(await asyncio.gather(first, second)) == [10, 20]
     assert sorted(recorder.batches) == [[1], [2]]
     await batcher.stop()
 

@@ -16,13 +16,13 @@ def test_a_lost_connection_is_a_503_to_retry() -> None:
     ):
         response = unexpected_error_response(exc, "req-1")
         assert response.status_code == 503 and response.headers["retry-after"] == "1"
-        assert json.loads(response.body)["error"]["code"] == "unavailable"
+        assert json.loads(bytes(response.body))["error"]["code"] == "unavailable"
 
 
 def test_a_bug_is_a_500_that_quotes_the_request_id() -> None:
     response = unexpected_error_response(LookupError("no such key"), "req-2")
     assert response.status_code == 500 and "retry-after" not in response.headers
-    assert json.loads(response.body) == {
+    assert json.loads(bytes(response.body)) == {
         "error": {
             "code": "internal",
             "message": "internal error; see the server log",

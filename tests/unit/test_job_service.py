@@ -67,8 +67,14 @@ def submit_job(
     return SubmitJob(tenant=tenant, model=model, input=input, **fields)
 
 
+def prometheus(service: JobService) -> Metrics:
+    """The service's metrics are the Prometheus ones (`job_service` gave it those)."""
+    assert isinstance(service.metrics, Metrics)
+    return service.metrics
+
+
 def queued_total(service: JobService) -> float:
-    value = service.metrics.registry.get_sample_value(
+    value = prometheus(service).registry.get_sample_value(
         "inferline_jobs_total", {"model": MODEL, "status": "queued"}
     )
     return value or 0.0
@@ -207,7 +213,7 @@ async def test_a_models_queue_admits_up_to_its_limit(
     embedded_store: SqlJobStore, clock: FakeClock
 ) -> None:
     service = job_service(embedded_store, clock, max_queued_jobs=3)
-    monitor = QueueMonitor(embedded_store, service.depths, service.metrics, [MODEL])
+    monitor = QueueMonitor(embedded_store, service.depths, prometheus(service), [MODEL])
     kept, _ = await service.submit(submit_job(idempotency_key="kept"))
     await service.submit(submit_job())
     with pytest.raises(Overloaded, match="has 3 jobs waiting, its limit"):

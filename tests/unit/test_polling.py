@@ -83,13 +83,14 @@ def test_a_declined_answer_is_shown_and_a_real_error_raises_at_once() -> None:
     with pytest.raises(TimeoutError, match=r"last answer: \[1, 2\]"):
         poll_until(lambda: [1, 2], "three items", timeout=0.2, accept=lambda v: len(v) == 3)
     began = time.monotonic()
+    empty: dict[str, int] = {}
     with pytest.raises(KeyError):
-        poll_until(lambda: {}["missing"], "a bug in the probe", timeout=10)
+        poll_until(lambda: empty["missing"], "a bug in the probe", timeout=10)
     assert time.monotonic() - began < 1
 
 
 def test_not_ready_raised_by_the_probe_is_retried() -> None:
-    answers = iter([NotReady("warming up"), NotReady("almost"), "done"])
+    answers: Iterator[NotReady | str] = iter([NotReady("warming up"), NotReady("almost"), "done"])
 
     def probe() -> str:
         answer = next(answers)

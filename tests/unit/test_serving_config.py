@@ -21,7 +21,7 @@ def test_the_model_hints_apply_without_overrides() -> None:
 
 
 def test_overrides_replace_only_what_they_name() -> None:
-    settings = Settings(batching={"minilm": {"instances": 3, "max_wait_ms": 0}})
+    settings = Settings.model_validate({"batching": {"minilm": {"instances": 3, "max_wait_ms": 0}}})
     config = batching_config(MiniLM, settings)
     assert (config.max_batch_size, config.max_wait_ms, config.instances) == (64, 0.0, 3)
 
@@ -33,7 +33,7 @@ def test_batching_overrides_come_from_the_environment(monkeypatch: pytest.Monkey
 
 def test_nonsense_instances_are_refused() -> None:
     with pytest.raises(ValidationError, match="instances"):
-        Settings(batching={"minilm": {"instances": 0}})
+        Settings.model_validate({"batching": {"minilm": {"instances": 0}}})
 
 
 def test_instances_share_the_cores_of_this_process() -> None:

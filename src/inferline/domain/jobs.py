@@ -88,8 +88,8 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt `attempt + 1` (attempt counts from 1)."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
-        draw = (rng or random).random()
+        ceiling = min(self.max_seconds, self.base_seconds * 2.0 ** max(0, attempt - 1))
+        draw = rng.random() if rng is not None else random.random()
         return ceiling * (0.5 + 0.5 * draw)
 
     def after_failure(self, attempts: int, max_attempts: int) -> JobStatus:

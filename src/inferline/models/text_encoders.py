@@ -65,7 +65,7 @@ def packed_forward(torch: Any, model: Any) -> Any:
     """The model as a module of (input_ids, position_ids, segment_ids) -> last hidden state
     (what is traced into TorchScript here and exported to ONNX by `onnx_export`)."""
 
-    class PackedForward(torch.nn.Module):
+    class PackedForward(torch.nn.Module):  # type: ignore[misc]  # torch is imported lazily (Any)
         def __init__(self) -> None:
             super().__init__()
             self.model = model

@@ -7,7 +7,7 @@ import logging
 import threading
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from inferline.adapters.kafka.config import KafkaConfig
 

@@ -83,8 +83,9 @@ class SqlStoreBase:
     async def _check_autovacuum(self) -> None:
         """Say so once, at start, when the server will let the job tables bloat."""
         async with self.reader.connect() as conn:
-            if (await conn.execute(text("SHOW autovacuum"))).scalars() == ["off"]:
-                log.warning(WITHOUT_AUTOVACUUM)
+            row = (await conn.execute(text("SHOW autovacuum"))).first()
+        if row is not None and row[0] == "off":
+            log.warning(WITHOUT_AUTOVACUUM)
 
     async def close(self) -> None:
         for engine in {id(e): e for e in (self._writer, self._reader) if e}.values():
