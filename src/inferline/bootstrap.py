@@ -454,7 +454,10 @@ def _news(container: Container, roles: frozenset[Role]) -> NewsApp:
     settings, serving = container.settings, container.serving
 
     async def models_settled() -> None:
-        while not all(m.loaded or m.load_error for m in serving.served()):
+        # polled: loading is one task that starts after the connections (the news among them)
+        while True:
+            if all(m.loaded or m.load_error for m in serving.served()):
+                return
             await asyncio.sleep(0.1)
 
     def news_source(topic: str, member: str) -> StreamSource:
