@@ -468,7 +468,7 @@ def _news(container: Container, roles: frozenset[Role]) -> NewsApp:
     return build_news(
         settings,
         database=news_database(settings),
-        embeddings=container.embeddings,
+        plane=container.plane,
         registry=container.metrics.registry,
         cache=container.cache if redis_cache else None,
         chat=None,

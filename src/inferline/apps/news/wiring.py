@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
-from inferline.application.embeddings import EmbeddingService
+from inferline.application.data_plane import DataPlane
 from inferline.apps.news.analysers import (
     Analyser,
     EmbeddingAnalyser,
@@ -127,7 +127,7 @@ def build_news(
     settings: Settings,
     *,
     database: Database,
-    embeddings: EmbeddingService,
+    plane: DataPlane,
     registry: CollectorRegistry,
     cache: Cache | None,
     chat: ChatModel | None,
@@ -142,13 +142,14 @@ def build_news(
     (which starts once `wait_ready` returns: the models are loaded). `broker_sink` and
     `broker_source`: the stream broker's adapters (the stream routes' Kafka or Redis
     Streams), or None for the database's embedded queue. `database`: the job store's
-    database and the platform's engines for it."""
+    database and the platform's engines for it. `plane`: the platform's use cases (the
+    analysers embed through it)."""
     config = news_settings or NewsSettings()
     metrics = NewsMetrics(registry)
     store = NewsStore(database)
 
     async def embed(texts: list[str]) -> list[Vector]:
-        result = await embeddings.embed(texts, settings.embedding_model, field="text")
+        result = await plane.embed(texts, settings.embedding_model, field="text")
         return [item.embedding for item in result.items]
 
     analysers: list[Analyser] = [
