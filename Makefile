@@ -31,11 +31,14 @@ $(DASHBOARD): frontend/package.json frontend/package-lock.json frontend/vite.con
 	fi
 
 # torch is pinned to the local CPU build first: an unpinned torch would pull CUDA wheels.
-$(STAMP): pyproject.toml
+# The chat model's llama-cpp-python next, compiled once with the flags that work
+# (scripts/install-llm.sh), so that the `llm` extra finds it installed.
+$(STAMP): pyproject.toml scripts/install-llm.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+	./scripts/install-llm.sh $(BIN)
+	$(BIN)/pip install --quiet -e ".[dev,llm]"
 	touch $(STAMP)
 
 run: setup

@@ -16,6 +16,9 @@ from inferline.adapters.kafka.config import KafkaConfig
 from inferline.adapters.kafka.events import KafkaEventBus
 from inferline.adapters.kafka.queue import KafkaJobQueue
 from inferline.adapters.kafka.streams import KafkaStreamSink, KafkaStreamSource
+from inferline.adapters.llm.local import LocalChatModel
+from inferline.adapters.llm.openai_compatible import RemoteChatModel
+from inferline.adapters.llm.unavailable import NoChatModel
 from inferline.adapters.memory.cache import MemoryCache
 from inferline.adapters.memory.events import InProcessEventBus
 from inferline.adapters.redis.cache import RedisCache
@@ -28,6 +31,7 @@ from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
 from inferline.api.presenters import model_summary, worker_view
 from inferline.application.admission import QueueDepths
+from inferline.application.chat import ChatService
 from inferline.application.collections import CollectionService
 from inferline.application.dashboard import DashboardConfig, DashboardService
 from inferline.application.data_plane import DataPlane
@@ -40,12 +44,16 @@ from inferline.apps.news.wiring import STREAM_GROUP as NEWS_STREAM_GROUP
 from inferline.apps.news.wiring import NewsApp, build_news
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings, StreamRoute
+from inferline.domain.errors import NotFound
 from inferline.domain.jobs import JobEvent, RetryPolicy
 from inferline.models.minilm import MiniLM
+from inferline.models.smollm2 import Generation, SmolLM2
 from inferline.ports.cache import Cache
+from inferline.ports.chat import ChatInferenceModel
 from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.events import EventBus
+from inferline.ports.llm import ChatModel
 from inferline.ports.model import InferenceModel
 from inferline.ports.queue import JobQueue
 from inferline.ports.store import JobStore
@@ -141,6 +149,49 @@ def model_factories(settings: Settings) -> dict[str, Callable[[], InferenceModel
     return {MiniLM.name: minilm}
 
 
+def chat_model_factories(metrics: Metrics) -> dict[str, Callable[[], InferenceModel]]:
+    """Served chat models, counting their tokens and timing them in `metrics`."""
+
+    def record(generation: Generation) -> None:
+        metrics.observe_generation(
+            SmolLM2.name,
+            prompt_tokens=generation.prompt_tokens,
+            completion_tokens=generation.completion_tokens,
+            first_token_seconds=generation.first_token_seconds,
+            decode_seconds=generation.decode_seconds,
+        )
+
+    return {SmolLM2.name: lambda: SmolLM2(observer=record)}
+
+
+def build_chat_model(settings: Settings, chat: ChatService) -> ChatModel:
+    """The chat model behind the features that need an LLM: the endpoint at
+    INFERLINE_LLM_URL, else the served chat model INFERLINE_LLM_MODEL (default
+    smollm2), else none (every call says why)."""
+    if settings.llm_url:
+        return RemoteChatModel(
+            settings.llm_url,
+            settings.llm_model or "",
+            settings.llm_api_key,
+            timeout_seconds=settings.llm_timeout_seconds,
+            max_concurrency=settings.llm_max_concurrency,
+            max_attempts=settings.llm_max_attempts,
+            breaker_failures=settings.llm_breaker_failures,
+            breaker_reset_seconds=settings.llm_breaker_reset_seconds,
+        )
+    name = settings.llm_model or SmolLM2.name
+    try:
+        model_class: type[InferenceModel] | None = chat.models.get(name).model_class
+    except NotFound:
+        model_class = None
+    if model_class is not None and issubclass(model_class, ChatInferenceModel):
+        return LocalChatModel(chat, model_class.name)
+    return NoChatModel(
+        f"no LLM is configured: chat model {name!r} is not served here; set "
+        "INFERLINE_LLM_URL (an OpenAI-compatible endpoint) or serve smollm2"
+    )
+
+
 def build_queue(settings: Settings) -> JobQueue | None:
     """The job queue named by INFERLINE_QUEUE_URL; None when workers claim from the store."""
     if settings.queue_url.startswith(("redis:", "rediss:")):
@@ -206,6 +257,8 @@ class Container:
     cache: Cache
     embeddings: EmbeddingService
     collections: CollectionService
+    chat: ChatService
+    llm: ChatModel
     relay: OutboxRelay | None = None
     workers: list[Worker] = field(default_factory=list)
     queue: JobQueue | None = None
@@ -313,6 +366,8 @@ class Container:
             await self.queue.close()
         if self.stream_sink is not None:
             await self.stream_sink.close()
+        if isinstance(self.llm, RemoteChatModel):
+            await self.llm.aclose()
         await self.store.close()
 
 
@@ -332,9 +387,9 @@ def build_container(
     registry = registry.select(settings.models)
     store = build_store(settings, clock)
     bus = build_event_bus(settings)
-    serving = ModelServer(
-        registry, settings, metrics, factories=model_factories(settings), clock=clock
-    )
+    factories = {**model_factories(settings), **chat_model_factories(metrics)}
+    serving = ModelServer(registry, settings, metrics, factories=factories, clock=clock)
+    chat = ChatService(serving, metrics)
     cache = build_cache(settings)
     embeddings = EmbeddingService(
         serving,
@@ -381,6 +436,8 @@ def build_container(
         cache=cache,
         embeddings=embeddings,
         collections=CollectionService(build_vector_index(settings), embeddings),
+        chat=chat,
+        llm=build_chat_model(settings, chat),
     )
     container.plane = DataPlane(
         jobs=container.jobs,
@@ -388,6 +445,7 @@ def build_container(
         embeddings=embeddings,
         collections=container.collections,
         dashboard=container.dashboard,
+        chat=chat,
         models=serving,
         catalog=registry,
         depths=depths,
@@ -450,7 +508,9 @@ def build_container(
 def _news(container: Container, roles: frozenset[Role]) -> NewsApp:
     """Source S0's news stream: its tables in the job store's database, its stream on the
     stream routes' broker (or in the database); the feed poller and the processor run
-    where stream routes do (`inferline serve`), once the models have loaded."""
+    where stream routes do (`inferline serve`), once the models have loaded. The summary
+    asks the process's chat model (`container.llm`: the served smollm2, a remote endpoint,
+    or one that answers `LLMUnavailable`)."""
     settings, serving = container.settings, container.serving
 
     async def models_settled() -> None:
@@ -471,7 +531,7 @@ def _news(container: Container, roles: frozenset[Role]) -> NewsApp:
         plane=container.plane,
         registry=container.metrics.registry,
         cache=container.cache if redis_cache else None,
-        chat=None,
+        chat=container.llm,
         background=Role.STREAMS in roles,
         member=new_worker_id(),
         broker_sink=build_stream_sink(settings),

@@ -14,11 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from inferline.models.smollm2 import SmolLM2
 from inferline.testing.server import http_server
-
-# The LLM adapters (the llm branch, issue 12 part 1): until they are merged, the summary
-# has no chat model to ask and these tests have nothing to test.
-pytest.importorskip("inferline.adapters.llm", reason="the LLM adapters are not merged yet")
+from tests.support.requirements import missing
 
 ARTICLE = {
     "title": "Floods devastate towns after record rainfall",
@@ -125,8 +123,16 @@ def test_the_summary_comes_from_the_configured_openai_compatible_endpoint(
 
 
 def test_the_summary_from_the_locally_served_smollm2(tmp_path: Path, db_url: str) -> None:
-    server = http_server("serve", db_url, tmp_path / "server.log", models="smollm2")
-    server.start().wait_ready()
+    if reason := SmolLM2.missing_requirements():
+        missing(reason)
+    server = http_server(
+        "serve",
+        db_url,
+        tmp_path / "server.log",
+        models="smollm2",
+        model_plugins="inferline.models.smollm2:SmolLM2",
+    )
+    server.start().wait_ready(timeout=110)
     try:
         with httpx.Client(base_url=server.url, timeout=120) as client:
             answer = client.post("/inference/single", json=ARTICLE)

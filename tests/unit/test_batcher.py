@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from inferline.domain.errors import DeadlineExceeded, ModelError, Overloaded, Unavailable
+from inferline.domain.errors import (
+    DeadlineExceeded,
+    InvalidInput,
+    ModelError,
+    Overloaded,
+    Unavailable,
+)
 from inferline.runtime.batcher import BatchingConfig, Lane, MicroBatcher
 from inferline.testing.clock import FakeClock
 from inferline.testing.polling import poll_until_async
@@ -101,6 +107,17 @@ async def test_a_bad_item_fails_alone() -> None:
     assert results[:3] == [0, 10, 20] and results[4] == 40
     assert isinstance(results[3], ModelError)
     assert "bad item" in str(results[3])
+    await batcher.stop()
+
+
+async def test_an_input_the_model_refuses_keeps_its_error_kind() -> None:
+    def refuse(items: list[int]) -> list[int]:
+        raise InvalidInput("too long for this model")
+
+    batcher = MicroBatcher("m", refuse, BatchingConfig(4, 1))
+    await batcher.start()
+    with pytest.raises(InvalidInput, match="too long for this model"):
+        await batcher.submit(1)
     await batcher.stop()
 
 

@@ -20,6 +20,7 @@ from inferline.api.disconnect import install_disconnect_handler
 from inferline.api.errors import install_error_handlers
 from inferline.api.middleware import RequestContextMiddleware
 from inferline.api.routes import (
+    chat,
     collections,
     dashboard,
     events,
@@ -92,7 +93,7 @@ def create_app(
     # hottest first: routes are matched in order.
     routers = [web_app.router for web_app in apps]
     routers += [
-        m.router for m in (openai, collections, jobs, models, events, dashboard, health, ui)
+        m.router for m in (openai, collections, chat, jobs, models, events, dashboard, health, ui)
     ]
     _refuse_duplicate_routes(routers)
     for router in routers:

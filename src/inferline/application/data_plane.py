@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inferline.application.admission import QueueDepths
+from inferline.application.chat import ChatService, ChatStream
 from inferline.application.collections import CollectionService, NewItem
 from inferline.application.dashboard import DashboardService
 from inferline.application.embedding_stats import EmbeddingStats
@@ -20,6 +21,7 @@ from inferline.application.embeddings import Embeddings, EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService, SubmitJob
 from inferline.domain.jobs import Job, JobEvent, JobStatus
+from inferline.ports.chat import ChatInput, ChatOutput
 from inferline.ports.events import EventBus
 from inferline.ports.process import DatabaseCheck, ProcessState, WorkerState
 from inferline.ports.serving import ModelCatalog, ModelServing, ServedModel
@@ -65,7 +67,8 @@ class EmbeddingUsage:
 
 
 class DataPlane:
-    """Jobs, inference, embeddings, collections, models and process status, in one place."""
+    """Jobs, inference, embeddings, chat, collections, models and process status, in one
+    place."""
 
     def __init__(
         self,
@@ -75,6 +78,7 @@ class DataPlane:
         embeddings: EmbeddingService,
         collections: CollectionService,
         dashboard: DashboardService,
+        chat: ChatService,
         models: ModelServing,
         catalog: ModelCatalog,
         depths: QueueDepths,
@@ -86,6 +90,7 @@ class DataPlane:
         self._embeddings = embeddings
         self._collections = collections
         self._dashboard = dashboard
+        self._chat = chat
         self._models = models
         self._catalog = catalog
         self._depths = depths
@@ -212,6 +217,28 @@ class DataPlane:
             stats=self._embeddings.stats,
             mean_batch_size=self._embeddings.mean_batch_size(),
         )
+
+    # -- chat -------------------------------------------------------------------------
+    def chat_model(self, name: str) -> ServedModel:
+        """A served chat model by name or alias (NotFound when unknown, InvalidInput when
+        the model is not a chat model)."""
+        return self._chat.chat_model(name)
+
+    def chat_models(self) -> list[ServedModel]:
+        """Every served chat model."""
+        return self._chat.chat_models()
+
+    def chat_input(self, served: ServedModel, raw: dict[str, Any]) -> ChatInput:
+        """A chat request as the model's input; InvalidInput names the field at fault."""
+        return self._chat.validate(served, raw)
+
+    async def complete_chat(self, served: ServedModel, item: ChatInput) -> ChatOutput:
+        """The whole answer; cancelling the call stops the generation."""
+        return await self._chat.complete(served, item)
+
+    def stream_chat(self, served: ServedModel, item: ChatInput) -> ChatStream:
+        """The answer's text as it is generated (call on the event loop; `aclose()` it)."""
+        return self._chat.stream(served, item)
 
     # -- collections --------------------------------------------------------------
     async def list_collections(self) -> list[CollectionSpec]:

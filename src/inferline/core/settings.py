@@ -6,7 +6,15 @@ import os
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SQL_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg", "mysql+aiomysql")
@@ -192,6 +200,32 @@ class Settings(BaseSettings):
     "minilm", "output_topic": "news.embedded", "id_field": "id"}]. `inferline serve` and
     `inferline consume` run them."""
 
+    llm_url: str | None = None
+    """An OpenAI-compatible endpoint (`https://…/v1`: OpenAI, vLLM, Ollama, llama.cpp's
+    server) whose chat model backs the features that need an LLM. Unset: the chat model
+    this process serves (`llm_model`, default `smollm2`), or none."""
+
+    llm_model: str | None = None
+    """The chat model's name: at `llm_url` (required there), or a served chat model."""
+
+    llm_api_key: SecretStr | None = None
+    """Bearer token for `llm_url`; never logged or shown."""
+
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    """Remote LLM: the limit of one attempt (connect: at most 10 s)."""
+
+    llm_max_concurrency: int = Field(default=8, ge=1, le=1024)
+    """Remote LLM: calls in flight at once (also the pooled connections)."""
+
+    llm_max_attempts: int = Field(default=4, ge=1, le=20)
+    """Remote LLM: attempts of a call on connection errors, timeouts, 429 and 5xx."""
+
+    llm_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    """Remote LLM: failed attempts in a row that open the circuit breaker."""
+
+    llm_breaker_reset_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """Remote LLM: how long an open circuit refuses calls before a trial call."""
+
     log_level: str = "INFO"
     """Python log level name."""
 
@@ -275,6 +309,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 "stream_routes need a broker: set streams_url (kafka://… or redis://…)"
             )
+        return self
+
+    @field_validator("llm_url")
+    @classmethod
+    def _http_llm(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return _check_scheme(value, ("http", "https"), "LLM")
+
+    @model_validator(mode="after")
+    def _remote_llm_names_its_model(self) -> Settings:
+        if self.llm_url and not self.llm_model:
+            raise ValueError("llm_url needs llm_model: the name of the model at that endpoint")
         return self
 
     @field_validator("cache_url")

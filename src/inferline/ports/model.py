@@ -45,6 +45,13 @@ class InferenceModel:
     instances: ClassVar[int] = 1
     """Batches run at once, each in its own thread; >1 only if predict_batch is thread-safe."""
 
+    @classmethod
+    def missing_requirements(cls) -> str | None:
+        """Why the model cannot run in this installation (an optional package is not
+        installed), or None. A model found by entry point is skipped, with this reason
+        in the log, instead of failing to load."""
+        return None
+
     def load(self) -> None:
         """Load weights; called once, off the event loop, before the first batch."""
 

@@ -32,7 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from inferline.domain.errors import DeadlineExceeded, ModelError, Overloaded, Unavailable
+from inferline.domain.errors import (
+    DeadlineExceeded,
+    InferlineError,
+    ModelError,
+    Overloaded,
+    Unavailable,
+)
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.serving import BatchingConfig as BatchingConfig  # re-exported: the
 from inferline.ports.serving import Lane as Lane  # batcher's vocabulary is the port's
@@ -258,7 +264,7 @@ class MicroBatcher:
             return self._checked(items)
         except Exception as exc:
             if len(items) == 1:
-                return [_as_model_error(exc)]
+                return [_as_error(exc)]
             log.warning(
                 "batch of %d for %s raised %s; retrying items one by one",
                 len(items),
@@ -270,7 +276,7 @@ class MicroBatcher:
             try:
                 results.extend(self._checked([item]))
             except Exception as exc:
-                results.append(_as_model_error(exc))
+                results.append(_as_error(exc))
         return results
 
     def _checked(self, items: list[Any]) -> list[Any]:
@@ -282,7 +288,9 @@ class MicroBatcher:
         return list(outputs)
 
 
-def _as_model_error(exc: Exception) -> ModelError:
-    if isinstance(exc, ModelError):
+def _as_error(exc: Exception) -> InferlineError:
+    """A model's own error keeps its kind (e.g. an input the model cannot take is
+    InvalidInput); anything else it raised is a ModelError."""
+    if isinstance(exc, InferlineError):
         return exc
     return ModelError(f"{type(exc).__name__}: {exc}")

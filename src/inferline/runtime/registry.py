@@ -30,7 +30,12 @@ class ModelRegistry:
         registry = cls()
         for point in entry_points(group=group):
             try:
-                registry.register(point.load())
+                model_class = point.load()
+                missing = model_class.missing_requirements()
+                if missing:
+                    log.warning("model %s is not available: %s", model_class.name, missing)
+                    continue
+                registry.register(model_class)
             except Exception:
                 log.exception("could not load model entry point %s", point.value)
         return registry

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible embeddings API: `POST /v1/embeddings` and `GET /v1/models`.
+"""The OpenAI-compatible embeddings API: `POST /v1/embeddings` and `GET /v1/models`
+(embedding and chat models; chat completions are in `chat.py`).
 
 The official `openai` client asks for base64 unless told otherwise and decodes
 little-endian float32, so both encodings are served. `dimensions` keeps the
@@ -70,11 +71,11 @@ def _encode(vector: np.ndarray, dimensions: int | None, encoding: str) -> Any:
     return array
 
 
-@router.get("/models", summary="List the embedding models (OpenAI API)")
+@router.get("/models", summary="List the embedding and chat models (OpenAI API)")
 async def list_models(plane: PlaneDep) -> dict[str, Any]:
     created = int(plane.started_at)
     data = []
-    for served in plane.embedding_models():
+    for served in [*plane.embedding_models(), *plane.chat_models()]:
         for model_id in (served.name, *served.model_class.aliases):
             data.append(
                 {"id": model_id, "object": "model", "created": created, "owned_by": "inferline"}
