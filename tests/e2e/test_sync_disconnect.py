@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import httpx
 
+from inferline.testing.polling import poll_until_async
 from tests.support.servers import GatedServer, metric_value
 
 INFER = "/api/v1/models/test-gated/infer"
@@ -15,10 +15,7 @@ MODEL = {"model": "test-gated"}
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not true after {timeout}s"
-        await asyncio.sleep(0.02)
+    await poll_until_async(condition, what, timeout=timeout, interval=0.02)
 
 
 async def test_requests_whose_client_left_never_reach_the_model(gated: GatedServer) -> None:
@@ -41,17 +38,21 @@ async def test_requests_whose_client_left_never_reach_the_model(gated: GatedServ
             asyncio.ensure_future(c.post(INFER, json={"input": {"value": 10 + i}}))
             for i, c in enumerate(leavers)
         ]
-        deadline = time.monotonic() + 30
-        while not await metric_is("inferline_batcher_pending_items", 3):
-            assert time.monotonic() < deadline, "the requests never reached the batcher"
+        await poll_until_async(
+            lambda: metric_is("inferline_batcher_pending_items", 3),
+            "the requests reached the batcher",
+            timeout=30,
+        )
         for request in abandoned:  # the clients give up and close their connections
             request.cancel()
         await asyncio.gather(*abandoned, return_exceptions=True)
         for leaver in leavers:
             await leaver.aclose()
-        deadline = time.monotonic() + 30
-        while not await metric_is("inferline_sync_items_abandoned_total", 3):
-            assert time.monotonic() < deadline, f"not counted as abandoned:\n{metrics}"
+        await poll_until_async(
+            lambda: metric_is("inferline_sync_items_abandoned_total", 3),
+            "the three counted as abandoned",
+            timeout=30,
+        )
         assert metric_value(metrics, "inferline_batcher_pending_items", **MODEL) == 0
 
         gated.open_gate()

@@ -4,12 +4,10 @@ job, and the outbox keeps events until the broker acknowledged them."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from inferline.adapters.kafka.config import KafkaConfig
 from inferline.adapters.kafka.events import EVENT_CODEC, KafkaEventBus
@@ -18,6 +16,7 @@ from inferline.adapters.sql.store import SqlJobStore
 from inferline.domain.ids import new_job_id
 from inferline.domain.jobs import NewJob
 from inferline.runtime.relay import OutboxRelay
+from inferline.testing.kafka import read_topic
 from inferline.testing.polling import NotReady, poll_until_async
 from inferline.testing.server import sqlite_url
 from inferline.testing.services import PrivateKafka
@@ -40,30 +39,15 @@ async def buses(
         await bus.close()
 
 
-def read_topic(config: KafkaConfig, topic: str, n: int) -> list[tuple[str, bytes]]:
-    """(key, value) of the first `n` records of every partition, as any Kafka client sees them."""
-    consumer = Consumer(config.tail_consumer())
-    try:
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(config.partitions)])
-        found: list[tuple[str, bytes]] = []
-        deadline = time.monotonic() + 20
-        while len(found) < n and time.monotonic() < deadline:
-            for message in consumer.consume(500, 0.2):
-                key, value = message.key(), message.value()
-                if message.error() is None and isinstance(value, bytes):
-                    found.append((key.decode() if isinstance(key, bytes) else "", value))
-        return found
-    finally:
-        consumer.close()
-
-
 async def test_events_are_keyed_by_job_with_the_redis_streams_json(
     buses: list[KafkaEventBus],
 ) -> None:
     publisher = buses[0]
     sent = [job_event(seq, job_id=f"job-{seq % 7}") for seq in range(250)]
     await publisher.publish(sent)
-    records = await asyncio.to_thread(read_topic, publisher.config, publisher.topic, 250)
+    records = await asyncio.to_thread(
+        read_topic, publisher.config, publisher.topic, until=lambda found: len(found) >= 250
+    )
     assert len(records) == 250
     assert {value: key for key, value in records} == {
         EVENT_CODEC.dump_json(e): e.job_id for e in sent
@@ -111,7 +95,9 @@ async def test_the_outbox_keeps_events_until_the_broker_acknowledges_them(
         )
         assert sent == 2
         assert await store.unpublished_events(100) == []
-        values = await asyncio.to_thread(read_topic, bus.config, bus.topic, 2)
+        values = await asyncio.to_thread(
+            read_topic, bus.config, bus.topic, until=lambda found: len(found) >= 2
+        )
         assert len(values) == 2  # the restarted (empty) broker holds the two sent after it
     finally:
         await bus.close()
