@@ -128,4 +128,5 @@ def test_helpers() -> None:
     assert canonical_url("https://[::1]:8443/x") == "https://[::1]:8443/x"
     assert first_sentence('Summary: "Rates rise. Markets fall."') == "Rates rise."
     assert first_sentence("  ") == ""
+    assert first_sentence('"Rates rise." Markets fall.') == "Rates rise."  # a quoted sentence
     assert [backoff_seconds(10, n, 3600) for n in (1, 2, 3, 20)] == [20, 40, 80, 3600]

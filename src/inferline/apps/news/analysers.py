@@ -32,7 +32,7 @@ EMBED_CHARS = 2_000  # MiniLM reads 256 tokens; more text only costs tokenising
 SUMMARY_INPUT_CHARS = 1_500
 POSITIVE_AT = 0.05  # VADER's own thresholds on the compound score
 NEGATIVE_AT = -0.05
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”]?\s")  # the end, a closing quote, a space
 
 
 class Skipped(Exception):
