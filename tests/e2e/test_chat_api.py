@@ -190,6 +190,15 @@ def test_a_conversation_longer_than_the_context_is_a_400(client: openai.OpenAI) 
     assert answer.choices[0].message.content
 
 
+def test_a_queued_chat_over_the_context_ends_dead_with_the_reason(http: httpx.Client) -> None:
+    job_input = {"messages": [{"role": "user", "content": "0123456789" * 500}]}
+    submitted = http.post("/api/v1/jobs", json={"model": MODEL, "input": job_input})
+    assert submitted.status_code == 202, submitted.text
+    job = wait_for_job(http, submitted.json()["id"], timeout=60)
+    assert job["status"] == "dead", job  # every attempt refused (jobs retry any failure)
+    assert f"context holds {SmolLM2.context_tokens} tokens" in job["error"]
+
+
 def test_a_chat_can_be_a_queued_job(http: httpx.Client) -> None:
     job_input = {"messages": QUESTION, "max_tokens": 12, "temperature": 0}
     submitted = http.post("/api/v1/jobs", json={"model": MODEL, "input": job_input})
