@@ -51,4 +51,7 @@ export const api = {
   listModels: () => request('GET', 'api/v1/models'),
   getModel: (name) => request('GET', `api/v1/models/${encodeURIComponent(name)}`),
   snapshot: () => request('GET', 'api/v1/dashboard/snapshot'),
+  newsFeeds: () => request('GET', 'api/v1/news/feeds'),
+  addNewsFeed: (url, intervalSeconds) =>
+    request('POST', 'api/v1/news/feeds', { body: { url, interval_seconds: intervalSeconds } }),
 }

@@ -4,6 +4,7 @@ import JobsView from './views/JobsView.vue'
 import JobDetailView from './views/JobDetailView.vue'
 import ModelsView from './views/ModelsView.vue'
 import SubmitView from './views/SubmitView.vue'
+import NewsView from './views/NewsView.vue'
 
 // Hash history: every deep link loads the same page, so no server-side fallback
 // is needed and links keep working under a reverse-proxy path prefix.
@@ -15,5 +16,6 @@ export const router = createRouter({
     { path: '/jobs/:id', name: 'job', component: JobDetailView, props: true },
     { path: '/models', name: 'models', component: ModelsView },
     { path: '/submit', name: 'submit', component: SubmitView },
+    { path: '/news', name: 'news', component: NewsView },
   ],
 })

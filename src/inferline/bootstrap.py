@@ -25,6 +25,8 @@ from inferline.adapters.redis.cache import RedisCache
 from inferline.adapters.redis.events import RedisStreamEventBus
 from inferline.adapters.redis.queue import RedisStreamQueue
 from inferline.adapters.redis.streams import RedisStreamSink, RedisStreamSource
+from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
 from inferline.api.presenters import model_summary, worker_view
@@ -37,6 +39,9 @@ from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService
 from inferline.application.streams import StreamIngest, StreamResults
+from inferline.apps.news.store import Database
+from inferline.apps.news.wiring import STREAM_GROUP as NEWS_STREAM_GROUP
+from inferline.apps.news.wiring import NewsApp, build_news
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings, StreamRoute
 from inferline.domain.errors import NotFound
@@ -214,6 +219,11 @@ def build_stream_source(settings: Settings, route: StreamRoute, name: str) -> St
     if url.startswith("kafka:"):
         return KafkaStreamSource(kafka_config(settings, url), route.topic, route.model, name=name)
     return RedisStreamSource(url, settings.redis_prefix, route.topic, route.model, name=name)
+
+
+def news_database(settings: Settings) -> Database:
+    """The news stream's tables live in the job store's database, on the same engines."""
+    return Database(settings.database_url, create_engines, upgrade_to_head)
 
 
 def kafka_config(settings: Settings, url: str) -> KafkaConfig:
@@ -490,7 +500,44 @@ def build_container(
             )
             commit_signal.connect(worker.wake)
             container.workers.append(worker)
+    if roles & {Role.API, Role.STREAMS}:
+        container.add_app_service("news", _news(container, roles))
     return container
+
+
+def _news(container: Container, roles: frozenset[Role]) -> NewsApp:
+    """Source S0's news stream: its tables in the job store's database, its stream on the
+    stream routes' broker (or in the database); the feed poller and the processor run
+    where stream routes do (`inferline serve`), once the models have loaded. The summary
+    asks the process's chat model (`container.llm`: the served smollm2, a remote endpoint,
+    or one that answers `LLMUnavailable`)."""
+    settings, serving = container.settings, container.serving
+
+    async def models_settled() -> None:
+        # polled: loading is one task that starts after the connections (the news among them)
+        while True:
+            if all(m.loaded or m.load_error for m in serving.served()):
+                return
+            await asyncio.sleep(0.1)
+
+    def news_source(topic: str, member: str) -> StreamSource:
+        route = StreamRoute(topic=topic, model=NEWS_STREAM_GROUP)
+        return build_stream_source(settings, route, member)
+
+    redis_cache = settings.cache_url.startswith(("redis:", "rediss:"))
+    return build_news(
+        settings,
+        database=news_database(settings),
+        plane=container.plane,
+        registry=container.metrics.registry,
+        cache=container.cache if redis_cache else None,
+        chat=container.llm,
+        background=Role.STREAMS in roles,
+        member=new_worker_id(),
+        broker_sink=build_stream_sink(settings),
+        broker_source=news_source,
+        wait_ready=models_settled,
+    )
 
 
 def _each(

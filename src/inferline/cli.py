@@ -122,6 +122,14 @@ def _parser() -> argparse.ArgumentParser:
     _url_arg(top)
     top.set_defaults(func=_top)
 
+    news = commands.add_parser("news", help="source S0's news stream")
+    news_commands = news.add_subparsers(dest="news_command", required=True)
+    produce = news_commands.add_parser(
+        "produce", help="one pass over a feed: its new articles into the stream news.raw"
+    )
+    produce.add_argument("--feed", required=True, help="an RSS/Atom URL, or a feed file")
+    produce.set_defaults(func=_news_produce)
+
     models = commands.add_parser("models", help="list the served models")
     _url_arg(models)
     models.set_defaults(func=_models)
@@ -303,6 +311,27 @@ def _migrate(_args: argparse.Namespace) -> int:
     settings = _settings()
     asyncio.run(upgrade_to_head(settings.database_url))
     print(f"database is at the latest schema: {settings.database_url}")
+    return 0
+
+
+def _news_produce(args: argparse.Namespace) -> int:
+    from inferline.apps.news.cli import FeedError, produce_once
+    from inferline.bootstrap import build_stream_sink, news_database
+
+    settings = _settings()
+    sink = build_stream_sink(settings)
+    try:
+        outcome = asyncio.run(produce_once(news_database(settings), sink, args.feed))
+    except FeedError as exc:
+        sys.exit(f"inferline: {exc}")
+    _print(
+        {
+            "feed": args.feed,
+            "published": outcome.published,
+            "duplicates": outcome.duplicates,
+            "rejected": outcome.rejected,
+        }
+    )
     return 0
 
 
