@@ -8,36 +8,26 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from inferline.dashboard import is_built
 from inferline.testing.server import ServerProcess, wait_for_live_workers
+from tests.support.browser import dashboard_page
 
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # For actions and assertions alike: the page's WebSocket retries at most every 12.5 s
 # (10 s backoff + jitter) after the server was away, and a loaded machine is slow.
 TIMEOUT_MS = 20_000
-PLAYWRIGHT_EXPECT_DEFAULT_MS = 5_000
 
 
 @pytest.fixture
-def page(browser: Any) -> Any:
-    if not is_built():
-        pytest.fail("the dashboard is not built: run `make setup` (npm ci && npm run build)")
-    from playwright.sync_api import expect
-
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    expect.set_options(timeout=TIMEOUT_MS)
-    yield page
-    expect.set_options(timeout=PLAYWRIGHT_EXPECT_DEFAULT_MS)
-    context.close()
+def page(browser: Any) -> Iterator[Any]:
+    with dashboard_page(browser, height=1000, timeout_ms=TIMEOUT_MS) as page:
+        yield page
 
 
 def _screenshot(page: Any, artifacts_dir: Path, name: str) -> None:

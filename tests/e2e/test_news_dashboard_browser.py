@@ -12,12 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from inferline.dashboard import is_built
 from inferline.testing.news_feeds import FeedServer, make_items, rss
 from inferline.testing.server import ServerProcess, http_server
+from tests.support.browser import dashboard_page
 
 TIMEOUT_MS = 30_000
-PLAYWRIGHT_EXPECT_DEFAULT_MS = 5_000
 
 
 @pytest.fixture
@@ -31,18 +30,9 @@ def news_server(tmp_path: Path, db_url: str) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Any:
-    if not is_built():
-        pytest.fail("the dashboard is not built: run `make setup` (npm ci && npm run build)")
-    from playwright.sync_api import expect
-
-    context = browser.new_context(viewport={"width": 1400, "height": 1200})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    expect.set_options(timeout=TIMEOUT_MS)
-    yield page
-    expect.set_options(timeout=PLAYWRIGHT_EXPECT_DEFAULT_MS)
-    context.close()
+def page(browser: Any) -> Iterator[Any]:
+    with dashboard_page(browser, height=1200, timeout_ms=TIMEOUT_MS) as page:
+        yield page
 
 
 def test_the_news_view_shows_articles_topics_and_analysers_live(

@@ -1,0 +1,32 @@
+"""The dashboard in a real headless browser: a page set up the way the browser tests need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from inferline.dashboard import is_built
+
+PLAYWRIGHT_EXPECT_DEFAULT_MS = 5_000
+
+
+@contextmanager
+def dashboard_page(browser: Any, *, height: int, timeout_ms: int) -> Iterator[Any]:
+    """A page of the built dashboard's size, whose actions and assertions wait up to
+    `timeout_ms` (Playwright's default assertion timeout comes back afterwards)."""
+    if not is_built():
+        pytest.fail("the dashboard is not built: run `make setup` (npm ci && npm run build)")
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    expect.set_options(timeout=timeout_ms)
+    try:
+        yield page
+    finally:
+        expect.set_options(timeout=PLAYWRIGHT_EXPECT_DEFAULT_MS)
+        context.close()
