@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the system programs the end-to-end tests drive, if they are missing:
 #   chromium (browser tests, driven by Playwright; never a downloaded browser),
-#   promtool + prometheus (metrics and alert-rule checks), nginx (reverse-proxy test).
+#   promtool + prometheus (metrics and alert-rule checks), nginx (reverse-proxy test),
+#   tesseract-ocr with English and Korean data (the OCR models read Debian's tessdata),
+#   kubectl (renders the Kubernetes manifests offline with its built-in kustomize).
 # Idempotent: does nothing when everything is present. Debian/Ubuntu (apt-get) only.
 set -euo pipefail
 
@@ -11,9 +13,14 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/
 have chromium || have chromium-browser || missing+=(chromium)
 { have promtool && have prometheus; } || missing+=(prometheus)
 have nginx || missing+=(nginx)
+have tesseract || missing+=(tesseract-ocr)
+for lang in eng kor; do
+  ls /usr/share/tesseract-ocr/*/tessdata/"$lang".traineddata >/dev/null 2>&1 || missing+=("tesseract-ocr-$lang")
+done
+have kubectl || missing+=(kubectl)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "system dependencies present: chromium, promtool, prometheus, nginx"
+  echo "system dependencies present: chromium, promtool, prometheus, nginx, tesseract (eng, kor), kubectl"
   exit 0
 fi
 
