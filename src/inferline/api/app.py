@@ -26,6 +26,7 @@ from inferline.api.routes import (
     events,
     health,
     jobs,
+    kserve,
     models,
     openai,
     ui,
@@ -93,7 +94,8 @@ def create_app(
     # hottest first: routes are matched in order.
     routers = [web_app.router for web_app in apps]
     routers += [
-        m.router for m in (openai, collections, chat, jobs, models, events, dashboard, health, ui)
+        m.router
+        for m in (openai, kserve, collections, chat, jobs, models, events, dashboard, health, ui)
     ]
     _refuse_duplicate_routes(routers)
     for router in routers:

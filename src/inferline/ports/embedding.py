@@ -33,7 +33,7 @@ class TextInput(ModelInput):
 class EmbeddingOutput(ModelOutput):
     """An L2-normalised embedding; `truncated` says the text was longer than the token limit."""
 
-    embedding: list[float]
+    embedding: list[float] = Field(json_schema_extra={"tensor_datatype": "FP32"})
     dim: int
     tokens: int = Field(description="Tokens the model read, special tokens included.")
     truncated: bool = Field(description="True when the text was cut at the model's token limit.")
