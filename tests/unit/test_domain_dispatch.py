@@ -121,19 +121,31 @@ async def test_only_the_lease_holder_sends_and_a_stale_holder_cannot_mark(
     await outbox.append(events(2, clock.now()))
     assert await second.dispatch_once() == 0  # the lock is held: it sends nothing
     assert len(broker.records) == 3
-    # d1 pauses past its lease; d2 takes over and sends what waits
+    # d1 pauses past its lease; d2 takes over; d1 knows it lost it and sends nothing
     clock.advance(first.config.lease_seconds + 1)
+    assert await second.ensure_lease()
+    assert await first.dispatch_once() == 0 and first.lease is None
     assert await second.dispatch_once() == 2
-    assert second.lease is not None and first.lease is not None
-    assert second.lease.token > first.lease.token
-    # d1 wakes up still believing it holds the lease: its send goes out, its mark does not
+    assert second.lease is not None
+    # d2 pauses during a send (after the broker's acknowledgement), past its lease;
+    # d1 takes over meanwhile, so d2's mark is refused by the fence
+    resumed = first
+
+    async def pause_past_the_lease(batch: list[PendingEvent]) -> None:
+        clock.advance(second.config.lease_seconds + 1)
+        assert await resumed.ensure_lease()
+
+    second.after_send = pause_past_the_lease
     await outbox.append(events(1, clock.now()))
-    assert await first.dispatch_once() == 0
-    assert first.lease is None  # it learnt that it lost the lease
+    stale_token = second.lease.token
+    assert await second.dispatch_once() == 0
+    assert second.lease is None  # it learnt that it lost the lease
+    assert first.lease is not None and first.lease.token > stale_token
     assert len(broker.records) == 6  # a duplicate send is possible, never a lost event
     assert (await outbox.backlog()).unsent == 1
-    assert await second.dispatch_once() == 1
+    assert await first.dispatch_once() == 1
     assert (await outbox.backlog()).unsent == 0
+    assert len(broker.records) == 7
 
 
 async def test_a_crash_between_send_and_mark_resends_and_the_consumer_applies_once(

@@ -130,6 +130,7 @@ class DomainEventDispatcher:
         self._renewer: asyncio.Task[None] | None = None
         self._pruned_at = 0.0
         self._measured_at = 0.0
+        self._lease_until = 0.0  # when the held lease ends unless renewed (self.clock)
 
     # -- lifecycle ----------------------------------------------------------------
     def wake(self) -> None:
@@ -162,8 +163,12 @@ class DomainEventDispatcher:
     async def ensure_lease(self) -> bool:
         """Hold the lease (acquire it when free); True when this dispatcher may send."""
         if self.lease is not None:
-            return True
+            if self.clock.now() < self._lease_until:
+                return True
+            # paused past its TTL without renewing (the renewal never ran): do not send
+            self._lose(self.lease, "it was not renewed within its TTL")
         config = self.config
+        asked_at = self.clock.now()
         lease = await self.lock.acquire(config.name, self.holder, config.lease_seconds)
         if lease is None:
             return False
@@ -176,6 +181,7 @@ class DomainEventDispatcher:
                 return False
         log.info("%s holds the %s lease (token %d)", self.holder, config.name, lease.token)
         self.lease = lease
+        self._lease_until = asked_at + config.lease_seconds
         self._set_leader(True)
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.create_task(self._renew(), name="domain-lease-renewal")
@@ -188,6 +194,7 @@ class DomainEventDispatcher:
             lease = self.lease
             if lease is None:
                 return
+            asked_at = self.clock.now()
             try:
                 kept = await self.lock.renew(lease, self.config.lease_seconds)
             except Exception as exc:
@@ -195,6 +202,8 @@ class DomainEventDispatcher:
                 continue  # try again; the fence protects the marks meanwhile
             if not kept:
                 self._lose(lease, "its lease ran out")
+            elif self.lease == lease:
+                self._lease_until = asked_at + self.config.lease_seconds
 
     def _lose(self, lease: Lease, why: str) -> None:
         if self.lease == lease:
