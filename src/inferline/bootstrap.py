@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from inferline.adapters.kafka.config import KafkaConfig
 from inferline.adapters.kafka.events import KafkaEventBus
@@ -352,7 +352,7 @@ class Container:
     workers: list[Worker] = field(default_factory=list)
     queue: JobQueue | None = None
     dispatcher: QueueDispatcher | None = None
-    domain_events: DomainEventDispatcher | None = None
+    domain_events_dispatcher: DomainEventDispatcher | None = None
     """The domain event outbox's dispatcher (relay role)."""
     streams: list[StreamIngest] = field(default_factory=list)
     stream_sink: StreamSink | None = None
@@ -395,8 +395,8 @@ class Container:
             await self.relay.start()
         if self.dispatcher is not None:
             await self.dispatcher.start()
-        if self.domain_events is not None:
-            await self.domain_events.start()
+        if self.domain_events_dispatcher is not None:
+            await self.domain_events_dispatcher.start()
         for route in self.streams:
             await route.start()
 
@@ -431,6 +431,10 @@ class Container:
     def relay_published(self) -> int | None:
         return self.relay.published if self.relay is not None else None
 
+    @property
+    def domain_events(self) -> dict[str, Any] | None:
+        return self.domain_events_dispatcher.status() if self.domain_events_dispatcher else None
+
     def connection_problems(self) -> list[str]:
         return self.connections.problems()
 
@@ -451,10 +455,10 @@ class Container:
         await self.monitor.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
-        if self.domain_events is not None:
-            await self.domain_events.stop()
-            await self.domain_events.lock.close()
-            await self.domain_events.sink.close()
+        if self.domain_events_dispatcher is not None:
+            await self.domain_events_dispatcher.stop()
+            await self.domain_events_dispatcher.lock.close()
+            await self.domain_events_dispatcher.sink.close()
         if self.relay is not None:
             await self.relay.stop()
         await self.connections.stop()
@@ -682,7 +686,7 @@ def _add_domain_events(container: Container, clock: Clock) -> None:
     dispatcher = build_domain_event_dispatcher(
         container.settings, store, metrics=container.metrics, clock=clock
     )
-    container.domain_events = dispatcher
+    container.domain_events_dispatcher = dispatcher
     sink, lock = dispatcher.sink, dispatcher.lock
     if not isinstance(sink, InProcessStreamSink):
         container.connections.add("domain-events", sink.start, sink.start)

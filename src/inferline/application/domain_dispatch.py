@@ -32,7 +32,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from inferline.application.resilience import describe
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
@@ -158,6 +158,16 @@ class DomainEventDispatcher:
     @property
     def is_leader(self) -> bool:
         return self.lease is not None
+
+    def status(self) -> dict[str, Any]:
+        """For `/health`: whether this process sends now, and what it did so far."""
+        return {
+            "leader": self.is_leader,
+            "token": self.lease.token if self.lease is not None else None,
+            "sent": self.sent,
+            "failed": self.failed,
+            "last_error": self.last_error,
+        }
 
     # -- the lease ------------------------------------------------------------------
     async def ensure_lease(self) -> bool:
