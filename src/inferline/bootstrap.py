@@ -30,7 +30,11 @@ from inferline.adapters.redis.events import RedisStreamEventBus
 from inferline.adapters.redis.locks import RedisLeaseLock
 from inferline.adapters.redis.queue import RedisStreamQueue
 from inferline.adapters.redis.streams import RedisStreamSink, RedisStreamSource
-from inferline.adapters.sql.domain_outbox import SqlDomainOutbox, append_domain_events
+from inferline.adapters.sql.domain_outbox import (
+    SqlDomainOutbox,
+    append_domain_events,
+    consume_domain_event_once,
+)
 from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.store import SqlJobStore
@@ -64,7 +68,7 @@ from inferline.ports.chat import ChatInferenceModel
 from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.dedupe import ProcessedEvents
-from inferline.ports.domain_events import DomainEventAppender, PendingEvent
+from inferline.ports.domain_events import ConsumedEvents, DomainEventAppender, PendingEvent
 from inferline.ports.events import EventBus
 from inferline.ports.llm import ChatModel
 from inferline.ports.locks import LeaseLock
@@ -244,6 +248,12 @@ def domain_event_appender() -> DomainEventAppender:
     """What an app's store calls inside its own transaction to add domain events to the
     outbox (`domain_outbox`, on the job store's database): hand it to the app's wiring."""
     return append_domain_events
+
+
+def domain_event_consumption() -> ConsumedEvents:
+    """What a consumer whose effect is a write to the job store's database calls in that
+    write's transaction to apply each domain event exactly once."""
+    return consume_domain_event_once
 
 
 def build_domain_event_sink(settings: Settings) -> StreamSink:

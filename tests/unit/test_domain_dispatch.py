@@ -226,3 +226,16 @@ async def test_a_consumer_that_fails_applies_the_event_at_the_next_delivery(
     assert await consumer(late) is Delivery.BUSY
     clock.advance(31)
     assert await consumer(late) is Delivery.APPLIED
+
+
+async def test_a_lock_counter_behind_the_outbox_is_raised_before_sending(
+    outbox: SqlDomainOutbox, clock: FakeClock
+) -> None:
+    """The lock's server lost its counter (Redis restarted empty): the first token it
+    hands out is older than one the outbox has seen, so the dispatcher lifts it first."""
+    await outbox.fence("domain-events", 41)
+    sink = InProcessStreamSink()
+    d = dispatcher(outbox, sink, InProcessLeaseLock(clock.now), clock)
+    await outbox.append(events(2, clock.now()))
+    assert await d.dispatch_once() == 2
+    assert d.lease is not None and d.lease.token == 42
