@@ -230,12 +230,13 @@ class DomainEventDispatcher:
     # -- one round ------------------------------------------------------------------
     async def dispatch_once(self) -> int:
         """Send one batch if this dispatcher holds the lease; returns events sent."""
+        now = self.clock.now()
+        await self._measure(now)  # every relay, so the gauges exist even without a sender
         if not await self.ensure_lease():
             return 0
         lease = self.lease
         assert lease is not None
-        now = self.clock.now()
-        await self._housekeeping(now)
+        await self._prune(now)
         batch = await self.outbox.due_events(self.config.batch_size, now)
         if not batch:
             return 0
@@ -288,13 +289,16 @@ class DomainEventDispatcher:
         base = min(config.retry_max_seconds, config.retry_base_seconds * 2 ** (failures - 1))
         return float(base * (0.5 + random.random() / 2))
 
-    async def _housekeeping(self, now: float) -> None:
-        """Prune sent events past the retention (every minute) and measure the backlog."""
+    async def _prune(self, now: float) -> None:
+        """Delete sent events past the retention (the holder, once a minute)."""
         if now - self._pruned_at >= self.config.prune_every_seconds:
             self._pruned_at = now
             deleted = await self.outbox.prune(now - self.config.retention_seconds)
             if deleted:
                 log.info("pruned %d domain events sent before the retention", deleted)
+
+    async def _measure(self, now: float) -> None:
+        """The backlog and lag gauges, every 5 s."""
         if self.metrics is not None and now - self._measured_at >= MEASURE_EVERY_SECONDS:
             self._measured_at = now
             backlog = await self.outbox.backlog()
