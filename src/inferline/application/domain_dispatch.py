@@ -182,13 +182,22 @@ class DomainEventDispatcher:
         lease = await self.lock.acquire(config.name, self.holder, config.lease_seconds)
         if lease is None:
             return False
-        newest = await self.outbox.fence(config.name, lease.token)
-        if newest > lease.token:  # the lock's counter is behind the outbox (Redis lost it)
-            await self.lock.raise_floor(config.name, newest)
-            await self.lock.release(lease)
-            lease = await self.lock.acquire(config.name, self.holder, config.lease_seconds)
-            if lease is None or await self.outbox.fence(config.name, lease.token) > lease.token:
-                return False
+        try:
+            newest = await self.outbox.fence(config.name, lease.token)
+            if newest > lease.token:  # the lock's counter is behind the outbox (Redis lost it)
+                await self.lock.raise_floor(config.name, newest)
+                await self.lock.release(lease)
+                lease = await self.lock.acquire(config.name, self.holder, config.lease_seconds)
+                if lease is None:
+                    return False
+                if await self.outbox.fence(config.name, lease.token) > lease.token:
+                    await self.lock.release(lease)
+                    return False
+        except BaseException:
+            if lease is not None:  # free it now rather than after its TTL
+                with contextlib.suppress(Exception):
+                    await self.lock.release(lease)
+            raise
         log.info("%s holds the %s lease (token %d)", self.holder, config.name, lease.token)
         self.lease = lease
         self._lease_until = asked_at + config.lease_seconds
