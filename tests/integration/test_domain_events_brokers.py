@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from inferline.adapters.kafka.config import KafkaConfig
 from inferline.adapters.kafka.streams import KafkaStreamSink
@@ -26,10 +27,12 @@ from inferline.ports.dedupe import Seen
 from inferline.ports.domain_events import FencedOut
 from inferline.ports.streams import OutRecord
 from inferline.testing import databases as dbs
+from inferline.testing.clock import FakeClock
 from inferline.testing.kafka import read_topic
 from inferline.testing.polling import poll_until_async
 from inferline.testing.server import sqlite_url
-from inferline.testing.services import PrivateKafka
+from inferline.testing.services import PrivateKafka, PrivateRedis
+from tests.support.requirements import missing
 
 REDIS = dbs.redis_url()
 
@@ -204,3 +207,63 @@ async def test_dispatch_to_the_kafka_broker_keyed_by_the_events_key(
         await dispatcher.stop()
         await sink.close()
         await lock.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    try:
+        server = PrivateRedis(tmp_path).start()
+    except FileNotFoundError as exc:
+        missing(str(exc))
+    yield server
+    server.stop()
+
+
+async def test_a_broker_outage_delays_events_and_loses_none(
+    outbox: SqlDomainOutbox, lock: RedisLeaseLock, private_redis: PrivateRedis
+) -> None:
+    clock = FakeClock(time.time())
+    sink = RedisStreamSink(private_redis.url, "app")
+    dispatcher = DomainEventDispatcher(outbox, sink, lock, holder="d", clock=clock)
+    sent = new_events(5)
+    try:
+        await outbox.append(sent)
+        private_redis.stop()  # the stream's server is down
+        assert await dispatcher.dispatch_once() == 0
+        row = await outbox.get(sent[0].id)
+        assert row is not None and row["attempts"] == 1 and row["sent_at"] is None
+        assert "Connection" in str(row["last_error"])
+        private_redis.start()  # back (empty)
+        assert await dispatcher.dispatch_once() == 0  # still waiting for its retry
+        clock.advance(dispatcher.config.retry_base_seconds)  # the longest first wait
+        assert await dispatcher.dispatch_once() == 5
+        assert await sink.client.xlen("app:domain.user-preference-updated") == 5
+    finally:
+        await dispatcher.stop()
+        await sink.close()
+
+
+async def test_a_lock_server_that_lost_its_counter_never_reissues_an_old_token(
+    outbox: SqlDomainOutbox, private_redis: PrivateRedis, redis_prefix: str
+) -> None:
+    lock = RedisLeaseLock(private_redis.url, "app")
+    sink = RedisStreamSink(REDIS, redis_prefix)
+    try:
+        first = DomainEventDispatcher(outbox, sink, lock, holder="first")
+        for _ in range(3):  # tokens 1, 2, 3, each presented to the outbox
+            assert await first.ensure_lease()
+            await first.stop()
+        private_redis.stop()
+        private_redis.start()  # the lock's Redis comes back empty: its counter is 0
+        second = DomainEventDispatcher(outbox, sink, lock, holder="second")
+        await outbox.append(new_events(1))
+        try:
+            sent = await second.dispatch_once()
+        except RedisConnectionError:  # a pooled connection to the old server, once
+            sent = await second.dispatch_once()  # (the relay's loop retries the same way)
+        assert sent == 1
+        assert second.lease is not None and second.lease.token == 4
+        await second.stop()
+    finally:
+        await lock.close()
+        await sink.close()

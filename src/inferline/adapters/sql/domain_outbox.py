@@ -59,7 +59,8 @@ def domain_event_values(event: DomainEvent) -> dict[str, Any]:
         "payload": event.payload,
         "occurred_at": event.occurred_at,
         "attempts": 0,
-        "next_attempt_at": event.occurred_at,
+        # due at once, whatever the writer's clock said (a clock ahead must not delay it)
+        "next_attempt_at": 0.0,
         "sent_at": None,
         "last_error": None,
     }
