@@ -5,6 +5,7 @@ acknowledgement, fencing, retention, and an idempotent consumer."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -51,9 +52,22 @@ def dispatcher(
     metrics: Metrics | None = None,
 ) -> DomainEventDispatcher:
     config = DispatcherConfig(retry_base_seconds=1.0, retry_max_seconds=8.0, retention_seconds=3600)
-    return DomainEventDispatcher(
+    made = DomainEventDispatcher(
         outbox, sink, lock, holder=holder, config=config, clock=clock, metrics=metrics
     )
+    MADE.append(made)
+    return made
+
+
+MADE: list[DomainEventDispatcher] = []
+
+
+@pytest.fixture(autouse=True)
+async def stop_dispatchers() -> AsyncIterator[None]:
+    """Stop every dispatcher a test made (their lease renewal tasks)."""
+    yield
+    while MADE:
+        await MADE.pop().stop()
 
 
 @pytest.fixture

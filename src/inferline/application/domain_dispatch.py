@@ -123,7 +123,6 @@ class DomainEventDispatcher:
         self.lease: Lease | None = None
         self.sent = 0
         self.failed = 0
-        self.duplicates_marked = 0
         self.last_error: str | None = None
         self._woken = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -264,7 +263,6 @@ class DomainEventDispatcher:
             self._lose(lease, str(exc))
             return 0
         self.sent += len(batch)
-        self.duplicates_marked += sum(1 for p in batch if p.attempts > 0)
         if self.metrics is not None:
             for pending in batch:
                 self.metrics.domain_events_sent.labels(pending.event.type).inc()
