@@ -285,15 +285,23 @@ def build_processed_events(settings: Settings) -> ProcessedEvents:
 
 def _pause_after_send(path: str) -> AfterSend:
     """Tests only (`INFERLINE_DOMAIN_EVENTS_PAUSE_AFTER_SEND`): after an acknowledged send,
-    write the batch's ids to `path` and never mark them (the test kills the process)."""
+    write the batch's ids to `path`, then wait until the file `<path>.resume` exists
+    (for ever when it never does: the test kills the process there)."""
 
     async def pause(batch: list[PendingEvent]) -> None:
         ids = "\n".join(p.event.id for p in batch)
         await asyncio.to_thread(Path(path).write_text, ids + "\n")
         log.warning("paused after sending %d domain events (a test's setting)", len(batch))
-        await asyncio.Event().wait()
+        await asyncio.to_thread(_wait_for_file, Path(path + ".resume"))
 
     return pause
+
+
+def _wait_for_file(path: Path) -> None:
+    """Block (a thread) until `path` exists, then remove it."""
+    while not path.exists():
+        time.sleep(0.05)
+    path.unlink()
 
 
 def build_domain_event_dispatcher(

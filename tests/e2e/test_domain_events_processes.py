@@ -5,6 +5,7 @@ holder is taken over and stays a follower, a killed one is taken over after the 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -221,3 +222,37 @@ async def test_one_of_two_relays_sends_a_paused_holder_is_fenced_a_killed_one_re
     assert await redis.xlen(stream) == 70  # each event once: the frozen one sent nothing
     applied, _ = await consume_all(redis_prefix, 70)
     assert len(applied) == len(set(applied)) == 70
+
+
+async def test_a_relay_frozen_between_send_and_mark_is_refused_its_mark_by_the_fence(
+    outbox: SqlDomainOutbox, relays: Any, redis: Redis, redis_prefix: str, tmp_path: Path
+) -> None:
+    events = orders(12)
+    await outbox.append(events)
+    paused = tmp_path / "paused-after-send"
+    stale = relays("stale", domain_events_pause_after_send=str(paused))
+    await poll_until_async(
+        paused.exists, "the relay sent a batch and paused", timeout=PROCESS_START_TIMEOUT
+    )
+    os.kill(pid(stale), signal.SIGSTOP)  # frozen between the acknowledgement and the mark
+    successor = relays("successor")
+    await poll_until_async(
+        lambda: unsent(outbox),
+        "the successor sent and marked the batch",
+        timeout=PROCESS_START_TIMEOUT,
+        accept=lambda n: n == 0,
+    )
+    assert await holder_pid(redis, redis_prefix) == pid(successor)
+    await asyncio.to_thread(Path(f"{paused}.resume").touch)
+    os.kill(pid(stale), signal.SIGCONT)  # it goes on to mark under its old token
+    log = await poll_until_async(
+        lambda: stale.log_tail(400),
+        "the stale relay's mark refused",
+        timeout=30,
+        accept=lambda text: "was refused" in text,
+    )
+    assert "fencing token 1 is older than 2" in log
+    assert await holder_pid(redis, redis_prefix) == pid(successor)
+    assert await redis.xlen(f"{redis_prefix}:{TOPIC}") == 24  # the batch twice, at least once
+    applied, _ = await consume_all(redis_prefix, 24)
+    assert sorted(applied) == sorted(e.id for e in events)

@@ -260,6 +260,7 @@ class DomainEventDispatcher:
                 lease.name, lease.token, [p.event.id for p in batch], self.clock.now()
             )
         except FencedOut as exc:
+            log.warning("marking %d sent domain events was refused: %s", len(batch), exc)
             self._lose(lease, str(exc))
             return 0
         self.sent += len(batch)

@@ -234,7 +234,8 @@ class Settings(BaseSettings):
 
     domain_events_pause_after_send: str | None = None
     """Tests only: a file path. After a batch was acknowledged and before it is marked,
-    the dispatcher writes the batch's event ids there and waits for ever (a test kills it)."""
+    the dispatcher writes the batch's event ids there and waits until `<path>.resume`
+    exists (a test kills it there, or freezes it and lets it go on)."""
 
     llm_url: str | None = None
     """An OpenAI-compatible endpoint (`https://…/v1`: OpenAI, vLLM, Ollama, llama.cpp's
