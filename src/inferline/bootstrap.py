@@ -36,6 +36,7 @@ from inferline.adapters.sql.domain_outbox import (
     consume_domain_event_once,
 )
 from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.locks import SqlLeaseLock
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
@@ -267,11 +268,14 @@ def build_domain_event_sink(settings: Settings) -> StreamSink:
     return InProcessStreamSink()
 
 
-def build_lease_lock(settings: Settings) -> LeaseLock:
-    """The domain event dispatcher's lock: Redis when one is configured, else in-process."""
+def build_lease_lock(settings: Settings, store: SqlJobStore) -> LeaseLock:
+    """The domain event dispatcher's lock: Redis when one is configured, else a row in
+    the job store's database (`sql://`), or this process only (`memory://`)."""
     url = settings.domain_events_lock()
     if url.startswith(("redis:", "rediss:")):
         return RedisLeaseLock(url, settings.redis_prefix)
+    if url.startswith("sql:"):
+        return SqlLeaseLock(store)
     return InProcessLeaseLock()
 
 
@@ -317,7 +321,7 @@ def build_domain_event_dispatcher(
     return DomainEventDispatcher(
         SqlDomainOutbox(store),
         sink if sink is not None else build_domain_event_sink(settings),
-        build_lease_lock(settings),
+        build_lease_lock(settings, store),
         holder=new_worker_id(),
         config=DispatcherConfig(
             batch_size=settings.domain_events_batch_size,

@@ -13,6 +13,7 @@ from sqlalchemy import insert
 from inferline.adapters.memory.locks import InProcessLeaseLock
 from inferline.adapters.memory.streams import InProcessStreamSink
 from inferline.adapters.redis.locks import RedisLeaseLock
+from inferline.adapters.sql.locks import SqlLeaseLock
 from inferline.adapters.sql.schema import workers
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.api.presenters import health_view
@@ -37,7 +38,7 @@ async def test_an_embedded_relay_dispatches_what_an_apps_transaction_appended(
     dispatcher = container.domain_events_dispatcher
     assert dispatcher is not None
     assert isinstance(dispatcher.sink, InProcessStreamSink)
-    assert isinstance(dispatcher.lock, InProcessLeaseLock)
+    assert isinstance(dispatcher.lock, SqlLeaseLock)  # no Redis: a row in the database
     received: list[OutRecord] = []
 
     async def subscriber(record: OutRecord) -> None:
@@ -73,11 +74,14 @@ async def test_an_embedded_relay_dispatches_what_an_apps_transaction_appended(
         await container.stop()
 
 
-def test_the_lock_is_on_redis_when_redis_is_configured() -> None:
+def test_the_lock_is_on_redis_when_redis_is_configured(db_url: str) -> None:
     redis = "redis://127.0.0.1:6379/0"
-    assert isinstance(build_lease_lock(Settings(cache_url=redis)), RedisLeaseLock)
-    assert isinstance(build_lease_lock(Settings(domain_events_url=redis)), RedisLeaseLock)
-    assert isinstance(build_lease_lock(Settings()), InProcessLeaseLock)
+    store = SqlJobStore(db_url)
+    assert isinstance(build_lease_lock(Settings(cache_url=redis), store), RedisLeaseLock)
+    assert isinstance(build_lease_lock(Settings(domain_events_url=redis), store), RedisLeaseLock)
+    assert isinstance(build_lease_lock(Settings(), store), SqlLeaseLock)
+    memory = Settings(domain_events_lock_url="memory://")
+    assert isinstance(build_lease_lock(memory, store), InProcessLeaseLock)
     assert (
         Settings(events_url="kafka://127.0.0.1:9092")
         .domain_events_broker_url()

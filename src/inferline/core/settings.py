@@ -224,9 +224,9 @@ class Settings(BaseSettings):
     """The longest wait between two sends of one event."""
 
     domain_events_lock_url: str | None = None
-    """The dispatcher's lock (one sender across processes, fenced): `redis://…`, or
-    `memory://` (one process). Unset: the first Redis URL among the domain events, events,
-    queue and cache URLs, else `memory://`."""
+    """The dispatcher's lock (one sender across processes, fenced): `redis://…`; `sql://`
+    (a row in the job store's database); `memory://` (this process only). Unset: the
+    first Redis URL among the domain events, events, queue and cache URLs, else `sql://`."""
 
     domain_events_lease_seconds: float = Field(default=10.0, ge=0.3, le=600)
     """The dispatcher's lease: renewed every third of it; another process takes over
@@ -345,7 +345,7 @@ class Settings(BaseSettings):
     def _known_domain_events(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        return _check_scheme(value, ("memory", "redis", "rediss", "kafka"), "domain events")
+        return _check_scheme(value, ("memory", "sql", "redis", "rediss", "kafka"), "domain events")
 
     def domain_events_broker_url(self) -> str:
         """Where domain events go: `domain_events_url`, else the streams broker, else memory."""
@@ -363,12 +363,14 @@ class Settings(BaseSettings):
         ):
             if urlsplit(url).scheme in ("redis", "rediss"):
                 return url
-        return "memory://"
+        return "sql://"
 
     @model_validator(mode="after")
-    def _domain_events_lock_is_redis_or_memory(self) -> Settings:
+    def _domain_events_urls_fit(self) -> Settings:
         if urlsplit(self.domain_events_lock()).scheme == "kafka":
-            raise ValueError("domain_events_lock_url must be redis://… or memory://")
+            raise ValueError("domain_events_lock_url must be redis://…, sql:// or memory://")
+        if urlsplit(self.domain_events_broker_url()).scheme == "sql":
+            raise ValueError("domain_events_url must be kafka://…, redis://… or memory://")
         return self
 
     @model_validator(mode="after")

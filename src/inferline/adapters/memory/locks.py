@@ -1,9 +1,9 @@
-"""The lease lock in one process (embedded mode, no Redis): `LeaseLock` on a dict.
+"""The lease lock in one process: `LeaseLock` on a dict.
 
-Only the tasks of this process are kept apart: two processes on one SQLite file each
-have their own. Their dispatchers then both send (duplicates, never losses: consumers
-deduplicate) and the outbox's fence lets only the newer token mark. Run one relay per
-database, or give the lock a Redis URL, to have a single sender.
+Only the tasks of this process are kept apart (`INFERLINE_DOMAIN_EVENTS_LOCK_URL=memory://`):
+two processes each have their own, and their dispatchers both send (duplicates, never
+losses: consumers deduplicate). The default without Redis is the database's lock
+(`adapters/sql/locks.py`), which every process shares.
 """
 
 from __future__ import annotations

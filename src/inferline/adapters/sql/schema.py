@@ -137,3 +137,15 @@ domain_events_consumed = Table(
     Column("consumed_at", TimeType, nullable=False),
     Index("ix_domain_events_consumed_at", "consumed_at"),
 )
+
+# Lease locks in the database (`adapters/sql/locks.py`): one row per lock name, with its
+# holder, when its lease ends and the fencing token of the last acquisition. The lock of
+# deployments without Redis (every process shares the database).
+lease_locks = Table(
+    "lease_locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(255), nullable=True),
+    Column("token", BigInteger, nullable=False),
+    Column("lease_until", TimeType, nullable=False),
+)

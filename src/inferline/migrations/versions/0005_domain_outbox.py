@@ -48,6 +48,14 @@ def upgrade() -> None:
         sa.Column("consumed_at", TimeType, nullable=False),
     )
     op.create_index("ix_domain_events_consumed_at", "domain_events_consumed", ["consumed_at"])
+    # Lease locks in the database: the dispatcher's lock where there is no Redis.
+    op.create_table(
+        "lease_locks",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("holder", sa.String(255), nullable=True),
+        sa.Column("token", sa.BigInteger, nullable=False),
+        sa.Column("lease_until", TimeType, nullable=False),
+    )
     op.create_table(
         "domain_outbox_fence",
         sa.Column("name", sa.String(64), primary_key=True),
@@ -57,5 +65,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("domain_outbox_fence")
+    op.drop_table("lease_locks")
     op.drop_table("domain_events_consumed")
     op.drop_table("domain_outbox")
