@@ -95,3 +95,57 @@ queue_locks = Table(
     metadata,
     Column("model", String(128), primary_key=True),
 )
+
+# The transactional outbox of domain events (apps' facts, `domain/domain_events.py`):
+# written with the change that causes them, sent to the event stream by the domain event
+# dispatcher (`application/domain_dispatch.py`), deleted a retention after they were sent.
+domain_outbox = Table(
+    "domain_outbox",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("type", String(100), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("payload", JsonType, nullable=False),
+    Column("occurred_at", TimeType, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TimeType, nullable=False),
+    Column("sent_at", TimeType, nullable=True),
+    Column("last_error", Text, nullable=True),
+    # the dispatcher's read: unsent events in seq order (an ordered scan that stops at
+    # the batch size; events still waiting for a retry are skipped on the way)
+    Index("ix_domain_outbox_unsent", "sent_at", "seq"),
+)
+
+# The highest fencing token a dispatcher presented (one row per dispatcher name): the
+# outbox refuses to mark events sent under a lower token, in the mark's own transaction.
+domain_outbox_fence = Table(
+    "domain_outbox_fence",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("token", BigInteger, nullable=False),
+)
+
+# Which consumer applied which domain event, written in the consumer's own transaction
+# (`consume_domain_event_once`): a database effect of an event then happens exactly once.
+domain_events_consumed = Table(
+    "domain_events_consumed",
+    metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("event_id", String(32), primary_key=True),
+    Column("consumed_at", TimeType, nullable=False),
+    Index("ix_domain_events_consumed_at", "consumed_at"),
+)
+
+# Lease locks in the database (`adapters/sql/locks.py`): one row per lock name, with its
+# holder, when its lease ends and the fencing token of the last acquisition. The lock of
+# deployments without Redis (every process shares the database).
+lease_locks = Table(
+    "lease_locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(255), nullable=True),
+    Column("token", BigInteger, nullable=False),
+    Column("lease_until", TimeType, nullable=False),
+)
