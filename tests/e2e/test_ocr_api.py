@@ -151,7 +151,9 @@ def test_unwritable_blob_store_is_503_and_named_then_recovers(
     finally:
         folder.unlink()
         saved.rename(folder)
-    poll_until(lambda: client.get("/readyz"), "ready again", timeout=30, accept=lambda r: r.is_success)
+    poll_until(
+        lambda: client.get("/readyz"), "ready again", timeout=30, accept=lambda r: r.is_success
+    )
     again = client.post("/api/v1/ocr/jobs", **upload(png(ENGLISH_LINES[:1])))
     assert again.status_code == 202
     assert wait_for_job(client, again.json()["job_id"])["status"] == "succeeded"
