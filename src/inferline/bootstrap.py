@@ -68,7 +68,7 @@ from inferline.ports.queue import JobQueue
 from inferline.ports.store import JobStore
 from inferline.ports.streams import StreamSink, StreamSource
 from inferline.ports.vectors import VectorIndex
-from inferline.runtime.connections import Connections
+from inferline.runtime.connections import Connections, Dependency
 from inferline.runtime.dispatch import QueueDispatcher
 from inferline.runtime.monitor import QueueMonitor
 from inferline.runtime.registry import ModelRegistry
@@ -554,7 +554,23 @@ def build_container(
         container.add_app_service("news", _news(container, roles))
     if roles & {Role.API, Role.WORKER} and registry.names():
         container.add_app_service("ocr", _ocr(container, blobs, roles, clock))
+    _export_dependencies(container)
     return container
+
+
+def _export_dependencies(container: Container) -> None:
+    """`inferline_dependency_up{dependency}`: what `/readyz` says of each server, for alerts."""
+    gauge = container.metrics.dependency_up
+    monitor = container.monitor
+    for dependency in container.connections.dependencies:
+
+        def up(dependency: Dependency = dependency) -> float:
+            fine = dependency.connected and dependency.error is None
+            if dependency.name == "database":
+                fine = fine and monitor.database_ok
+            return 1.0 if fine else 0.0
+
+        gauge.labels(dependency.name).set_function(up)
 
 
 def _ocr(container: Container, blobs: BlobStore, roles: frozenset[Role], clock: Clock) -> OcrApp:

@@ -16,6 +16,7 @@ import pytest
 from inferline.testing.documents import ENGLISH_LINES, encode, png, render
 from inferline.testing.polling import poll_until
 from inferline.testing.server import ServerProcess, free_port, http_server, sqlite_url, wait_for_job
+from tests.support.servers import metric_value
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "scripts" / "smoke_test.sh"
@@ -147,6 +148,9 @@ def test_unwritable_blob_store_is_503_and_named_then_recovers(
             accept=lambda r: r.status_code == 503 and "ocr:" in r.text,
         )
         assert "blob store" in not_ready.text
+        metrics = client.get("/metrics").text  # what InferlineDependencyDown alerts on
+        assert metric_value(metrics, "inferline_dependency_up", dependency="ocr") == 0
+        assert metric_value(metrics, "inferline_dependency_up", dependency="database") == 1
         assert client.post("/api/v1/ocr", **upload(png(ENGLISH_LINES[:1]))).status_code == 200
     finally:
         folder.unlink()
@@ -179,6 +183,8 @@ def test_a_model_that_cannot_load_is_named_until_fixed(tmp_path: Path) -> None:
             assert answer.status_code == 503
             refused = client.post("/api/v1/ocr", **upload(png(["x"])))
             assert refused.status_code == 503, refused.text
+            metrics = client.get("/metrics").text  # what InferlineModelNotLoaded alerts on
+            assert metric_value(metrics, "inferline_model_loaded", model="ocr-tesseract") == 0
     finally:
         process.stop()
     shutil.rmtree(broken)

@@ -116,6 +116,7 @@ class ModelServer:
             await asyncio.to_thread(_load_and_warm, instance)
         except Exception as exc:
             served.load_error = f"{type(exc).__name__}: {exc}"
+            self.metrics.model_loaded.labels(served.name).set(0)  # alerts see the failure
             log.exception("model %s failed to load", served.name)
             return
         served.instance = instance
