@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from inferline.adapters.blobs.files import FileBlobStore
-from inferline.core.settings import Settings
+from inferline.core.settings import BatchingOverride, Settings
 from inferline.domain.errors import InvalidInput
 from inferline.models.ocr_rapid import RapidOCR
 from inferline.models.ocr_tesseract import TesseractOCR
@@ -101,7 +101,9 @@ def test_the_profile_chooses_the_strategy(model: type[OcrModel]) -> None:
     assert batched.strategy == "batched"
     assert batched.max_batch_size > 1
     assert batched.profile == "batched"
-    override = Settings(profile="standard", batching={model.name: {"max_batch_size": 3}})
+    override = Settings(
+        profile="standard", batching={model.name: BatchingOverride(max_batch_size=3)}
+    )
     assert batching_config(model, override).max_batch_size == 3
 
 

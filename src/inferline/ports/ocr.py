@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -86,7 +86,8 @@ class OcrModel(InferenceModel):
 
     input_schema = OcrInput
     output_schema = OcrOutput
-    languages: ClassVar[tuple[str, ...]] = ("eng", "kor", "eng+kor")
+    languages: tuple[str, ...] = ("eng", "kor", "eng+kor")
+    """What the model reads (an instance may narrow it to the data it finds at load)."""
 
     def __init__(
         self, blobs: BlobStore | None = None, limits: DocumentLimits | None = None
