@@ -64,6 +64,7 @@ from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.events import EventBus
 from inferline.ports.llm import ChatModel
 from inferline.ports.model import InferenceModel
+from inferline.ports.ocr import OcrModel
 from inferline.ports.queue import JobQueue
 from inferline.ports.store import JobStore
 from inferline.ports.streams import StreamSink, StreamSource
@@ -552,7 +553,8 @@ def build_container(
             container.workers.append(worker)
     if roles & {Role.API, Role.STREAMS}:
         container.add_app_service("news", _news(container, roles))
-    if roles & {Role.API, Role.WORKER} and registry.names():
+    serves_ocr = any(issubclass(registry.get(name), OcrModel) for name in registry.names())
+    if roles & {Role.API, Role.WORKER} and serves_ocr:
         container.add_app_service("ocr", _ocr(container, blobs, roles, clock))
     _export_dependencies(container)
     return container

@@ -97,7 +97,8 @@ def inspect(data: bytes, limits: DocumentLimits, pages: list[int] | None = None)
 
 
 def load_pages(data: bytes, limits: DocumentLimits, pages: list[int] | None = None) -> list[Page]:
-    """The pages to read, decoded (grayscale or RGB), within the limits."""
+    """The pages to read, decoded (grayscale or RGB), within the limits; each knows its
+    1-based number in the document (`page_number(page)`)."""
     if len(data) > limits.max_bytes:
         raise DocumentProblem(
             "too_many_bytes", f"the file has {len(data)} bytes; the limit is {limits.max_bytes}"
@@ -108,6 +109,16 @@ def load_pages(data: bytes, limits: DocumentLimits, pages: list[int] | None = No
     if fmt == "pdf":
         return _pdf_pages(data, limits, pages)
     return _image_pages(data, fmt, limits, pages)
+
+
+def page_number(page: Page) -> int:
+    """The page's 1-based number in its document."""
+    return int(page.info.get("page_number", 1))
+
+
+def _numbered(page: Page, number: int) -> Page:
+    page.info["page_number"] = number
+    return page
 
 
 def _selected(pages: list[int] | None, count: int, limits: DocumentLimits) -> list[int]:
@@ -150,7 +161,7 @@ def _image_pages(
                     continue
                 _check_pixels(frame.width, frame.height, index, limits)
                 frame.load()
-                out.append(_normalised(frame))
+                out.append(_numbered(_normalised(frame), index))
             by_number = dict(zip(sorted(set(wanted)), out, strict=False))
             return [by_number[p] for p in wanted]
     except DocumentProblem:
@@ -188,7 +199,7 @@ def _pdf_pages(data: bytes, limits: DocumentLimits, pages: list[int] | None) -> 
                 width, height = page.get_size()
                 _check_pixels(round(width * scale), round(height * scale), number, limits)
                 bitmap = page.render(scale=scale, grayscale=True)
-                out.append(bitmap.to_pil().convert("L"))
+                out.append(_numbered(bitmap.to_pil().convert("L"), number))
             return out
         except pypdfium2.PdfiumError as exc:
             raise DocumentProblem("corrupt", f"the PDF cannot be rendered: {exc}") from None

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from inferline.core.documents import Page
+from inferline.core.documents import Page, page_number
 from inferline.ports.ocr import OcrInput, OcrLine, OcrModel
 
 MIN_SCORE = 0.5  # RapidOCR's own text_score: lines below it are dropped
@@ -84,10 +84,10 @@ class RapidOCR(OcrModel):
         crops: list[np.ndarray] = []
         owners: list[tuple[int, int, list[int]]] = []  # (document, page, box) of each crop
         for doc_index, pages in enumerate(documents):
-            for number, page in enumerate(pages, 1):
+            for page in pages:
                 for crop, box in self._detect(engine, page):
                     crops.append(crop)
-                    owners.append((doc_index, number, box))
+                    owners.append((doc_index, page_number(page), box))
         found: list[list[OcrLine]] = [[] for _ in documents]
         if not crops:
             return found

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from inferline.core.documents import Page
+from inferline.core.documents import Page, page_number
 from inferline.ports.ocr import OcrInput, OcrLine, OcrModel, PerThread
 
 TESSDATA_DIRS = (
@@ -101,8 +101,8 @@ class TesseractOCR(OcrModel):
         return [
             [
                 line
-                for number, page in enumerate(pages, 1)
-                for line in self._read(page, item.lang, item.layout, number)
+                for page in pages
+                for line in self._read(page, item.lang, item.layout, page_number(page))
             ]
             for pages, item in zip(documents, inputs, strict=True)
         ]

@@ -14,7 +14,13 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from inferline.core.documents import DocumentLimits, DocumentProblem, Page, load_pages
+from inferline.core.documents import (
+    DocumentLimits,
+    DocumentProblem,
+    Page,
+    load_pages,
+    page_number,
+)
 from inferline.domain.errors import InvalidInput, PayloadTooLarge
 from inferline.ports.blobs import BlobNotFound, BlobStore
 from inferline.ports.model import InferenceModel, ModelInput, ModelOutput
@@ -62,8 +68,9 @@ class OcrInput(ModelInput):
 
 
 class OcrLine(ModelOutput):
-    """One recognised line: its text, confidence (0 to 1) and box [x0, y0, x1, y1] in
-    pixels of its page (PDF pages rendered at the model's DPI)."""
+    """One recognised line: its text, confidence (0 to 1), box [x0, y0, x1, y1] in
+    pixels of its page (PDF pages rendered at the model's DPI) and the page's number in
+    the document."""
 
     text: str
     confidence: float
@@ -126,7 +133,7 @@ class OcrModel(InferenceModel):
         for pages, found in zip(documents, lines, strict=True):
             outputs.append(
                 OcrOutput(
-                    text=join_text(found, len(pages)),
+                    text=join_text(found, [page_number(p) for p in pages]),
                     lines=found,
                     pages=len(pages),
                     timing_ms=round(elapsed, 2),
@@ -151,12 +158,12 @@ def document_error(problem: DocumentProblem) -> InvalidInput | PayloadTooLarge:
     return InvalidInput(problem.message, details=details)
 
 
-def join_text(lines: list[OcrLine], pages: int) -> str:
-    """Lines joined by newlines, pages by a form feed."""
-    by_page: list[list[str]] = [[] for _ in range(pages)]
+def join_text(lines: list[OcrLine], numbers: list[int]) -> str:
+    """Lines joined by newlines, pages (in the order read) by a form feed."""
+    by_page: dict[int, list[str]] = {number: [] for number in numbers}
     for line in lines:
-        by_page[line.page - 1].append(line.text)
-    return "\f".join("\n".join(page) for page in by_page)
+        by_page.setdefault(line.page, []).append(line.text)
+    return "\f".join("\n".join(texts) for texts in by_page.values())
 
 
 class PerThread:

@@ -27,7 +27,7 @@ async def get_ocr(request: Request) -> OcrApp:
     """The process's OCR service (blob store, limits)."""
     ocr: OcrApp | None = getattr(request.app.state, "ocr", None)
     if ocr is None:
-        raise Unavailable("OCR is not configured in this process")
+        raise Unavailable("this process serves no OCR model (see INFERLINE_MODELS)")
     return ocr
 
 

@@ -9,7 +9,7 @@ class OcrLineBody(BaseModel):
     text: str
     confidence: float = Field(description="0 to 1.")
     box: list[int] = Field(description="[x0, y0, x1, y1] in pixels of the page.")
-    page: int = Field(description="1-based page of the document (as read, after `pages`).")
+    page: int = Field(description="The line's page: its 1-based number in the document.")
 
 
 class OcrResponse(BaseModel):
