@@ -21,7 +21,7 @@ from inferline.core.documents import (
     load_pages,
     page_number,
 )
-from inferline.domain.errors import InvalidInput, PayloadTooLarge
+from inferline.domain.errors import InvalidInput, PayloadTooLarge, Unavailable
 from inferline.ports.blobs import BlobNotFound, BlobStore
 from inferline.ports.model import InferenceModel, ModelInput, ModelOutput
 
@@ -111,8 +111,8 @@ class OcrModel(InferenceModel):
             )
         data = item.image
         if data is None:
-            if self.blobs is None:
-                raise InvalidInput(f"model {self.name} has no blob store to read {item.blob}")
+            if self.blobs is None:  # a deployment error, not the input's: retried
+                raise Unavailable(f"model {self.name} has no blob store to read {item.blob}")
             try:
                 data = self.blobs.get(item.blob or "")
             except BlobNotFound:
@@ -125,11 +125,11 @@ class OcrModel(InferenceModel):
             raise document_error(exc) from None
 
     def predict_batch(self, inputs: list[OcrInput]) -> list[OcrOutput]:
-        started = [time.perf_counter()]
+        started = time.perf_counter()
         documents = [self.document(item) for item in inputs]
         lines = self.read_documents(documents, inputs)
         outputs = []
-        elapsed = (time.perf_counter() - started[0]) * 1000 / max(1, len(inputs))
+        elapsed = (time.perf_counter() - started) * 1000 / max(1, len(inputs))
         for pages, found in zip(documents, lines, strict=True):
             outputs.append(
                 OcrOutput(

@@ -17,7 +17,9 @@ from inferline.domain.errors import PayloadTooLarge, Unavailable
 from inferline.ports.ocr import document_error
 
 router = APIRouter(
-    prefix="/api/v1/ocr", tags=["source S1: OCR"], responses=error_responses(400, 404, 413, 422, 503)
+    prefix="/api/v1/ocr",
+    tags=["source S1: OCR"],
+    responses=error_responses(400, 404, 413, 422, 503),
 )
 
 Lang = Literal["eng", "kor", "eng+kor"]
