@@ -31,6 +31,7 @@ KEY = "ocr/default/01890a5d-ac96-774b-bcce-b302099a8057/" + "ab" * 16
 def tesseract() -> TesseractOCR:
     model = TesseractOCR()
     model.load()
+    model.warmup()
     return model
 
 
@@ -54,6 +55,7 @@ def test_tesseract_reads_english_and_korean(tesseract: TesseractOCR) -> None:
     assert cer("\n".join(ENGLISH_LINES), out_en.text) <= 0.01
     assert cer("\n".join(KOREAN_LINES), out_ko.text) <= 0.03  # the pangram's rare syllable
     assert [line.text for line in out_en.lines] == ENGLISH_LINES
+    assert tesseract._engines.built == len(tesseract.languages)  # built at warm-up, reused
     first = out_en.lines[0]
     assert 0.8 < first.confidence <= 1
     assert first.box[0] < first.box[2] and first.box[1] < first.box[3]

@@ -1,10 +1,11 @@
 """Tesseract 5 OCR (`ocr-tesseract`): libtesseract from the `tesserocr` wheel, reading the
 system's tessdata (Debian `tesseract-ocr-eng`, `tesseract-ocr-kor`).
 
-Engines are expensive to build (~0.1-0.3 s) and not thread-safe, so each batcher
-thread keeps one engine per language and reuses it. `OMP_THREAD_LIMIT=1` is set before
-libtesseract loads: its OpenMP threads make a small page 4-10x slower on few cores.
-Parallelism comes from the batcher instead: the `batched` profile runs several
+Engines are expensive to build (~0.1-0.5 s) and not thread-safe, so they are pooled
+per language and layout: a batch takes an idle one (or builds one) and gives it back;
+the warm-up builds one of each language, so first requests do not pay for it.
+`OMP_THREAD_LIMIT=1` is set before libtesseract loads: its OpenMP threads make a small
+page 4-10x slower on few cores. Parallelism comes from the batcher instead: the `batched` profile runs several
 batches at once, one engine each (tesserocr releases the GIL while it recognises).
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from inferline.core.documents import Page, page_number
-from inferline.ports.ocr import OcrInput, OcrLine, OcrModel, PerThread
+from inferline.ports.ocr import EnginePool, OcrInput, OcrLine, OcrModel
 
 TESSDATA_DIRS = (
     "/usr/share/tesseract-ocr/5/tessdata",
@@ -74,26 +75,24 @@ class TesseractOCR(OcrModel):
             lang for lang in ("eng", "kor", "eng+kor") if set(lang.split("+")) <= available
         )
         self._folder = folder
-        self._engines = PerThread()
+        self._engines = EnginePool()
 
     def warmup(self) -> None:
         from PIL import Image, ImageDraw
 
         image = Image.new("L", (160, 40), 255)
         ImageDraw.Draw(image).text((8, 12), "warm up", fill=0)
-        self._read(image, "eng", "block", 1)
+        for lang in self.languages:
+            self._read(image, lang, "block", 1)
 
-    def _engine(self, lang: str, layout: str) -> Any:
+    def _build(self, lang: str, layout: str) -> Any:
         import tesserocr
 
-        def build() -> Any:
-            psm = tesserocr.PSM.SINGLE_BLOCK if layout == "block" else tesserocr.PSM.AUTO
-            api = tesserocr.PyTessBaseAPI(path=self._folder + "/", lang=lang, psm=psm)
-            # Korean text is spaced by words, not syllables: keep the spaces as printed
-            api.SetVariable("preserve_interword_spaces", "1")
-            return api
-
-        return self._engines.get(f"{lang}/{layout}", build)
+        psm = tesserocr.PSM.SINGLE_BLOCK if layout == "block" else tesserocr.PSM.AUTO
+        api = tesserocr.PyTessBaseAPI(path=self._folder + "/", lang=lang, psm=psm)
+        # Korean text is spaced by words, not syllables: keep the spaces as printed
+        api.SetVariable("preserve_interword_spaces", "1")
+        return api
 
     def read_documents(
         self, documents: list[list[Page]], inputs: list[OcrInput]
@@ -110,20 +109,22 @@ class TesseractOCR(OcrModel):
     def _read(self, page: Page, lang: str, layout: str, number: int) -> list[OcrLine]:
         import tesserocr
 
-        api = self._engine(lang, layout)
-        api.SetImage(page)
-        api.Recognize()
-        # The page's text honours preserve_interword_spaces (the iterator's line text does
-        # not: it would space every Hangul syllable); the iterator gives boxes and scores.
-        texts = [t.strip() for t in (api.GetUTF8Text() or "").splitlines() if t.strip()]
-        level = tesserocr.RIL.TEXTLINE
-        found: list[tuple[str, float, list[int]]] = []
-        for result in tesserocr.iterate_level(api.GetIterator(), level):
-            text = (result.GetUTF8Text(level) or "").strip()
-            if text:
-                box = result.BoundingBox(level)
-                found.append((text, result.Confidence(level), list(box) if box else [0, 0, 0, 0]))
-        api.Clear()
+        with self._engines.engine(f"{lang}/{layout}", lambda: self._build(lang, layout)) as api:
+            api.SetImage(page)
+            api.Recognize()
+            # The page's text honours preserve_interword_spaces (the iterator's line text
+            # does not: it would space every Hangul syllable); the iterator gives boxes
+            # and scores.
+            texts = [t.strip() for t in (api.GetUTF8Text() or "").splitlines() if t.strip()]
+            level = tesserocr.RIL.TEXTLINE
+            found: list[tuple[str, float, list[int]]] = []
+            for result in tesserocr.iterate_level(api.GetIterator(), level):
+                text = (result.GetUTF8Text(level) or "").strip()
+                if text:
+                    box = result.BoundingBox(level)
+                    conf = result.Confidence(level)
+                    found.append((text, conf, list(box) if box else [0, 0, 0, 0]))
+            api.Clear()
         if len(texts) == len(found):
             found = [(text, conf, box) for text, (_, conf, box) in zip(texts, found, strict=True)]
         return [

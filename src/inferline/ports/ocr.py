@@ -8,8 +8,10 @@ is the recognised lines with their confidence and box.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -166,16 +168,28 @@ def join_text(lines: list[OcrLine], numbers: list[int]) -> str:
     return "\f".join("\n".join(texts) for texts in by_page.values())
 
 
-class PerThread:
-    """One object per thread, built on first use there (an OCR engine is not thread-safe)."""
+class EnginePool:
+    """Idle engines by key (an OCR engine is not thread-safe, and costly to build): a
+    thread takes one, or builds one when none is idle, and gives it back after use. So
+    there are at most as many engines per key as threads that ever used it at once, and
+    the engines built at warm-up serve the first requests of every batcher thread."""
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self._idle: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
+        self.built = 0
 
-    def get(self, key: str, build: Any) -> Any:
-        engines: dict[str, Any] | None = getattr(self._local, "engines", None)
-        if engines is None:
-            engines = self._local.engines = {}
-        if key not in engines:
-            engines[key] = build()
-        return engines[key]
+    @contextlib.contextmanager
+    def engine(self, key: str, build: Callable[[], Any]) -> Iterator[Any]:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            engine = idle.pop() if idle else None
+        if engine is None:
+            engine = build()
+            with self._lock:
+                self.built += 1
+        try:
+            yield engine
+        finally:
+            with self._lock:
+                self._idle[key].append(engine)
