@@ -5,8 +5,9 @@ Engines are expensive to build (~0.1-0.5 s) and not thread-safe, so they are poo
 per language and layout: a batch takes an idle one (or builds one) and gives it back;
 the warm-up builds one of each language, so first requests do not pay for it.
 `OMP_THREAD_LIMIT=1` is set before libtesseract loads: its OpenMP threads make a small
-page 4-10x slower on few cores. Parallelism comes from the batcher instead: the `batched` profile runs several
-batches at once, one engine each (tesserocr releases the GIL while it recognises).
+page 4-10x slower on few cores. Parallelism comes from the batcher instead: the
+`batched` profile runs several batches at once, one engine each (tesserocr releases
+the GIL while it recognises).
 """
 
 from __future__ import annotations
