@@ -80,6 +80,16 @@ def test_ocr_now_and_as_a_job(client: httpx.Client, server: ServerProcess) -> No
     blob = Path(server.env["INFERLINE_BLOB_PATH"]) / job["input"]["blob"]
     assert blob.read_bytes() == pdf
 
+    def uploads() -> int:
+        return sum(1 for path in blob.parents[2].rglob("*") if path.is_file())
+
+    before = uploads()
+    first = client.post("/api/v1/ocr/jobs", **upload(png(["again"]), idempotency_key="k-1"))
+    second = client.post("/api/v1/ocr/jobs", **upload(png(["again"]), idempotency_key="k-1"))
+    assert first.status_code == second.status_code == 202
+    assert first.json()["job_id"] == second.json()["job_id"]
+    assert uploads() == before + 1  # the second upload was dropped
+
 
 def test_bad_uploads_get_a_reason_and_change_nothing(client: httpx.Client) -> None:
     before = client.get("/api/v1/jobs").json()["jobs"]

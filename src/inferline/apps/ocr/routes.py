@@ -3,6 +3,7 @@ result is the job's, at `GET /api/v1/jobs/{id}`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
@@ -37,6 +38,14 @@ OcrDep = Annotated[OcrApp, Depends(get_ocr)]
 FileField = Annotated[UploadFile, File(description="PNG, JPEG, TIFF or PDF.")]
 ModelField = Annotated[str, Form(min_length=1, max_length=128)]
 LangField = Annotated[Lang, Form(description="eng, kor or eng+kor.")]
+KeyField = Annotated[
+    str | None,
+    Form(
+        min_length=1,
+        max_length=200,
+        description="Resubmitting with the same key returns the first job, uploads nothing.",
+    ),
+]
 PagesField = Annotated[
     str | None, Form(max_length=200, description="PDF/TIFF pages, e.g. `1-3,5`; default all.")
 ]
@@ -99,9 +108,11 @@ async def ocr_job(
     model: ModelField = "ocr-tesseract",
     lang: LangField = "eng",
     pages: PagesField = None,
+    idempotency_key: KeyField = None,
 ) -> OcrJobAccepted:
     """Checked now (413/422 on a bad file); read by a worker; the result is the job's."""
     request = await ocr_request(ocr, file, model, lang, pages)
+    request = replace(request, idempotency_key=idempotency_key)
     job = await queue_job(plane, ocr.blobs, request, tenant, ocr.limits)
     url = f"/api/v1/jobs/{job.id}"
     response.headers["Location"] = url

@@ -47,6 +47,7 @@ class OcrRequest:
     lang: str
     pages: list[int] | None
     filename: str | None = None
+    idempotency_key: str | None = None
 
 
 def ocr_model(plane: OcrPlane, request: OcrRequest, limits: DocumentLimits) -> ServedModel:
@@ -107,6 +108,7 @@ async def queue_job(
         tenant=tenant,
         model=served.name,
         input={"blob": key, "lang": request.lang, "pages": request.pages},
+        idempotency_key=request.idempotency_key,
         metadata={
             "filename": (request.filename or "")[:200],
             "format": info.format,
@@ -115,8 +117,10 @@ async def queue_job(
         },
     )
     try:
-        job, _ = await plane.submit_job(command)
+        job, created = await plane.submit_job(command)
     except BaseException:
         await asyncio.to_thread(blobs.delete, key)
         raise
+    if not created:  # the key's job exists already, with its own upload
+        await asyncio.to_thread(blobs.delete, key)
     return job
