@@ -12,6 +12,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import SecretStr
+
+from inferline.adapters.blobs.files import FileBlobStore
+from inferline.adapters.blobs.s3 import S3BlobStore
 from inferline.adapters.kafka.config import KafkaConfig
 from inferline.adapters.kafka.events import KafkaEventBus
 from inferline.adapters.kafka.queue import KafkaJobQueue
@@ -58,12 +62,17 @@ from inferline.application.streams import StreamIngest, StreamResults
 from inferline.apps.news.store import Database
 from inferline.apps.news.wiring import STREAM_GROUP as NEWS_STREAM_GROUP
 from inferline.apps.news.wiring import NewsApp, build_news
+from inferline.apps.ocr.service import OcrApp, SweepConfig
+from inferline.core.documents import DocumentLimits
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings, StreamRoute
 from inferline.domain.errors import NotFound
 from inferline.domain.jobs import JobEvent, RetryPolicy
 from inferline.models.minilm import MiniLM
+from inferline.models.ocr_rapid import RapidOCR
+from inferline.models.ocr_tesseract import TesseractOCR
 from inferline.models.smollm2 import Generation, SmolLM2
+from inferline.ports.blobs import BlobStore
 from inferline.ports.cache import Cache
 from inferline.ports.chat import ChatInferenceModel
 from inferline.ports.claims import JobSource
@@ -74,11 +83,12 @@ from inferline.ports.events import EventBus
 from inferline.ports.llm import ChatModel
 from inferline.ports.locks import LeaseLock
 from inferline.ports.model import InferenceModel
+from inferline.ports.ocr import OcrModel
 from inferline.ports.queue import JobQueue
 from inferline.ports.store import JobStore
 from inferline.ports.streams import StreamSink, StreamSource
 from inferline.ports.vectors import VectorIndex
-from inferline.runtime.connections import Connections
+from inferline.runtime.connections import Connections, Dependency
 from inferline.runtime.dispatch import QueueDispatcher
 from inferline.runtime.monitor import QueueMonitor
 from inferline.runtime.registry import ModelRegistry
@@ -149,8 +159,39 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def model_factories(settings: Settings) -> dict[str, Callable[[], InferenceModel]]:
-    """Models whose construction depends on settings (MiniLM's backend)."""
+def build_blob_store(settings: Settings) -> BlobStore:
+    """The blob store named by INFERLINE_BLOB_STORE: a folder, or an S3-compatible bucket."""
+    if settings.blob_store == "s3":
+        return S3BlobStore(
+            settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=_secret(settings.s3_access_key_id),
+            secret_access_key=_secret(settings.s3_secret_access_key),
+            prefix=settings.s3_prefix,
+        )
+    return FileBlobStore(settings.blob_folder())
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def document_limits(settings: Settings) -> DocumentLimits:
+    """What one OCR document may be (bytes, pixels a page, pages, PDF DPI)."""
+    return DocumentLimits(
+        max_bytes=settings.ocr_max_file_bytes,
+        max_pixels=settings.ocr_max_pixels,
+        max_pages=settings.ocr_max_pages,
+        pdf_dpi=settings.ocr_pdf_dpi,
+    )
+
+
+def model_factories(
+    settings: Settings, blobs: BlobStore | None = None
+) -> dict[str, Callable[[], InferenceModel]]:
+    """Models whose construction depends on settings (MiniLM's backend; the OCR models'
+    blob store, which holds the documents of OCR jobs, and limits)."""
     onnx_dir = Path(settings.onnx_cache_dir) if settings.onnx_cache_dir else None
     onnx_threads = settings.torch_threads or threads_per_instance(
         batching_config(MiniLM, settings).instances
@@ -165,7 +206,15 @@ def model_factories(settings: Settings) -> dict[str, Callable[[], InferenceModel
             torchscript=settings.embedding_torchscript,
         )
 
-    return {MiniLM.name: minilm}
+    limits = document_limits(settings)
+
+    def tesseract() -> InferenceModel:
+        return TesseractOCR(blobs, limits)
+
+    def rapid() -> InferenceModel:
+        return RapidOCR(blobs, limits)
+
+    return {MiniLM.name: minilm, TesseractOCR.name: tesseract, RapidOCR.name: rapid}
 
 
 def chat_model_factories(metrics: Metrics) -> dict[str, Callable[[], InferenceModel]]:
@@ -391,7 +440,8 @@ class Container:
         if name in self.app_services:
             raise ValueError(f"two app services are named {name!r}")
         self.app_services[name] = service
-        self.connections.add(name, service.start)
+        check = getattr(service, "check", None)  # optional: a periodic check for /readyz
+        self.connections.add(name, service.start, check)
 
     async def start(self) -> None:
         """Connect, migrate, start the relay; load models in the background. When a server
@@ -510,7 +560,8 @@ def build_container(
     registry = registry.select(settings.models)
     store = build_store(settings, clock)
     bus = build_event_bus(settings)
-    factories = {**model_factories(settings), **chat_model_factories(metrics)}
+    blobs = build_blob_store(settings)
+    factories = {**model_factories(settings, blobs), **chat_model_factories(metrics)}
     serving = ModelServer(registry, settings, metrics, factories=factories, clock=clock)
     chat = ChatService(serving, metrics)
     cache = build_cache(settings)
@@ -626,7 +677,46 @@ def build_container(
             container.workers.append(worker)
     if roles & {Role.API, Role.STREAMS}:
         container.add_app_service("news", _news(container, roles))
+    serves_ocr = any(issubclass(registry.get(name), OcrModel) for name in registry.names())
+    if roles & {Role.API, Role.WORKER} and serves_ocr:
+        container.add_app_service("ocr", _ocr(container, blobs, roles, clock))
+    _export_dependencies(container)
     return container
+
+
+def _export_dependencies(container: Container) -> None:
+    """`inferline_dependency_up{dependency}`: what `/readyz` says of each server, for alerts."""
+    gauge = container.metrics.dependency_up
+    monitor = container.monitor
+    for dependency in container.connections.dependencies:
+
+        def up(dependency: Dependency = dependency) -> float:
+            fine = dependency.connected and dependency.error is None
+            if dependency.name == "database":
+                fine = fine and monitor.database_ok
+            return 1.0 if fine else 0.0
+
+        gauge.labels(dependency.name).set_function(up)
+
+
+def _ocr(container: Container, blobs: BlobStore, roles: frozenset[Role], clock: Clock) -> OcrApp:
+    """Source S1's OCR: the blob store (checked as a connection: `/readyz` names it when it
+    cannot be written) for the routes; in workers, the sweep that removes the blobs of jobs
+    the retention removed."""
+    settings = container.settings
+    sweep = (
+        SweepConfig(settings.job_retention_seconds, settings.ocr_blob_sweep_seconds)
+        if Role.WORKER in roles
+        else None
+    )
+    return OcrApp(
+        blobs,
+        document_limits(settings),
+        container.plane,
+        sweep,
+        connect=blobs.start if isinstance(blobs, S3BlobStore) else None,
+        clock=clock,
+    )
 
 
 def _news(container: Container, roles: frozenset[Role]) -> NewsApp:

@@ -17,7 +17,8 @@ import pytest
 from inferline.testing.server import http_server
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-MODELS = "moving-average,lstm-forecast,minilm"
+MODELS = "moving-average,lstm-forecast,minilm,ocr-tesseract"
+OCR_PLUGIN = "inferline.models.ocr_tesseract:TesseractOCR"  # also an entry point once installed
 
 
 @pytest.mark.timeout(300)
@@ -25,7 +26,15 @@ def test_fuzzing_the_whole_schema_finds_no_5xx_and_no_schema_violation(
     tmp_path: Path, db_url: str
 ) -> None:
     log_path = tmp_path / "server.log"
-    server = http_server("serve", db_url, log_path, models=MODELS).start().wait_ready()
+    server = http_server(
+        "serve",
+        db_url,
+        log_path,
+        models=MODELS,
+        model_plugins=OCR_PLUGIN,
+        blob_path=str(tmp_path / "blobs"),
+    )
+    server.start().wait_ready()
     try:
         run = subprocess.run(
             [

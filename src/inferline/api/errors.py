@@ -38,9 +38,11 @@ _CODE_BY_HTTP_STATUS = {
 _REQUEST_PARTS = frozenset({"body", "query", "path"})  # FastAPI's location prefixes
 
 _MEANING = {
+    400: "Bad request: a body that cannot be parsed (e.g. broken multipart data).",
     404: "Not found: an unknown model, job, collection or item.",
     409: "Conflict with the current state (e.g. the job already finished).",
-    413: "The request body is over the size limit (INFERLINE_MAX_BODY_BYTES).",
+    413: "The request body (or an uploaded document, or one of its pages) is over its "
+    "size limit: INFERLINE_MAX_BODY_BYTES, INFERLINE_OCR_MAX_FILE_BYTES, _MAX_PIXELS.",
     422: "Invalid request: `details` names each field at fault.",
     429: "Overloaded: come back after `Retry-After` seconds.",
     500: "The model failed on this input, or a bug (see the server log).",

@@ -28,7 +28,7 @@ def model_view(served: ServedModel, queue: QueueCounts) -> dict[str, Any]:
         "load_seconds": served.load_seconds,
         "input_schema": cls.input_schema.model_json_schema(),
         "output_schema": cls.output_schema.model_json_schema(),
-        "batching": asdict(served.batching),
+        "batching": batching_view(served),
         "queue": {"waiting": queue.waiting, "running": queue.running},
     }
 
@@ -41,8 +41,13 @@ def model_summary(served: ServedModel) -> dict[str, Any]:
         "loaded": served.loaded,
         "load_error": served.load_error,
         "load_seconds": served.load_seconds,
-        "batching": asdict(served.batching),
+        "batching": batching_view(served),
     }
+
+
+def batching_view(served: ServedModel) -> dict[str, Any]:
+    """The model's batching limits, the profile they come from and the strategy they make."""
+    return {**asdict(served.batching), "strategy": served.batching.strategy}
 
 
 def model_health(served: ServedModel) -> dict[str, Any]:

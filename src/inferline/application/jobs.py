@@ -35,6 +35,9 @@ class SubmitJob:
     deadline: float | None = None
     max_attempts: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    """The job's id when the caller made it (`domain.ids.new_job_id`) to name something
+    before the job exists, as the OCR app names its blob; default a new one."""
 
 
 class JobService:
@@ -114,7 +117,7 @@ class JobService:
                 details=[{"field": "max_attempts", "message": "out of range"}],
             )
         return NewJob(
-            id=new_job_id(),
+            id=command.id or new_job_id(),
             tenant=command.tenant,
             model=model_class.name,
             model_version=model_class.version,

@@ -188,6 +188,13 @@ class Metrics:
             "1 while this process's domain event dispatcher holds the lease, else 0.",
             registry=r,
         )
+        self.dependency_up = Gauge(
+            "inferline_dependency_up",
+            "1 while a server this process needs (database, queue, events, an app's "
+            "service such as the OCR blob store) answers its check, else 0.",
+            ["dependency"],
+            registry=r,
+        )
         self.workers_alive = Gauge(
             "inferline_workers_alive",
             "Job workers in this process that are claiming jobs.",

@@ -117,6 +117,54 @@ class Settings(BaseSettings):
     """Per-model batching overrides, as JSON: {"moving-average": {"max_batch_size": 64}};
     keys `max_batch_size`, `max_wait_ms` and `instances` (batches run at once)."""
 
+    profile: Literal["standard", "batched"] | None = None
+    """The processing strategy of every model (source S1's arch-async-standard and
+    arch-async-batched): `standard` runs one item at a time; `batched` micro-batches
+    (and runs parallel batches) with each model's batching hints for that profile.
+    Unset: each model's own hints. INFERLINE_BATCHING still overrides per model."""
+
+    blob_store: Literal["file", "s3"] = "file"
+    """Where uploaded documents of OCR jobs are kept (never in the job row): `file`, a
+    folder (`blob_path`); `s3`, a bucket of an S3-compatible server."""
+
+    blob_path: str | None = None
+    """The `file` blob store's folder; default `inferline-blobs/` next to a SQLite
+    database (or in the working directory for other databases)."""
+
+    s3_endpoint_url: str | None = None
+    """The S3-compatible server (e.g. `http://minio:9000`); unset: AWS S3 itself."""
+
+    s3_bucket: str = "inferline"
+    """The bucket of the `s3` blob store (created at start when missing)."""
+
+    s3_prefix: str = Field(default="", max_length=200, pattern=r"^[A-Za-z0-9._/-]*$")
+    """Prefix of every key in the bucket (separates deployments and tests)."""
+
+    s3_region: str = "us-east-1"
+    """The bucket's region."""
+
+    s3_access_key_id: SecretStr | None = None
+    """S3 credentials (INFERLINE_S3_ACCESS_KEY_ID, or a file named by
+    INFERLINE_S3_ACCESS_KEY_ID_FILE); unset: the client's own chain (role, profile)."""
+
+    s3_secret_access_key: SecretStr | None = None
+    """The secret key (INFERLINE_S3_SECRET_ACCESS_KEY or …_FILE); never logged or shown."""
+
+    ocr_max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    """Largest OCR upload (413 beyond; the request body limit applies first)."""
+
+    ocr_max_pixels: int = Field(default=40_000_000, ge=10_000)
+    """Most pixels of one page (413 beyond): bounds the memory a decode takes."""
+
+    ocr_max_pages: int = Field(default=20, ge=1, le=1000)
+    """Most pages read from one document (422 beyond: choose some with `pages`)."""
+
+    ocr_pdf_dpi: int = Field(default=200, ge=50, le=600)
+    """The resolution PDF pages are rendered at for OCR."""
+
+    ocr_blob_sweep_seconds: float = Field(default=600.0, gt=0)
+    """How often a worker removes the blobs of jobs the retention removed."""
+
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     """Largest accepted request body; larger requests get 413."""
 
@@ -282,6 +330,30 @@ class Settings(BaseSettings):
                 f"worker heartbeat (lease_seconds / 3 = {heartbeat:.1f}) or live workers lose jobs"
             )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, values: Any) -> Any:
+        """`INFERLINE_<NAME>_FILE` names a file holding a secret (mounted Kubernetes or
+        Docker secrets) when the variable itself is not set."""
+        if not isinstance(values, dict):
+            return values
+        for name in ("s3_access_key_id", "s3_secret_access_key"):
+            path = os.environ.get(f"INFERLINE_{name.upper()}_FILE")
+            if values.get(name) is None and path:
+                with open(path, encoding="utf-8") as handle:
+                    values[name] = handle.read().strip()
+        return values
+
+    def blob_folder(self) -> str:
+        """The `file` blob store's folder: `blob_path`, or derived from the database."""
+        if self.blob_path:
+            return self.blob_path
+        parts = urlsplit(self.database_url)
+        if parts.scheme.startswith("sqlite") and parts.path.strip("/") not in ("", ":memory:"):
+            database = parts.path[1:] if parts.path.startswith("/") else parts.path
+            return os.path.join(os.path.dirname(database) or ".", "inferline-blobs")
+        return "inferline-blobs"
 
     @field_validator("vector_url")
     @classmethod

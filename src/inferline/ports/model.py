@@ -44,6 +44,11 @@ class InferenceModel:
     max_wait_ms: ClassVar[float] = 5.0
     instances: ClassVar[int] = 1
     """Batches run at once, each in its own thread; >1 only if predict_batch is thread-safe."""
+    batching_profiles: ClassVar[dict[str, dict[str, float]]] = {}
+    """Batching hints per profile (INFERLINE_PROFILE): `standard` and `batched` keys, each
+    with `max_batch_size`, `max_wait_ms`, `instances` (0: one per core). Without its own,
+    a model runs one item at a time under `standard` and with its hints above under
+    `batched`."""
 
     @classmethod
     def missing_requirements(cls) -> str | None:

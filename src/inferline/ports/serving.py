@@ -30,6 +30,13 @@ class BatchingConfig:
     max_wait_ms: float
     max_pending_sync: int = 1024
     instances: int = 1
+    profile: str | None = None
+    """The INFERLINE_PROFILE these limits come from (None: the model's own hints)."""
+
+    @property
+    def strategy(self) -> str:
+        """`standard` (one item at a time) or `batched` (micro-batches, parallel batches)."""
+        return "batched" if self.max_batch_size > 1 or self.instances > 1 else "standard"
 
 
 class ServedModel(Protocol):

@@ -116,6 +116,7 @@ class ModelServer:
             await asyncio.to_thread(_load_and_warm, instance)
         except Exception as exc:
             served.load_error = f"{type(exc).__name__}: {exc}"
+            self.metrics.model_loaded.labels(served.name).set(0)  # alerts see the failure
             log.exception("model %s failed to load", served.name)
             return
         served.instance = instance
@@ -169,23 +170,37 @@ class ModelServer:
 
 
 def batching_config(cls: type[InferenceModel], settings: Settings) -> BatchingConfig:
-    """The model's batching hints, with the settings' overrides (INFERLINE_BATCHING) on top."""
+    """The model's batching hints, or its hints for INFERLINE_PROFILE, with the settings'
+    overrides (INFERLINE_BATCHING) on top."""
+    hints: dict[str, float] = {
+        "max_batch_size": cls.max_batch_size,
+        "max_wait_ms": cls.max_wait_ms,
+        "instances": cls.instances,
+    }
+    if settings.profile is not None:
+        default = {"max_batch_size": 1, "instances": 1} if settings.profile == "standard" else {}
+        hints.update(cls.batching_profiles.get(settings.profile, default))
     override = settings.batching.get(cls.name) or BatchingOverride()
+    instances = override.instances or int(hints["instances"]) or cores()
     return BatchingConfig(
-        max_batch_size=override.max_batch_size or cls.max_batch_size,
-        max_wait_ms=cls.max_wait_ms if override.max_wait_ms is None else override.max_wait_ms,
+        max_batch_size=override.max_batch_size or int(hints["max_batch_size"]),
+        max_wait_ms=hints["max_wait_ms"] if override.max_wait_ms is None else override.max_wait_ms,
         max_pending_sync=settings.max_pending_sync,
-        instances=override.instances or cls.instances,
+        instances=instances,
+        profile=settings.profile,
     )
+
+
+def cores() -> int:
+    """The cores this process may use, not the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def threads_per_instance(instances: int) -> int:
     """Compute threads for each of `instances` parallel batches: this process's cores, shared."""
-    if hasattr(os, "sched_getaffinity"):
-        cores = len(os.sched_getaffinity(0))  # the cores this process may use, not the machine's
-    else:
-        cores = os.cpu_count() or 1
-    return max(1, cores // instances)
+    return max(1, cores() // instances)
 
 
 def _load_and_warm(instance: InferenceModel) -> None:

@@ -1,0 +1,1 @@
+"""Blob store adapters: a folder (embedded default) and an S3-compatible bucket."""

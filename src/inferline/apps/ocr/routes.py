@@ -1,0 +1,119 @@
+"""Source S1's routes: `POST /api/v1/ocr` (now) and `POST /api/v1/ocr/jobs` (queued; the
+result is the job's, at `GET /api/v1/jobs/{id}`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+
+from inferline.api.deps import PlaneDep, TenantDep
+from inferline.api.errors import error_responses
+from inferline.apps.ocr.schemas import OcrJobAccepted, OcrResponse
+from inferline.apps.ocr.service import OcrApp
+from inferline.apps.ocr.use_cases import OcrRequest, queue_job, read_now
+from inferline.core.documents import DocumentProblem, parse_pages
+from inferline.domain.errors import PayloadTooLarge, Unavailable
+from inferline.ports.ocr import document_error
+
+router = APIRouter(
+    prefix="/api/v1/ocr",
+    tags=["source S1: OCR"],
+    responses=error_responses(400, 404, 413, 422, 503),
+)
+
+Lang = Literal["eng", "kor", "eng+kor"]
+
+
+async def get_ocr(request: Request) -> OcrApp:
+    """The process's OCR service (blob store, limits)."""
+    ocr: OcrApp | None = getattr(request.app.state, "ocr", None)
+    if ocr is None:
+        raise Unavailable("this process serves no OCR model (see INFERLINE_MODELS)")
+    return ocr
+
+
+OcrDep = Annotated[OcrApp, Depends(get_ocr)]
+FileField = Annotated[UploadFile, File(description="PNG, JPEG, TIFF or PDF.")]
+ModelField = Annotated[str, Form(min_length=1, max_length=128)]
+LangField = Annotated[Lang, Form(description="eng, kor or eng+kor.")]
+KeyField = Annotated[
+    str | None,
+    Form(
+        min_length=1,
+        max_length=200,
+        description="Resubmitting with the same key returns the first job, uploads nothing.",
+    ),
+]
+PagesField = Annotated[
+    str | None, Form(max_length=200, description="PDF/TIFF pages, e.g. `1-3,5`; default all.")
+]
+
+
+async def ocr_request(
+    ocr: OcrApp, file: UploadFile, model: str, lang: str, pages: str | None
+) -> OcrRequest:
+    """The form as a request: the file read up to its limit, the pages parsed."""
+    limit = ocr.limits.max_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"the file is larger than {limit} bytes",
+            details=[{"field": "file", "reason": "too_many_bytes"}],
+        )
+    try:
+        page_list = parse_pages(pages)
+    except DocumentProblem as exc:
+        raise document_error(exc) from None
+    return OcrRequest(data, model, lang, page_list, file.filename)
+
+
+@router.post("", summary="Read a document now (source S1)", responses=error_responses(429))
+async def ocr_now(
+    file: FileField,
+    plane: PlaneDep,
+    tenant: TenantDep,
+    ocr: OcrDep,
+    model: ModelField = "ocr-tesseract",
+    lang: LangField = "eng",
+    pages: PagesField = None,
+) -> OcrResponse:
+    """OCR through the model's micro-batcher, ahead of its queued jobs."""
+    del tenant  # every route is a tenant's; a synchronous read stores nothing of it
+    request = await ocr_request(ocr, file, model, lang, pages)
+    output, served, elapsed_ms = await read_now(plane, request, ocr.limits)
+    return OcrResponse(
+        text=output["text"],
+        lines=output["lines"],
+        pages=output["pages"],
+        model=served.name,
+        model_version=served.model_class.version,
+        timing_ms=round(elapsed_ms, 2),
+    )
+
+
+@router.post(
+    "/jobs",
+    status_code=202,
+    summary="Queue a document (source S1)",
+    responses=error_responses(429),
+)
+async def ocr_job(
+    file: FileField,
+    plane: PlaneDep,
+    tenant: TenantDep,
+    ocr: OcrDep,
+    response: Response,
+    model: ModelField = "ocr-tesseract",
+    lang: LangField = "eng",
+    pages: PagesField = None,
+    idempotency_key: KeyField = None,
+) -> OcrJobAccepted:
+    """Checked now (413/422 on a bad file); read by a worker; the result is the job's."""
+    request = await ocr_request(ocr, file, model, lang, pages)
+    request = replace(request, idempotency_key=idempotency_key)
+    job = await queue_job(plane, ocr.blobs, request, tenant, ocr.limits)
+    url = f"/api/v1/jobs/{job.id}"
+    response.headers["Location"] = url
+    return OcrJobAccepted(job_id=job.id, status=job.status.value, model=job.model, result_url=url)
