@@ -78,8 +78,8 @@ RUN apt-get update \
     && groupadd --system --gid 10001 inferline \
     && useradd --system --uid 10001 --gid inferline --home-dir /home/inferline \
         --create-home --shell /usr/sbin/nologin inferline \
-    && mkdir -p /var/lib/inferline \
-    && chown inferline:inferline /var/lib/inferline
+    && mkdir -p /var/lib/inferline/blobs \
+    && chown -R inferline:inferline /var/lib/inferline
 ENV PATH=/opt/inferline/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -3,7 +3,8 @@
 #   chromium (browser tests, driven by Playwright; never a downloaded browser),
 #   promtool + prometheus (metrics and alert-rule checks), nginx (reverse-proxy test),
 #   tesseract-ocr with English and Korean data (the OCR models read Debian's tessdata),
-#   kubectl (renders the Kubernetes manifests offline with its built-in kustomize).
+#   kubectl (renders the Kubernetes manifests offline with its built-in kustomize),
+#   docker-compose (validates deploy/compose.yaml with `docker-compose config`; no engine).
 # Idempotent: does nothing when everything is present. Debian/Ubuntu (apt-get) only.
 set -euo pipefail
 
@@ -18,9 +19,10 @@ for lang in eng kor; do
   ls /usr/share/tesseract-ocr/*/tessdata/"$lang".traineddata >/dev/null 2>&1 || missing+=("tesseract-ocr-$lang")
 done
 have kubectl || missing+=(kubectl)
+have docker-compose || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "system dependencies present: chromium, promtool, prometheus, nginx, tesseract (eng, kor), kubectl"
+  echo "system dependencies present: chromium, promtool, prometheus, nginx, tesseract (eng, kor), kubectl, docker compose"
   exit 0
 fi
 
