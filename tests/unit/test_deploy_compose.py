@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.support.deploy import DEPLOY, REPO_ROOT, env_name_problem, validated_settings
-from tests.support.requirements import missing, require_tool
+from tests.support.requirements import require_tool
 
 MAIN = DEPLOY / "compose.yaml"
 OCR = DEPLOY / "ocr" / "compose.yaml"
@@ -146,12 +146,14 @@ def test_the_ocr_stack_is_api_worker_redis_and_mysql(monkeypatch: pytest.MonkeyP
             assert env["INFERLINE_PROFILE"] == strategy
             assert env["INFERLINE_MODELS"] == "ocr-tesseract,ocr-rapid"
             assert env["INFERLINE_DATABASE_URL_FILE"] == "/run/secrets/ocr_database_url"
-            mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in services[role]["volumes"]}
+            mounts = {
+                volume.split(":")[1]: volume.split(":")[0] for volume in services[role]["volumes"]
+            }
             assert mounts[env["INFERLINE_BLOB_PATH"]] == "blobs", "API and worker share blobs"
             validated_settings(env, monkeypatch)
     assert load(OCR)["services"]["api"]["environment"]["INFERLINE_PROFILE"] == "standard"
     script = (DEPLOY / "secrets" / "generate.sh").read_text()
-    assert "mysql+aiomysql://inferline:" in script and "@mariadb:3306/inferline" in script
+    assert "mysql+aiomysql://inferline:$(cat mariadb_password)@mariadb:3306/inferline" in script
 
 
 @pytest.mark.parametrize("path", [MAIN, OCR], ids=["main", "ocr"])
@@ -190,7 +192,9 @@ def test_settings_exist_and_secrets_are_files(path: Path, monkeypatch: pytest.Mo
             if variable.endswith("_FILE"):
                 assert value.startswith("/run/secrets/"), f"{name}: {variable}={value}"
                 assert value.removeprefix("/run/secrets/") in mounted, f"{name}: {variable}"
-            assert not re.search(r"://[^/@\s]+:[^/@\s]+@", value), f"{name}: {variable} has a password"
+            assert not re.search(r"://[^/@\s]+:[^/@\s]+@", value), (
+                f"{name}: {variable} has a password"
+            )
             assert "PASSWORD=" not in variable, f"{name}: a password as a value"
         if name in INFERLINE_ROLES:
             problems = [p for variable in env if (p := env_name_problem(variable))]
@@ -235,10 +239,7 @@ def test_only_nginx_is_published_and_the_proxy_and_scrapes_agree() -> None:
 
 
 def test_prometheus_accepts_the_compose_scrape_config(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        missing("promtool is not installed; run scripts/install-system-deps.sh")
-        return
+    promtool = require_tool("promtool")
     for name in ("compose.yml", "alerts.yml"):
         shutil.copy(DEPLOY / "prometheus" / name, tmp_path / name)
     done = subprocess.run(

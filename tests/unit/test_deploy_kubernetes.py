@@ -316,7 +316,9 @@ def test_ocr_overlays_choose_their_strategy_by_configuration(
     claim = named(docs, "PersistentVolumeClaim", claims.pop())
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     replicas = deployment(docs, "worker")["spec"]["replicas"]
-    assert replicas == {"dev": 1, "prod": 6 if strategy == "standard" else 2}[overlay[-4:].strip("/")]
+    assert (
+        replicas == {"dev": 1, "prod": 6 if strategy == "standard" else 2}[overlay[-4:].strip("/")]
+    )
 
 
 @pytest.mark.parametrize("overlay", ALL)
