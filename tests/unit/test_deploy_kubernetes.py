@@ -126,6 +126,9 @@ def cli_option(args: list[str], option: str) -> str:
 
 
 ALL = ("base", *OVERLAYS)
+# Custom resources, absent from the Kubernetes schemas: KEDA's ScaledObject, the Prometheus
+# Operator's PodMonitor.
+CUSTOM_GROUPS = {"keda.sh", "monitoring.coreos.com"}
 
 
 @pytest.mark.parametrize("overlay", ALL)
@@ -135,8 +138,8 @@ def test_every_object_validates_against_the_kubernetes_schemas(overlay: str) -> 
     assert {"Deployment", "Service", "ConfigMap", "HorizontalPodAutoscaler"} <= kinds
     assert {"PodDisruptionBudget", "NetworkPolicy", "ServiceAccount"} <= kinds
     for doc in docs:
-        if doc["apiVersion"].startswith("keda.sh/"):
-            continue  # a custom resource: test_queue_depth_autoscaling checks its shape
+        if doc["apiVersion"].split("/")[0] in CUSTOM_GROUPS:
+            continue  # custom resources: their tests below check their shape
         try:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -432,3 +435,51 @@ def test_network_policies(overlay: str) -> None:
                 assert peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
             reachable |= ports
         assert reachable == BACKEND_PORTS | DNS_PORTS, f"{role} reaches {reachable}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_way_in_is_an_ingress_to_the_api_with_tls(overlay: str) -> None:
+    docs = render(overlay)
+    ingresses = of_kind(docs, "Ingress")
+    if overlay not in QUEUE_SCALED:  # the prod overlays
+        assert ingresses == []
+        return
+    (ingress,) = ingresses
+    spec = ingress["spec"]
+    (rule,) = spec["rules"]
+    (tls,) = spec["tls"]
+    assert tls["hosts"] == [rule["host"]]
+    assert tls["secretName"]
+    service = named(docs, "Service", "inferline-api")
+    for path in rule["http"]["paths"]:
+        backend = path["backend"]["service"]
+        assert backend["name"] == "inferline-api"
+        assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+
+
+def test_prod_overlays_have_their_own_hosts() -> None:
+    hosts = {
+        overlay: of_kind(render(overlay), "Ingress")[0]["spec"]["rules"][0]["host"]
+        for overlay in sorted(QUEUE_SCALED)
+    }
+    assert len(set(hosts.values())) == len(hosts), hosts
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_prometheus_operator_scrapes_every_pod(overlay: str) -> None:
+    """The PodMonitor (a custom resource) by the Prometheus Operator's documented fields."""
+    docs = render(overlay)
+    monitors = of_kind(docs, "PodMonitor")
+    if overlay not in QUEUE_SCALED:
+        assert monitors == []
+        return
+    (monitor,) = monitors
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(monitor["spec"]) <= {"selector", "podMetricsEndpoints", "namespaceSelector"}
+    endpoints = monitor["spec"]["podMetricsEndpoints"]
+    for role in ROLES:
+        labels = deployment(docs, role)["spec"]["template"]["metadata"]["labels"]
+        assert selects(monitor["spec"]["selector"], labels), f"{role} is not scraped"
+        ports = {port["name"] for port in container(docs, role)["ports"]}
+        scraped = [e for e in endpoints if e["port"] in ports]
+        assert [e["path"] for e in scraped] == ["/metrics"], f"{role}: {scraped}"
