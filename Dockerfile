@@ -16,7 +16,7 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG NODE_IMAGE=node:20-bookworm-slim
 # Versions kept in step with the Makefile, scripts/install-llm.sh and pyproject.toml
-# (tests/unit/test_dockerfile.py compares them).
+# (tests/unit/test_deploy_dockerfile.py compares them).
 ARG TORCH_VERSION=2.13.0
 ARG LLAMA_CPP_VERSION=0.3.36
 ARG SMOLLM2_VERSION=0.1.2
