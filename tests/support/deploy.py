@@ -3,10 +3,13 @@ environment variable a manifest sets is one of Inferline's settings."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings
@@ -105,3 +108,26 @@ def http_routes(folder: Path) -> frozenset[str]:
         app_services=container.app_services,
     )
     return frozenset(app.openapi()["paths"])
+
+
+def load_compose(path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The compose file with `${NAME:-default}` filled from `env` (else the default), as
+    compose does it: in the parsed strings, so `off` stays a string."""
+    values = env or {}
+
+    def fill(match: re.Match[str]) -> str:
+        return values.get(match[1]) or match[2]
+
+    def interpolate(node: Any) -> Any:
+        if isinstance(node, str):
+            filled = re.sub(r"\$\{(\w+):-([^}]*)\}", fill, node)
+            assert "${" not in filled, f"a variable without a default: {node}"
+            return filled
+        if isinstance(node, dict):
+            return {key: interpolate(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [interpolate(value) for value in node]
+        return node
+
+    loaded: dict[str, Any] = interpolate(yaml.safe_load(path.read_text()))
+    return loaded

@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.deploy import DEPLOY, REPO_ROOT, env_name_problem, validated_settings
+from tests.support.deploy import (
+    DEPLOY,
+    REPO_ROOT,
+    env_name_problem,
+    validated_settings,
+)
+from tests.support.deploy import load_compose as load
 from tests.support.requirements import require_tool
 
 MAIN = DEPLOY / "compose.yaml"
@@ -26,29 +32,6 @@ OCR = DEPLOY / "ocr" / "compose.yaml"
 INFERLINE_ROLES = {"api", "worker", "worker-gpu", "relay"}
 
 Doc = dict[str, Any]
-
-
-def load(path: Path, env: dict[str, str] | None = None) -> Doc:
-    """The compose file with `${NAME:-default}` filled from `env` (else the default), as
-    compose does it: in the parsed strings, so `off` stays a string."""
-    values = env or {}
-
-    def fill(match: re.Match[str]) -> str:
-        return values.get(match[1]) or match[2]
-
-    def interpolate(node: Any) -> Any:
-        if isinstance(node, str):
-            filled = re.sub(r"\$\{(\w+):-([^}]*)\}", fill, node)
-            assert "${" not in filled, f"a variable without a default: {node}"
-            return filled
-        if isinstance(node, dict):
-            return {key: interpolate(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [interpolate(value) for value in node]
-        return node
-
-    loaded: Doc = interpolate(yaml.safe_load(path.read_text()))
-    return loaded
 
 
 def compose_command() -> list[str]:
