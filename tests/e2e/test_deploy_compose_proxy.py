@@ -100,7 +100,8 @@ http {{
     process.wait(30)
 
 
-def test_dashboard_api_and_operations_over_tls_and_port_80_redirects(proxy: Proxy) -> None:
+def test_the_s2_layout_over_tls(proxy: Proxy) -> None:
+    """`/` the dashboard, `/api` the API, `/ws/...` the WebSockets; port 80 redirects."""
     assert httpx.get(f"{proxy.http}/nginx-health").text == "ok\n"
     redirect = httpx.get(f"{proxy.http}/api/v1/models?x=1")
     assert redirect.status_code == 301
@@ -122,9 +123,10 @@ def test_dashboard_api_and_operations_over_tls_and_port_80_redirects(proxy: Prox
         assert job.headers["x-request-id"] == "compose-proxy-1"
         assert client.get("/livez").json() == {"status": "ok"}
         assert client.get("/metrics").status_code == 404, "metrics stay inside the network"
+    _websockets_under_ws(proxy)  # same proxy: one server start for the whole layout
 
 
-def test_websockets_under_ws(proxy: Proxy) -> None:
+def _websockets_under_ws(proxy: Proxy) -> None:
     wss = proxy.https.replace("https://", "wss://")
     with connect(f"{wss}/ws/dashboard", ssl=proxy.tls, open_timeout=10) as dashboard:
         update = json.loads(dashboard.recv(timeout=10))
