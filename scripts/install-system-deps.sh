@@ -4,7 +4,8 @@
 #   promtool + prometheus (metrics and alert-rule checks), nginx (reverse-proxy test),
 #   tesseract-ocr with English and Korean data (the OCR models read Debian's tessdata),
 #   kubectl (renders the Kubernetes manifests offline with its built-in kustomize),
-#   fonts-nanum (Hangul glyphs: the OCR tests and benchmark render Korean text).
+#   fonts-nanum (Hangul glyphs: the OCR tests and benchmark render Korean text),
+#   docker-compose (validates deploy/compose.yaml with `docker-compose config`; no engine).
 # Idempotent: does nothing when everything is present. Debian/Ubuntu (apt-get) only.
 set -euo pipefail
 
@@ -20,9 +21,10 @@ for lang in eng kor; do
 done
 have kubectl || missing+=(kubectl)
 ls /usr/share/fonts/truetype/nanum/NanumGothic.ttf >/dev/null 2>&1 || missing+=(fonts-nanum)
+have docker-compose || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "system dependencies present: chromium, promtool, prometheus, nginx, tesseract (eng, kor), kubectl, fonts-nanum"
+  echo "system dependencies present: chromium, promtool, prometheus, nginx, tesseract (eng, kor), kubectl, fonts-nanum, docker compose"
   exit 0
 fi
 

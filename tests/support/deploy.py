@@ -1,0 +1,133 @@
+"""What the deployment tests share: the repository's deploy files, and the check that an
+environment variable a manifest sets is one of Inferline's settings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from inferline.core.metrics import Metrics
+from inferline.core.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = REPO_ROOT / "deploy"
+PREFIX = "INFERLINE_"
+
+# Settings the manifests use that other branches of this release add (the OCR strategy and
+# blob store; keys, limits and the key-hashing secret). A name here is accepted while
+# Settings lacks it; once Settings has it, its value is validated like any other. Remove
+# each entry when its branch is merged.
+PENDING_SETTINGS = frozenset(
+    {
+        "INFERLINE_PROFILE",
+        "INFERLINE_BLOB_STORE",
+        "INFERLINE_BLOB_PATH",
+        "INFERLINE_AUTH",
+        "INFERLINE_AUTH_SECRET",
+        "INFERLINE_RATE_LIMIT",
+        "INFERLINE_RATE_LIMIT_URL",
+    }
+)
+
+
+def setting_names() -> frozenset[str]:
+    """Every `INFERLINE_<NAME>` the settings read (field names and their aliases)."""
+    names: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        names.add(PREFIX + name.upper())
+        alias = field.validation_alias
+        for choice in getattr(alias, "choices", ()):
+            if isinstance(choice, str) and choice.startswith(PREFIX):
+                names.add(choice)
+    return frozenset(names)
+
+
+def env_name_problem(name: str) -> str | None:
+    """Why `name` is not an Inferline setting a deployment may set, or None when it is.
+    `INFERLINE_<NAME>_FILE` names a file holding setting <NAME> (mounted secrets)."""
+    if not name.startswith(PREFIX):
+        return None  # not ours (HF_HUB_OFFLINE, OMP_THREAD_LIMIT, …)
+    known = setting_names()
+    if name in known or name in PENDING_SETTINGS:
+        return None
+    base = name.removesuffix("_FILE")
+    if base != name and (base in known or base in PENDING_SETTINGS):
+        return None
+    return f"{name} is not a setting of src/inferline/core/settings.py"
+
+
+def validated_settings(env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings a process gets from exactly `env` (files named by *_FILE left out:
+    they exist only where the secret is mounted). Raises on a value Settings refuses."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(PREFIX):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith(PREFIX) and not name.endswith("_FILE"):
+            monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def metric_names() -> frozenset[str]:
+    """The names of every metric Inferline exports (as Prometheus sees them)."""
+    names: set[str] = set()
+    for family in Metrics().registry.collect():
+        names.add(family.name)
+        names.update(sample.name for sample in family.samples)
+    return frozenset(names)
+
+
+def http_routes(folder: Path) -> frozenset[str]:
+    """The paths of every HTTP route of the API process, from its OpenAPI schema (its files, never
+    written since the app is not started, would go in `folder`)."""
+    from inferline.api.app import create_app
+    from inferline.apps.installed import INSTALLED_APPS
+    from inferline.bootstrap import build_container
+    from inferline.models.moving_average import MovingAverage
+    from inferline.runtime.registry import ModelRegistry
+
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{folder / 'routes.db'}",
+        vector_path=str(folder / "vectors"),
+        models=[MovingAverage.name],
+    )
+    container = build_container(settings, registry=ModelRegistry([MovingAverage]))
+    app = create_app(
+        container.plane,
+        container,
+        metrics=container.metrics,
+        settings=settings,
+        apps=INSTALLED_APPS,
+        app_services=container.app_services,
+    )
+    return frozenset(app.openapi()["paths"])
+
+
+def load_compose(path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The compose file with `${NAME:-default}` filled from `env` (else the default), as
+    compose does it: in the parsed strings, so `off` stays a string."""
+    values = env or {}
+
+    def fill(match: re.Match[str]) -> str:
+        return values.get(match[1]) or match[2]
+
+    def interpolate(node: Any) -> Any:
+        if isinstance(node, str):
+            filled = re.sub(r"\$\{(\w+):-([^}]*)\}", fill, node)
+            assert "${" not in filled, f"a variable without a default: {node}"
+            return filled
+        if isinstance(node, dict):
+            return {key: interpolate(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [interpolate(value) for value in node]
+        return node
+
+    loaded: dict[str, Any] = interpolate(yaml.safe_load(path.read_text()))
+    return loaded
