@@ -502,8 +502,14 @@ def _news_produce(args: argparse.Namespace) -> int:
 def _request(method: str, url: str, **kwargs: Any) -> Any:
     import httpx
 
+    from inferline.core.credentials import client_headers
+
     try:
-        response = httpx.request(method, url, timeout=30, **kwargs)
+        headers = client_headers()
+    except ValueError as exc:
+        sys.exit(f"inferline: {exc}")
+    try:
+        response = httpx.request(method, url, timeout=30, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
         sys.exit(f"inferline: cannot reach {url}: {exc}")
     body = response.json()

@@ -70,7 +70,7 @@ def jwks_server(signer: Signer) -> Iterator[str]:
     server.server_close()
 
 
-def _settings(tmp_path: Path, **jwks: str) -> Settings:
+def _settings(tmp_path: Path, **jwks: Any) -> Settings:
     return Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path}/jobs.db",
         vector_path=str(tmp_path / "vectors"),
