@@ -449,6 +449,12 @@ class SecretFilesSource(PydanticBaseSettingsSource):
 def redact_url(url: str) -> str:
     """The URL with its password (and any `?password=`) shown as `***`."""
     parts = urlsplit(url)
+    secret_query = any(
+        pair.partition("=")[0].lower() in ("password", "token", "api_key")
+        for pair in parts.query.split("&")
+    )
+    if not parts.password and not secret_query:
+        return url
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
         parts = parts._replace(netloc=netloc)
