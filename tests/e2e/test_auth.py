@@ -306,6 +306,9 @@ def test_one_tenant_never_sees_anothers_resources(secured: SecuredApp) -> None:
     ]
     assert names == ["alpha-docs"]
     assert client.get("/api/v1/collections/alpha-docs", headers=alpha).json()["dimension"] == 2
+    # the public metrics carry no tenant's ids: routes are labelled by their templates
+    metrics = client.get("/metrics").text
+    assert not [mark for mark in [*marks, "alpha-docs", "alpha", "beta"] if mark in metrics]
 
 
 def test_job_events_reach_only_their_tenant(secured: SecuredApp) -> None:

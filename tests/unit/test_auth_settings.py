@@ -38,12 +38,12 @@ def test_loopback_addresses() -> None:
 
 
 def test_any_setting_can_come_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "db").write_text("postgresql+asyncpg://u:s3cret@db/inferline\n")
+    (tmp_path / "db").write_text("postgresql+asyncpg://u:pw@db/inferline\n")
     (tmp_path / "secret").write_text("from-a-file")
     monkeypatch.setenv("INFERLINE_DATABASE_URL_FILE", str(tmp_path / "db"))
     monkeypatch.setenv("INFERLINE_AUTH_SECRET_FILE", str(tmp_path / "secret"))
     settings = Settings()
-    assert settings.database_url == "postgresql+asyncpg://u:s3cret@db/inferline"
+    assert settings.database_url == "postgresql+asyncpg://u:pw@db/inferline"
     assert settings.auth_secret is not None
     assert settings.auth_secret.get_secret_value() == "from-a-file"
     assert "from-a-file" not in repr(settings)
