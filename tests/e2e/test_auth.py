@@ -29,10 +29,6 @@ PUBLIC = {
 """Open by decision (docs/security.md): probes and Prometheus carry no key and show no
 tenant's data. The dashboard's files (`/`, `/assets/…`) are outside the schema."""
 
-SHARED_ACROSS_TENANTS = ("/inference/", "/api/v1/news/")
-"""Source S0's news stream is one corpus for the deployment (feeds, articles and
-analyses carry no tenant yet): listed here so the walk below says so, not hidden."""
-
 
 def _settings(tmp_path: Path, **extra: Any) -> Settings:
     return Settings(
@@ -43,7 +39,9 @@ def _settings(tmp_path: Path, **extra: Any) -> Settings:
 
 
 @pytest.fixture
-def secured(tmp_path: Path) -> Iterator[SecuredApp]:
+def secured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecuredApp]:
+    # source S0's news stream is one corpus, alpha's (INFERLINE_NEWS_TENANT)
+    monkeypatch.setenv("INFERLINE_NEWS_TENANT", "alpha")
     with secured_app(_settings(tmp_path), workers=1) as app:
         yield app
 
@@ -234,6 +232,12 @@ def _markers_of(app: SecuredApp, key: dict[str, str]) -> dict[str, str]:
     made = client.post(
         "/api/v1/keys", json={"scopes": ["read"], "name": "ALPHA-KEY-MARK"}, headers=key
     ).json()
+    article = client.post(
+        "/inference/single",
+        json={"title": "ALPHA-NEWS-MARK rates hold", "url": "https://news.example.com/alpha"},
+        headers=key,
+    )
+    assert article.status_code == 200, article.text
     return {
         "job_id": job["id"],
         "name": "alpha-docs",
@@ -266,19 +270,23 @@ def test_one_tenant_never_sees_anothers_resources(secured: SecuredApp) -> None:
         "ALPHA-ITEM-MARK",
         "ALPHA-KEY-MARK",
         "alpha-item",
+        "ALPHA-NEWS-MARK",
     ]
 
     # alpha sees its own (so the markers would be found if they leaked)
     seen = " ".join(
         client.get(p, headers=alpha).text
-        for p in ("/api/v1/jobs", "/api/v1/keys", "/api/v1/dashboard/snapshot")
+        for p in (
+            "/api/v1/jobs",
+            "/api/v1/keys",
+            "/api/v1/dashboard/snapshot",
+            "/api/v1/news/articles",
+        )
     )
-    assert values["job_id"] in seen and "ALPHA-KEY-MARK" in seen
+    assert values["job_id"] in seen and "ALPHA-KEY-MARK" in seen and "ALPHA-NEWS-MARK" in seen
 
     walked = 0
     for method, path, _ in _operations(secured):
-        if path.startswith(SHARED_ACROSS_TENANTS):
-            continue
         url = _concrete(path, values)
         response = client.request(method, url, headers=beta, json=_body_for(path, values))
         # (a 404 may name the id asked for: that is the caller's own input)
@@ -294,6 +302,12 @@ def test_one_tenant_never_sees_anothers_resources(secured: SecuredApp) -> None:
     assert client.get(job, headers=beta).status_code == 404
     assert client.get("/api/v1/collections/alpha-docs", headers=beta).status_code == 404
     assert client.delete(f"/api/v1/keys/{values['key_id']}", headers=beta).status_code == 404
+    assert client.get("/api/v1/news/articles", headers=beta).status_code == 404
+    with (
+        pytest.raises(WebSocketDisconnect),
+        client.websocket_connect("/api/v1/news/ws", headers=beta),
+    ):
+        pass
     assert client.get(job, headers=alpha).status_code == 200
     described = client.get("/api/v1/collections/alpha-docs", headers=alpha).json()
     assert described["count"] == 1 and described["dimension"] == 2
