@@ -9,10 +9,48 @@ export function apiUrl(path) {
   return new URL(path.replace(/^\//, ''), baseUrl())
 }
 
+// The API key, when the server requires one: kept in this tab's sessionStorage
+// (gone when the tab closes), sent as `Authorization: Bearer` on every request and as
+// `?api_key=` on WebSockets (browsers cannot set their headers).
+const KEY_STORAGE = 'inferline.apiKey'
+export const auth = { required: false, listeners: new Set() }
+
+export function apiKey() {
+  try {
+    return window.sessionStorage.getItem(KEY_STORAGE) || ''
+  } catch {
+    return ''
+  }
+}
+
+export function setApiKey(key) {
+  if (key) window.sessionStorage.setItem(KEY_STORAGE, key.trim())
+  else window.sessionStorage.removeItem(KEY_STORAGE)
+  auth.required = false
+  for (const listener of auth.listeners) listener(false)
+}
+
+function keyRequired() {
+  auth.required = true
+  for (const listener of auth.listeners) listener(true)
+}
+
 export function wsUrl(path) {
   const url = apiUrl(path)
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
+  const key = apiKey()
+  if (key) url.searchParams.set('api_key', key)
   return url.toString()
+}
+
+// Whether the server answers without (or with the stored) key: false asks for one.
+export async function checkKey() {
+  const key = apiKey()
+  const response = await fetch(apiUrl('api/v1/dashboard/snapshot'), {
+    headers: key ? { Authorization: `Bearer ${key}` } : {},
+  })
+  if (response.status === 401) keyRequired()
+  return response.status !== 401
 }
 
 export class ApiError extends Error {
@@ -30,12 +68,16 @@ async function request(method, path, { query, body } = {}) {
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== '') url.searchParams.set(key, value)
   }
+  const headers = body === undefined ? {} : { 'Content-Type': 'application/json' }
+  const key = apiKey()
+  if (key) headers.Authorization = `Bearer ${key}`
   const response = await fetch(url, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   })
   const data = await response.json().catch(() => null)
+  if (response.status === 401) keyRequired()
   if (!response.ok) throw new ApiError(response.status, data)
   return data
 }

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from pydantic import SecretStr
 
+from inferline.adapters.auth.jwt import JwtVerifier
+from inferline.adapters.auth.rates import LimitsRateCounter
 from inferline.adapters.blobs.files import FileBlobStore
 from inferline.adapters.blobs.s3 import S3BlobStore
 from inferline.adapters.kafka.config import KafkaConfig
@@ -40,12 +42,14 @@ from inferline.adapters.sql.domain_outbox import (
     consume_domain_event_once,
 )
 from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.keys import SqlKeyStore
 from inferline.adapters.sql.locks import SqlLeaseLock
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
 from inferline.api.presenters import model_summary, worker_view
 from inferline.application.admission import QueueDepths
+from inferline.application.auth import Authenticator, ClaimNames, KeyService
 from inferline.application.chat import ChatService
 from inferline.application.collections import CollectionService
 from inferline.application.dashboard import DashboardConfig, DashboardService
@@ -289,6 +293,38 @@ def build_stream_source(settings: Settings, route: StreamRoute, name: str) -> St
     return RedisStreamSource(url, settings.redis_prefix, route.topic, route.model, name=name)
 
 
+def build_key_service(settings: Settings) -> KeyService:
+    """API keys in the job store's database (`inferline keys` and the API share it)."""
+    secret = settings.auth_secret.get_secret_value().encode() if settings.auth_secret else None
+    return KeyService(SqlKeyStore(settings.database_url), secret=secret)
+
+
+def build_authenticator(settings: Settings) -> Authenticator:
+    """Keys, JWTs when a JWKS is configured, per-key request rates."""
+    tokens = None
+    if settings.jwt_jwks_url or settings.jwt_jwks_file:
+        tokens = JwtVerifier(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            jwks_url=settings.jwt_jwks_url,
+            jwks_file=settings.jwt_jwks_file,
+            algorithms=tuple(settings.jwt_algorithms),
+        )
+    return Authenticator(
+        keys=build_key_service(settings),
+        tokens=tokens,
+        claims=ClaimNames(tenant=settings.jwt_tenant_claim, scopes=settings.jwt_scopes_claim),
+        rates=LimitsRateCounter(settings.rate_limit_url, prefix=settings.redis_prefix),
+        default_rate_limit=settings.rate_limit,
+        default_max_concurrent_jobs=settings.max_concurrent_jobs,
+    )
+
+
+async def _unfinished(store: JobStore, tenant: str) -> int:
+    totals = await store.status_totals(tenant)
+    return sum(totals.get(status, 0) for status in ("queued", "running", "failed"))
+
+
 def news_database(settings: Settings) -> Database:
     """The news stream's tables live in the job store's database, on the same engines."""
     return Database(settings.database_url, create_engines, upgrade_to_head)
@@ -419,6 +455,7 @@ class Container:
     collections: CollectionService
     chat: ChatService
     llm: ChatModel
+    auth: Authenticator
     relay: OutboxRelay | None = None
     workers: list[Worker] = field(default_factory=list)
     queue: JobQueue | None = None
@@ -541,6 +578,8 @@ class Container:
             await self.stream_sink.close()
         if isinstance(self.llm, RemoteChatModel):
             await self.llm.aclose()
+        await self.auth.close()
+        await self.auth.keys.store.close()
         await self.store.close()
 
 
@@ -596,6 +635,7 @@ def build_container(
             max_queued_jobs=settings.max_queued_jobs,
             on_commit=commit_signal.on_commit,
             clock=clock,
+            count_unfinished=lambda tenant: _unfinished(store, tenant),
         ),
         inference=InferenceService(serving, metrics),
         dashboard=DashboardService(
@@ -612,6 +652,7 @@ def build_container(
         collections=CollectionService(build_vector_index(settings), embeddings),
         chat=chat,
         llm=build_chat_model(settings, chat),
+        auth=build_authenticator(settings),
     )
     container.plane = DataPlane(
         jobs=container.jobs,
@@ -770,6 +811,8 @@ def _add_connections(container: Container, roles: frozenset[Role]) -> None:
     """The servers this process needs, in the order it connects to them."""
     settings, store, bus = container.settings, container.store, container.bus
     container.connections.add("database", store.start)
+    if Role.API in roles:
+        container.connections.add("keys", container.auth.keys.store.start)
     if roles & {Role.API, Role.RELAY}:
         check = (
             bus.start

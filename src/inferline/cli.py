@@ -130,6 +130,30 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--feed", required=True, help="an RSS/Atom URL, or a feed file")
     produce.set_defaults(func=_news_produce)
 
+    keys = commands.add_parser("keys", help="API keys: create, list, revoke (in the database)")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_commands.add_parser("create", help="make a key; it is printed once")
+    create.add_argument("--tenant", required=True, help="the tenant whose resources it reaches")
+    create.add_argument(
+        "--scopes",
+        default="read,submit",
+        help="comma-separated: read (GET), submit (work), admin (keys, deletes); "
+        "default read,submit",
+    )
+    create.add_argument("--name", help="a label to recognise it by")
+    create.add_argument("--expires", help="a duration (30d, 12h) or an ISO date; default never")
+    create.add_argument("--rate-limit", help="requests allowed, e.g. 10/second")
+    create.add_argument(
+        "--max-concurrent-jobs", type=int, help="unfinished jobs its tenant may have"
+    )
+    create.set_defaults(func=_keys_create)
+    list_keys = keys_commands.add_parser("list", help="keys (never their secrets)")
+    list_keys.add_argument("--tenant", help="one tenant's keys only")
+    list_keys.set_defaults(func=_keys_list)
+    revoke = keys_commands.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=_keys_revoke)
+
     models = commands.add_parser("models", help="list the served models")
     _url_arg(models)
     models.set_defaults(func=_models)
@@ -139,6 +163,8 @@ def _parser() -> argparse.ArgumentParser:
 def _server_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--ssl-certfile", help="serve HTTPS with this PEM certificate (chain)")
+    parser.add_argument("--ssl-keyfile", help="the certificate's PEM private key")
 
 
 def _metrics_port_arg(parser: argparse.ArgumentParser) -> None:
@@ -203,6 +229,9 @@ def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> 
     from inferline.bootstrap import build_container
 
     settings = _settings()
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        sys.exit("inferline: --ssl-certfile and --ssl-keyfile go together")
+    required = auth_required(settings.auth, args.command, args.host)
     container = build_container(settings, roles, workers_in_process=workers)
     app = create_app(
         container.plane,
@@ -211,7 +240,10 @@ def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> 
         settings=settings,
         apps=INSTALLED_APPS,
         app_services=container.app_services,
+        auth=container.auth if required else None,
+        keys=container.auth.keys,
     )
+    _log_auth(settings, required, args)
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -219,9 +251,60 @@ def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> 
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
     )
     uvicorn.Server(config).run()
     return 0
+
+
+def auth_required(setting: str | None, command: str, host: str) -> bool:
+    """`INFERLINE_AUTH` when set; else keys are required except for `inferline serve`
+    bound to a loopback address (a developer's own machine)."""
+    if setting is not None:
+        return setting == "required"
+    return not (command == "serve" and is_loopback(host))
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _log_auth(settings: Any, required: bool, args: argparse.Namespace) -> None:
+    import logging
+
+    log = logging.getLogger("inferline.auth")
+    scheme = "https" if args.ssl_certfile else "http"
+    if required:
+        how = ["API keys"]
+        if settings.jwt_jwks_url or settings.jwt_jwks_file:
+            how.append("JWTs")
+        log.info(
+            "authentication required (%s) on %s://%s:%s; rate limit per key: %s",
+            " or ".join(how),
+            scheme,
+            args.host,
+            args.port,
+            settings.rate_limit or "none",
+        )
+    else:
+        why = "INFERLINE_AUTH=off" if settings.auth == "off" else "serve on a loopback address"
+        level = logging.WARNING if not is_loopback(args.host) else logging.INFO
+        log.log(
+            level,
+            "authentication is OFF (%s): anyone reaching %s://%s:%s may do anything",
+            why,
+            scheme,
+            args.host,
+            args.port,
+        )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -307,10 +390,90 @@ def _consume(args: argparse.Namespace) -> int:
 
 def _migrate(_args: argparse.Namespace) -> int:
     from inferline.adapters.sql.migrate import upgrade_to_head
+    from inferline.core.settings import redact_url
 
     settings = _settings()
     asyncio.run(upgrade_to_head(settings.database_url))
-    print(f"database is at the latest schema: {settings.database_url}")
+    print(f"database is at the latest schema: {redact_url(settings.database_url)}")
+    return 0
+
+
+def _key_command(action: Any) -> Any:
+    """Run `action(keys)` against the database's key store; bad input exits with why."""
+    from inferline.bootstrap import build_key_service
+    from inferline.domain.errors import InferlineError
+
+    keys = build_key_service(_settings())
+
+    async def run() -> Any:
+        await keys.store.start()
+        try:
+            return await action(keys)
+        finally:
+            await keys.store.close()
+
+    try:
+        return asyncio.run(run())
+    except InferlineError as exc:
+        sys.exit(f"inferline: {exc.message}")
+
+
+def _key_row(key: Any) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    def iso(seconds: float | None) -> str | None:
+        return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "tenant": key.tenant,
+        "scopes": sorted(key.scopes),
+        "name": key.name,
+        "created_at": iso(key.created_at),
+        "expires_at": iso(key.expires_at),
+        "revoked_at": iso(key.revoked_at),
+        "rate_limit": key.rate_limit,
+        "max_concurrent_jobs": key.max_concurrent_jobs,
+    }
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from inferline.application.auth import expiry
+
+    async def create(keys: Any) -> Any:
+        return await keys.create(
+            args.tenant,
+            args.scopes.split(","),
+            name=args.name,
+            expires_at=expiry(args.expires) if args.expires else None,
+            rate_limit=args.rate_limit,
+            max_concurrent_jobs=args.max_concurrent_jobs,
+        )
+
+    made = _key_command(create)
+    print(made.secret)
+    print(
+        f"key {made.stored.id} for tenant {made.stored.tenant} "
+        f"({','.join(sorted(made.stored.scopes))}); it is shown only now: keep it safe",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    async def listing(keys: Any) -> Any:
+        return await keys.list(args.tenant)
+
+    _print([_key_row(key) for key in _key_command(listing)])
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    async def revoke(keys: Any) -> Any:
+        return await keys.revoke(args.key_id, None)
+
+    _print(_key_row(_key_command(revoke)))
     return 0
 
 
@@ -339,8 +502,14 @@ def _news_produce(args: argparse.Namespace) -> int:
 def _request(method: str, url: str, **kwargs: Any) -> Any:
     import httpx
 
+    from inferline.core.credentials import client_headers
+
     try:
-        response = httpx.request(method, url, timeout=30, **kwargs)
+        headers = client_headers()
+    except ValueError as exc:
+        sys.exit(f"inferline: {exc}")
+    try:
+        response = httpx.request(method, url, timeout=30, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
         sys.exit(f"inferline: cannot reach {url}: {exc}")
     body = response.json()

@@ -19,13 +19,17 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from inferline.core.credentials import client_headers
+
 NONE = "-"
 STATUS_STYLES = {"succeeded": "green", "dead": "red", "expired": "red", "cancelled": "dim"}
 
 
 def fetch_snapshot(url: str, timeout: float = 10.0) -> dict[str, Any]:
     """One dashboard message from a running server, over HTTP."""
-    response = httpx.get(f"{url.rstrip('/')}/api/v1/dashboard/snapshot", timeout=timeout)
+    response = httpx.get(
+        f"{url.rstrip('/')}/api/v1/dashboard/snapshot", timeout=timeout, headers=client_headers()
+    )
     response.raise_for_status()
     snapshot: dict[str, Any] = response.json()
     return snapshot
@@ -165,7 +169,9 @@ def run(url: str, console: Console | None = None) -> None:
     with Live(_waiting(url, "starting"), console=console, refresh_per_second=4) as live:
         while True:
             try:
-                with connect(ws_url, open_timeout=10) as socket:
+                with connect(
+                    ws_url, open_timeout=10, additional_headers=client_headers()
+                ) as socket:
                     attempt = 0
                     for raw in socket:
                         message = json.loads(raw)

@@ -18,22 +18,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 PREFIX = "INFERLINE_"
 
-# Settings the manifests use that other branches of this release add (the OCR strategy and
-# blob store; keys, limits and the key-hashing secret). A name here is accepted while
-# Settings lacks it; once Settings has it, its value is validated like any other. Remove
-# each entry when its branch is merged.
-PENDING_SETTINGS = frozenset(
-    {
-        "INFERLINE_PROFILE",
-        "INFERLINE_BLOB_STORE",
-        "INFERLINE_BLOB_PATH",
-        "INFERLINE_AUTH",
-        "INFERLINE_AUTH_SECRET",
-        "INFERLINE_RATE_LIMIT",
-        "INFERLINE_RATE_LIMIT_URL",
-    }
-)
-
 
 def setting_names() -> frozenset[str]:
     """Every `INFERLINE_<NAME>` the settings read (field names and their aliases)."""
@@ -53,10 +37,10 @@ def env_name_problem(name: str) -> str | None:
     if not name.startswith(PREFIX):
         return None  # not ours (HF_HUB_OFFLINE, OMP_THREAD_LIMIT, …)
     known = setting_names()
-    if name in known or name in PENDING_SETTINGS:
+    if name in known:
         return None
     base = name.removesuffix("_FILE")
-    if base != name and (base in known or base in PENDING_SETTINGS):
+    if base != name and base in known:
         return None
     return f"{name} is not a setting of src/inferline/core/settings.py"
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.routing import WebSocketRoute
 
 from inferline import __version__
+from inferline.api.auth import authenticate
 from inferline.api.disconnect import install_disconnect_handler
 from inferline.api.errors import install_error_handlers
 from inferline.api.middleware import RequestContextMiddleware
@@ -31,6 +33,8 @@ from inferline.api.routes import (
     openai,
     ui,
 )
+from inferline.api.routes import keys as key_routes
+from inferline.application.auth import Authenticator, KeyService
 from inferline.application.data_plane import DataPlane
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings
@@ -62,9 +66,14 @@ def create_app(
     settings: Settings,
     apps: Sequence[WebApp] = (),
     app_services: Mapping[str, object] | None = None,
+    auth: Authenticator | None = None,
+    keys: KeyService | None = None,
 ) -> FastAPI:
     """An app serving `plane` and `apps`; the lifespan starts and stops `lifecycle`.
-    `app_services` (the apps' own services, by name) go on `app.state` for their routes."""
+    `app_services` (the apps' own services, by name) go on `app.state` for their routes.
+    With `auth`, every route of every router needs a key or token (`api/auth.py`)
+    unless it is marked public; without, every caller is the default tenant. `keys`
+    serves `/api/v1/keys` (`auth.keys` when authentication is on)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -82,8 +91,10 @@ def create_app(
     )
     app.state.plane = plane
     app.state.metrics = metrics
+    app.state.auth = auth
+    app.state.keys = keys or (auth.keys if auth is not None else None)
     for name, service in (app_services or {}).items():
-        if name in ("plane", "metrics"):
+        if name in ("plane", "metrics", "auth", "keys"):
             raise ValueError(f"an app service may not be named {name!r}")
         setattr(app.state, name, service)
     if not is_built():
@@ -95,11 +106,25 @@ def create_app(
     routers = [web_app.router for web_app in apps]
     routers += [
         m.router
-        for m in (openai, kserve, collections, chat, jobs, models, events, dashboard, health, ui)
+        for m in (
+            openai,
+            kserve,
+            collections,
+            chat,
+            jobs,
+            models,
+            events,
+            dashboard,
+            key_routes,
+            health,
+            ui,
+        )
     ]
     _refuse_duplicate_routes(routers)
+    # Authentication is the routers' dependency, not each route's: a new route or app is
+    # protected without a word (public ones say so with `@public`).
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(authenticate)])
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,
@@ -125,3 +150,20 @@ def _refuse_duplicate_routes(routers: Sequence[APIRouter]) -> None:
                 if key in seen:
                     raise ValueError("two routes serve {} {}".format(*key))
                 seen.add(key)
+
+
+def websocket_paths(app: FastAPI) -> list[str]:
+    """Every WebSocket route's path (OpenAPI lists none), through included routers."""
+
+    def walk(routes: Sequence[Any], prefix: str) -> list[str]:
+        found: list[str] = []
+        for route in routes:
+            if isinstance(route, APIWebSocketRoute | WebSocketRoute):
+                found.append(prefix + route.path)
+            included = getattr(route, "original_router", None)
+            if included is not None:  # FastAPI's lazily included router
+                context = getattr(route, "include_context", None)
+                found += walk(included.routes, prefix + getattr(context, "prefix", ""))
+        return found
+
+    return walk(app.routes, "")

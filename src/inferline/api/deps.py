@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
+from fastapi.requests import HTTPConnection
 
+from inferline.api.auth import principal_of
+from inferline.application.auth import Principal
 from inferline.application.data_plane import DataPlane
-from inferline.domain.jobs import DEFAULT_TENANT
 
 
 def plane_of(request: Request) -> DataPlane:
@@ -32,11 +34,18 @@ async def ws_plane(websocket: WebSocket) -> DataPlane:
     return plane
 
 
-async def get_tenant() -> str:
-    """Every job belongs to a tenant; until authentication lands it is the default one."""
-    return DEFAULT_TENANT
+async def get_tenant(connection: HTTPConnection) -> str:
+    """The caller's tenant: its key's or token's (`api/auth.py`), or the default tenant
+    when authentication is off. Every resource a route reads or changes is the tenant's."""
+    return principal_of(connection).tenant
+
+
+async def get_principal(connection: HTTPConnection) -> Principal:
+    """The caller: tenant, scopes, identity."""
+    return principal_of(connection)
 
 
 PlaneDep = Annotated[DataPlane, Depends(get_plane)]
 WsPlaneDep = Annotated[DataPlane, Depends(ws_plane)]
 TenantDep = Annotated[str, Depends(get_tenant)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

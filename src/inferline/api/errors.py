@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.INVALID: 422,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.FORBIDDEN: 403,
+    ErrorKind.RATE_LIMITED: 429,
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.CONFLICT: 409,
     ErrorKind.TOO_LARGE: 413,
@@ -39,6 +42,8 @@ _REQUEST_PARTS = frozenset({"body", "query", "path"})  # FastAPI's location pref
 
 _MEANING = {
     400: "Bad request: a body that cannot be parsed (e.g. broken multipart data).",
+    401: "No valid API key or token: send `Authorization: Bearer <key>` or `X-API-Key`.",
+    403: "The key's scopes do not allow this (read, submit or admin).",
     404: "Not found: an unknown model, job, collection or item.",
     409: "Conflict with the current state (e.g. the job already finished).",
     413: "The request body (or an uploaded document, or one of its pages) is over its "
@@ -87,7 +92,10 @@ def install_error_handlers(app: FastAPI) -> None:
         status = STATUS_BY_KIND[exc.kind]
         if status >= 500 and exc.kind is not ErrorKind.UNAVAILABLE:
             log.error("request failed: %s", exc.message)
-        return error_response(status, exc.kind.value, exc.message, exc.details, exc.retry_after)
+        response = error_response(status, exc.kind.value, exc.message, exc.details, exc.retry_after)
+        if exc.kind is ErrorKind.UNAUTHENTICATED:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="inferline"'
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -242,30 +242,31 @@ class DataPlane:
         return self._chat.stream(served, item)
 
     # -- collections --------------------------------------------------------------
-    async def list_collections(self) -> list[CollectionSpec]:
-        """Every collection, by name."""
-        return await self._collections.all()
+    async def list_collections(self, tenant: str) -> list[CollectionSpec]:
+        """The tenant's collections, by name."""
+        return await self._collections.all(tenant)
 
     async def create_collection(
-        self, name: str, dimension: int | None = None, metric: Metric = "cosine"
+        self, tenant: str, name: str, dimension: int | None = None, metric: Metric = "cosine"
     ) -> tuple[CollectionSpec, bool]:
         """Create a collection; returns (spec, created). Conflict when a different one exists."""
-        return await self._collections.create(name, dimension, metric)
+        return await self._collections.create(tenant, name, dimension, metric)
 
-    async def describe_collection(self, name: str) -> tuple[CollectionSpec, int]:
+    async def describe_collection(self, tenant: str, name: str) -> tuple[CollectionSpec, int]:
         """A collection's spec and item count."""
-        return await self._collections.describe(name)
+        return await self._collections.describe(tenant, name)
 
-    async def drop_collection(self, name: str) -> None:
+    async def drop_collection(self, tenant: str, name: str) -> None:
         """Delete a collection and its items."""
-        await self._collections.drop(name)
+        await self._collections.drop(tenant, name)
 
-    async def upsert_items(self, name: str, items: Sequence[NewItem]) -> int:
+    async def upsert_items(self, tenant: str, name: str, items: Sequence[NewItem]) -> int:
         """Insert or replace items (texts are embedded); returns how many."""
-        return await self._collections.upsert(name, items)
+        return await self._collections.upsert(tenant, name, items)
 
     async def search(
         self,
+        tenant: str,
         name: str,
         *,
         text: str | None = None,
@@ -274,11 +275,13 @@ class DataPlane:
         where: Mapping[str, MetadataValue] | None = None,
     ) -> list[SearchHit]:
         """The `k` nearest items to a text or a vector, filtered by metadata."""
-        return await self._collections.search(name, text=text, vector=vector, k=k, where=where)
+        return await self._collections.search(
+            tenant, name, text=text, vector=vector, k=k, where=where
+        )
 
-    async def delete_item(self, name: str, item_id: str) -> None:
+    async def delete_item(self, tenant: str, name: str, item_id: str) -> None:
         """Delete one item of a collection."""
-        await self._collections.delete_item(name, item_id)
+        await self._collections.delete_item(tenant, name, item_id)
 
     # -- process status -------------------------------------------------------------
     @property

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from inferline.application.admission import Admission, QueueDepths
+from inferline.application.auth import check_job_quota
 from inferline.application.group_commit import GroupCommitter
 from inferline.application.inputs import validate_input
 from inferline.domain.errors import InvalidInput, NotFound
@@ -54,8 +55,12 @@ class JobService:
         max_queued_jobs: int,
         on_commit: Callable[[], None] = lambda: None,
         clock: Clock = SYSTEM_CLOCK,
+        count_unfinished: Callable[[str], Awaitable[int]] | None = None,
     ) -> None:
+        """`count_unfinished(tenant)` counts a tenant's queued and running jobs, for the
+        calling key's concurrent-job limit (`application/auth.py`)."""
         self.store = store
+        self.count_unfinished = count_unfinished
         self.clock = clock
         self.registry = registry
         self.metrics = metrics
@@ -72,6 +77,7 @@ class JobService:
         Overloaded (429) when the model's queue is at its limit."""
         new_job = self._prepare(command)
         self.admission.refuse_if_seen_full([new_job])
+        await check_job_quota(command.tenant, 1, self.count_unfinished)
         stored = await self._writer.submit(new_job)
         if isinstance(stored, QueueFull):
             raise self.admission.overloaded(stored)
@@ -95,6 +101,9 @@ class JobService:
             except InvalidInput as exc:
                 raise InvalidInput(f"jobs[{index}]: {exc.message}", details=exc.details) from None
         self.admission.refuse_if_seen_full(prepared)
+        for tenant in {command.tenant for command in commands}:
+            adding = sum(command.tenant == tenant for command in commands)
+            await check_job_quota(tenant, adding, self.count_unfinished)
         results: list[tuple[Job, bool]] = []
         for stored in await self._store(prepared, all_or_nothing=True):
             if isinstance(stored, QueueFull):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -62,11 +63,28 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+_CREDENTIAL = re.compile(r"(api_key=|[Bb]earer\s+|X-API-Key:\s*)[^\s&\"',;]+")
+_CREDENTIAL_HINTS = ("api_key=", "earer", "X-API-Key")
+
+
+class RedactCredentials(logging.Filter):
+    """Blank out credentials a library may log: uvicorn writes a WebSocket's URL, its
+    `?api_key=` included; a `Bearer` header may appear in a debug line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(hint in message for hint in _CREDENTIAL_HINTS):
+            record.msg = _CREDENTIAL.sub(r"\1***", message)
+            record.args = None
+        return True
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     """Send every logger to stderr in the chosen format (called once by the CLI)."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if use_json else ConsoleFormatter())
+    handler.addFilter(RedactCredentials())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -15,7 +15,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 SQL_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg", "mysql+aiomysql")
 TOPIC_PATTERN = r"^[A-Za-z0-9._-]+$"
@@ -320,6 +326,88 @@ class Settings(BaseSettings):
     access_log: bool = True
     """Log one line per HTTP request (method, route, status, duration, request_id)."""
 
+    auth: Literal["required", "off"] | None = None
+    """`required`: every route but the health checks and the dashboard's files needs an
+    API key or token; `off`: anyone who reaches the port may do anything, as the
+    `default` tenant. Unset: `off` for `inferline serve` on a loopback address,
+    `required` for `inferline api` and for any other address."""
+
+    auth_secret: SecretStr | None = None
+    """The server's secret for API key hashes (HMAC-SHA256); every process and the
+    `inferline keys` command must share it. Unset: plain SHA-256 (keys are 256 random
+    bits either way). Changing it invalidates the keys made with the old one."""
+
+    jwt_jwks_url: str | None = None
+    """Accept JWTs signed by the keys at this JWKS URL (an identity provider's
+    `.well-known/jwks.json`), besides API keys."""
+
+    jwt_jwks_file: str | None = None
+    """Accept JWTs signed by the keys of this JWKS file (instead of a URL)."""
+
+    jwt_issuer: str | None = None
+    """The `iss` a JWT must carry (recommended)."""
+
+    jwt_audience: str | None = None
+    """The `aud` a JWT must carry (recommended)."""
+
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256"])
+    """Accepted JWT signature algorithms, comma-separated (asymmetric only)."""
+
+    jwt_tenant_claim: str = "tenant"
+    """The JWT claim holding the caller's tenant."""
+
+    jwt_scopes_claim: str = "scope"
+    """The JWT claim holding the scopes: a space-separated string or a list."""
+
+    rate_limit: str | None = Field(default=None, max_length=64)
+    """Requests per key, e.g. `20/second` or `1000/minute` (a key may carry its own);
+    unset: no limit. Over it: 429 with Retry-After."""
+
+    rate_limit_url: str = "memory://"
+    """Where request counts live: `memory://` (this process) or `redis://…` (shared by
+    every API process; keys under `<redis_prefix>:rate`)."""
+
+    max_concurrent_jobs: int | None = Field(default=None, ge=1)
+    """Unfinished (queued or running) jobs a key's tenant may have when it submits more
+    (a key may carry its own); unset: no limit. Over it: 429."""
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [name.strip() for name in value.split(",") if name.strip()]
+        if isinstance(value, list) and any(str(v).upper().startswith("HS") for v in value):
+            raise ValueError("jwt_algorithms: only asymmetric algorithms (RS*, ES*, PS*, EdDSA)")
+        return value
+
+    @field_validator("rate_limit_url")
+    @classmethod
+    def _known_rate_storage(cls, value: str) -> str:
+        return _check_scheme(value, ("memory", "redis", "rediss"), "rate limit")
+
+    @model_validator(mode="after")
+    def _one_jwks(self) -> Settings:
+        if self.jwt_jwks_url and self.jwt_jwks_file:
+            raise ValueError("set one of jwt_jwks_url and jwt_jwks_file, not both")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            SecretFilesSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
     @model_validator(mode="after")
     def _reclaim_after_heartbeat(self) -> Settings:
         heartbeat = self.lease_seconds / 3
@@ -470,6 +558,53 @@ class Settings(BaseSettings):
     @classmethod
     def _known_cache(cls, value: str) -> str:
         return _check_scheme(value, ("memory", "redis", "rediss"), "cache")
+
+
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """`INFERLINE_<NAME>_FILE=/run/secrets/x`: the setting's value is that file's content
+    (without the final newline), as Docker and Kubernetes mount secrets. Any setting can
+    be given so; `INFERLINE_<NAME>` and `INFERLINE_<NAME>_FILE` together are an error."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        env = f"INFERLINE_{field_name.upper()}"
+        path = os.environ.get(f"{env}_FILE")
+        if not path:
+            return None, field_name, False
+        if env in os.environ:
+            raise ValueError(f"set {env} or {env}_FILE, not both")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                value = handle.read()
+        except OSError as exc:
+            raise ValueError(f"{env}_FILE: cannot read {path}: {exc.strerror}") from None
+        return value.removesuffix("\n").removesuffix("\r"), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, info in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(info, name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (and any `?password=`) shown as `***`."""
+    parts = urlsplit(url)
+    secret_query = any(
+        pair.partition("=")[0].lower() in ("password", "token", "api_key")
+        for pair in parts.query.split("&")
+    )
+    if not parts.password and not secret_query:
+        return url
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        parts = parts._replace(netloc=netloc)
+    query = "&".join(
+        f"{k}=***" if k.lower() in ("password", "token", "api_key") else f"{k}={v}"
+        for k, _, v in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    return parts._replace(query=query).geturl()
 
 
 def _check_scheme(value: str, allowed: tuple[str, ...], what: str) -> str:

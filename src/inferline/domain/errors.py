@@ -10,6 +10,9 @@ class ErrorKind(StrEnum):
     """What went wrong, independent of any transport."""
 
     INVALID = "invalid_input"
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     TOO_LARGE = "payload_too_large"
@@ -42,6 +45,25 @@ class InvalidInput(InferlineError):
     """The request or model input breaks the schema or a rule."""
 
     kind = ErrorKind.INVALID
+
+
+class Unauthenticated(InferlineError):
+    """No credential, or one that is unknown, expired, revoked or badly signed (401)."""
+
+    kind = ErrorKind.UNAUTHENTICATED
+
+
+class Forbidden(InferlineError):
+    """The caller is known but its scopes do not allow this (403). Never used for another
+    tenant's resources: those do not exist for the caller (NotFound)."""
+
+    kind = ErrorKind.FORBIDDEN
+
+
+class RateLimited(InferlineError):
+    """The caller's key is over its request rate or concurrent-job limit (429)."""
+
+    kind = ErrorKind.RATE_LIMITED
 
 
 class NotFound(InferlineError):

@@ -122,7 +122,10 @@ def server_env(database_url: str, **settings: str) -> dict[str, str]:
 def http_server(
     command: str, database_url: str, log_path: Path, *extra_args: str, **settings: str
 ) -> ServerProcess:
-    """A not-yet-started `inferline serve` or `inferline api` on a free port."""
+    """A not-yet-started `inferline serve` or `inferline api` on a free port. `inferline
+    api` requires API keys by default; here it runs without unless `auth` says so."""
+    if command == "api":
+        settings = {"auth": "off", **settings}
     port = free_port()
     args = [command, "--port", str(port), *extra_args]
     return ServerProcess(args, server_env(database_url, **settings), log_path, port)

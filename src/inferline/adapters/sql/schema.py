@@ -149,3 +149,22 @@ lease_locks = Table(
     Column("token", BigInteger, nullable=False),
     Column("lease_until", TimeType, nullable=False),
 )
+
+# API keys (migration 0006): the public prefix finds a key, the digest checks it.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("digest", String(128), nullable=False),
+    Column("scheme", String(16), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("scopes", JsonType, nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("created_at", TimeType, nullable=False),
+    Column("expires_at", TimeType, nullable=True),
+    Column("revoked_at", TimeType, nullable=True),
+    Column("rate_limit", String(64), nullable=True),
+    Column("max_concurrent_jobs", Integer, nullable=True),
+    Index("ix_api_keys_tenant", "tenant", "created_at"),
+)

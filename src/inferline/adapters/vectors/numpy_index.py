@@ -21,7 +21,9 @@ from inferline.ports.vectors import (
     VectorRecord,
 )
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# A tenant's collection is `<tenant>~<name>` (application/collections.py); the default
+# tenant's is `<name>`.
+NAME_PATTERN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,63}~)?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 COMPACT_LOG_BYTES = 8 * 1024 * 1024
 
 

@@ -45,6 +45,9 @@ _ERROR_TYPE = {
     ErrorKind.INVALID: "invalid_request_error",
     ErrorKind.NOT_FOUND: "invalid_request_error",
     ErrorKind.OVERLOADED: "rate_limit_error",
+    ErrorKind.RATE_LIMITED: "rate_limit_error",
+    ErrorKind.UNAUTHENTICATED: "authentication_error",
+    ErrorKind.FORBIDDEN: "permission_error",
     ErrorKind.UNAVAILABLE: "service_unavailable_error",
     ErrorKind.DEADLINE_EXCEEDED: "timeout_error",
 }
@@ -79,7 +82,7 @@ def _from_inferline(exc: InferlineError) -> JSONResponse:
     code = "model_not_found" if exc.kind is ErrorKind.NOT_FOUND else exc.kind.value
     if isinstance(exc, ContextLengthExceeded):
         code = exc.code
-    return openai_error(
+    response = openai_error(
         status,
         exc.message,
         type_=_ERROR_TYPE.get(exc.kind, "server_error"),
@@ -87,6 +90,9 @@ def _from_inferline(exc: InferlineError) -> JSONResponse:
         code=code,
         retry_after=exc.retry_after,
     )
+    if exc.kind is ErrorKind.UNAUTHENTICATED:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="inferline"'
+    return response
 
 
 class OpenAIRoute(APIRoute):

@@ -1,4 +1,8 @@
-"""Liveness, readiness, component health and Prometheus metrics."""
+"""Liveness, readiness, component health and Prometheus metrics.
+
+`/livez`, `/readyz` and `/metrics` are public (probes and Prometheus carry no key; no
+metric label carries a tenant or a resource id); `/health` names components and
+needs `read`."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from inferline.api.auth import public
 from inferline.api.deps import PlaneDep
 from inferline.api.presenters import health_view
 
@@ -23,6 +28,7 @@ class Readiness(BaseModel):
 
 
 @router.get("/livez", summary="The process is alive")
+@public
 async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -35,6 +41,7 @@ async def livez() -> dict[str, str]:
         503: {"model": Readiness, "description": "Not ready: `reasons` says why."},
     },
 )
+@public
 async def readyz(plane: PlaneDep) -> JSONResponse:
     readiness = plane.readiness()
     if not readiness.ready:
@@ -48,6 +55,7 @@ async def health(plane: PlaneDep) -> dict[str, Any]:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+@public
 async def metrics(request: Request) -> Response:
     registry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
+from inferline.api.auth import requires
 from inferline.api.deps import PlaneDep, TenantDep
 from inferline.api.errors import error_responses
 from inferline.api.schemas import JobBatchRequest, JobId, JobRequest
@@ -83,6 +84,7 @@ async def get_job(job_id: JobId, plane: PlaneDep, tenant: TenantDep) -> dict[str
     summary="Cancel a job that has not finished",
     responses=error_responses(404, 409),
 )
+@requires("submit")
 async def cancel_job(job_id: JobId, plane: PlaneDep, tenant: TenantDep) -> dict[str, Any]:
     """409 when the job already finished."""
     return job_view(await plane.cancel_job(tenant, str(job_id)))

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from inferline import __version__
+from inferline.api.auth import public
 from inferline.api.deps import PlaneDep
 from inferline.api.disconnect import unless_disconnected
 from inferline.api.errors import STATUS_BY_KIND
@@ -82,11 +83,13 @@ async def server_metadata() -> dict[str, Any]:
 
 
 @router.get("/health/live", summary="The server is alive")
+@public
 async def server_live() -> dict[str, Any]:
     return {"live": True}
 
 
 @router.get("/health/ready", summary="The server is ready for inference")
+@public
 async def server_ready(plane: PlaneDep) -> JSONResponse:
     ready = plane.readiness().ready
     return JSONResponse({"ready": ready}, status_code=200 if ready else 503)

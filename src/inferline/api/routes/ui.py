@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
+from inferline.api.auth import public
 from inferline.api.errors import error_body
 from inferline.dashboard import BUILD_HINT, STATIC_DIR, is_built
 
@@ -49,10 +50,12 @@ def asset_response(path: str, static_dir: Path = STATIC_DIR) -> Response:
 
 
 @router.get("/")
+@public
 async def index() -> Response:
     return index_response()
 
 
 @router.get("/assets/{path:path}")
+@public
 async def asset(path: str) -> Response:
     return asset_response(path)

@@ -14,6 +14,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from inferline.api.auth import public
 from inferline.api.deps import PlaneDep, plane_of
 from inferline.api.disconnect import unless_disconnected
 from inferline.api.errors import error_responses
@@ -99,6 +100,7 @@ async def similarity(
         **error_responses(404),
     },
 )
+@public
 async def healthz(plane: PlaneDep) -> JSONResponse:
     served = plane.embedding_model()
     status = "healthy" if served.loaded else ("failed" if served.load_error else "loading")

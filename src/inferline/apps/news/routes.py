@@ -22,18 +22,35 @@ from fastapi import (
     WebSocketDisconnect,
 )
 from fastapi.encoders import jsonable_encoder
+from fastapi.requests import HTTPConnection
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import WebSocketException
+from starlette.status import WS_1008_POLICY_VIOLATION
 
+from inferline.api.deps import TenantDep
 from inferline.api.errors import error_responses
 from inferline.api.websockets import push_until_disconnected
 from inferline.apps.news.models import AnalyzedNewsArticle, RawNewsArticle
 from inferline.apps.news.service import NewsService
 from inferline.apps.news.store import ArticleFilter, Feed
 from inferline.apps.news.text import canonical_url, storable, to_utc
-from inferline.domain.errors import InvalidInput, Unavailable
+from inferline.domain.errors import InvalidInput, NotFound, Unavailable
 
-router = APIRouter(tags=["news (source S0)"])
 log = logging.getLogger(__name__)
+
+
+async def news_owner(connection: HTTPConnection, tenant: TenantDep) -> None:
+    """The news stream is one tenant's (INFERLINE_NEWS_TENANT): for any other it does
+    not exist (404; a WebSocket handshake is refused)."""
+    news = getattr(connection.app.state, "news", None)
+    if news is None or tenant == news.news_settings.tenant:
+        return
+    if connection.scope["type"] == "websocket":
+        raise WebSocketException(WS_1008_POLICY_VIOLATION, "no news stream for this tenant")
+    raise NotFound("no news stream for this tenant")
+
+
+router = APIRouter(tags=["news (source S0)"], dependencies=[Depends(news_owner)])
 
 MAX_BATCH_ARTICLES = 100
 PUSH_SECONDS = 2.0

@@ -17,6 +17,11 @@ class NewsSettings(BaseSettings):
     enabled: bool = True
     """Run the feed poller and the stream processor in `inferline serve`."""
 
+    tenant: str = Field(default="default", min_length=1, max_length=64)
+    """The tenant the news stream belongs to: one corpus per deployment, reached only
+    with that tenant's keys (another tenant's get 404). With authentication off every
+    caller is the `default` tenant."""
+
     topic: str = Field(default="news.raw", max_length=200, pattern=TOPIC_PATTERN)
     """The stream of raw articles: a Kafka topic or Redis stream when INFERLINE_STREAMS_URL
     (or a Kafka/Redis events URL) names a broker, else the database's embedded queue."""

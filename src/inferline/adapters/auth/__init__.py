@@ -1,0 +1,1 @@
+"""Authentication adapters: JWT verification (PyJWT) and request-rate counting (`limits`)."""

@@ -1,0 +1,84 @@
+"""An in-process Inferline with authentication required, and keys for its tenants."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from inferline.api.app import create_app
+from inferline.application.auth import Authenticator, KeyService
+from inferline.apps.installed import INSTALLED_APPS
+from inferline.bootstrap import Container, Role, build_container
+from inferline.core.settings import Settings
+from inferline.models.moving_average import MovingAverage
+from inferline.runtime.registry import ModelRegistry
+from inferline.testing.polling import poll_until
+
+
+@dataclass
+class SecuredApp:
+    """The app, its container and a client (no credentials of its own)."""
+
+    app: FastAPI
+    container: Container
+    client: TestClient
+
+    @property
+    def keys(self) -> KeyService:
+        return self.container.auth.keys
+
+    def key(self, tenant: str, scopes: str = "read,submit,admin", **options: Any) -> str:
+        """A new key's secret."""
+        made = self.client.portal.call(  # type: ignore[union-attr]
+            lambda: self.keys.create(tenant, scopes.split(","), **options)
+        )
+        secret: str = made.secret
+        return secret
+
+
+def headers(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@contextmanager
+def secured_app(
+    settings: Settings,
+    *,
+    auth: bool = True,
+    workers: int = 0,
+    authenticator: Authenticator | None = None,
+) -> Iterator[SecuredApp]:
+    """`inferline api` in this process (moving-average only; `workers` job workers),
+    with authentication required unless `auth` is false."""
+    roles = {Role.API, Role.RELAY} | ({Role.WORKER} if workers else set())
+    container = build_container(
+        settings.model_copy(update={"models": [MovingAverage.name]}),
+        frozenset(roles),
+        registry=ModelRegistry([MovingAverage]),
+        workers_in_process=workers,
+    )
+    if authenticator is not None:
+        container.auth = authenticator
+    app = create_app(
+        container.plane,
+        container,
+        metrics=container.metrics,
+        settings=container.settings,
+        apps=INSTALLED_APPS,
+        app_services=container.app_services,
+        auth=container.auth if auth else None,
+        keys=container.auth.keys,
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        poll_until(lambda: client.get("/readyz").status_code == 200, "the app is ready", timeout=60)
+        yield SecuredApp(app, container, client)
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
