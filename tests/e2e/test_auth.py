@@ -25,6 +25,8 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/healthz"),  # source S3's embedding-model probe
+    ("GET", "/v2/health/live"),  # the KServe v2 probes
+    ("GET", "/v2/health/ready"),
 }
 """Open by decision (docs/security.md): probes and Prometheus carry no key and show no
 tenant's data. The dashboard's files (`/`, `/assets/…`) are outside the schema."""
