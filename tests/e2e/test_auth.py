@@ -84,10 +84,12 @@ def test_every_route_refuses_a_request_without_a_valid_key(secured: SecuredApp) 
         {"Authorization": "Basic dXNlcjpwYXNz"},
     ]
     checked = 0
-    for method, path, _ in operations:
+    for method, path, operation in operations:
         if (method, path) in PUBLIC:
+            assert operation["security"] == []  # the schema says so too
             assert client.request(method, path).status_code != 401  # (404: no MiniLM here)
             continue
+        assert operation["security"] == [{"bearer": []}, {"apiKey": []}], (method, path)
         url = _concrete(path, {})
         for credential in bad_credentials:
             response = client.request(method, url, headers=credential, json={})

@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import WebSocketRoute
 
 from inferline import __version__
-from inferline.api.auth import authenticate
+from inferline.api.auth import authenticate, document_security
 from inferline.api.disconnect import install_disconnect_handler
 from inferline.api.errors import install_error_handlers
 from inferline.api.middleware import RequestContextMiddleware
@@ -125,6 +125,7 @@ def create_app(
     # protected without a word (public ones say so with `@public`).
     for router in routers:
         app.include_router(router, dependencies=[Depends(authenticate)])
+    document_security(app, routers)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,

@@ -13,11 +13,12 @@ with every scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from fastapi import WebSocket
+from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.requests import HTTPConnection
+from fastapi.routing import APIRoute
 from starlette.exceptions import WebSocketException
 from starlette.status import WS_1008_POLICY_VIOLATION
 
@@ -105,6 +106,46 @@ async def authenticate(connection: HTTPConnection) -> None:
         raise
     connection.state.principal = principal
     MAX_CONCURRENT_JOBS.set(principal.max_concurrent_jobs)
+
+
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`inferline keys create`) or, where configured, a JWT.",
+    },
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+
+
+def document_security(app: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """Declare the credentials in the OpenAPI schema, so `/docs` offers "Authorize" and
+    generated clients send a key: every operation of `routers` needs one, but the
+    public routes."""
+    build = app.openapi
+    public_paths = {
+        (method, route.path)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        and getattr(route.endpoint, "__inferline_scope__", "") is None
+        for method in route.methods or ()
+    }
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if (method.upper(), path) in public_paths:
+                    operation["security"] = []
+                else:
+                    operation["security"] = [{"bearer": []}, {"apiKey": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def principal_of(connection: HTTPConnection) -> Principal:
