@@ -27,6 +27,7 @@ from inferline.adapters.redis.queue import RedisStreamQueue
 from inferline.adapters.redis.streams import RedisStreamSink, RedisStreamSource
 from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.migrate import upgrade_to_head
+from inferline.adapters.sql.recsys.store import SqlRecsysStore
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
 from inferline.api.presenters import model_summary, worker_view
@@ -42,13 +43,15 @@ from inferline.application.streams import StreamIngest, StreamResults
 from inferline.apps.news.store import Database
 from inferline.apps.news.wiring import STREAM_GROUP as NEWS_STREAM_GROUP
 from inferline.apps.news.wiring import NewsApp, build_news
+from inferline.apps.recsys.settings import RecsysSettings
+from inferline.apps.recsys.wiring import RecsysApp, build_recsys
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings, StreamRoute
 from inferline.domain.errors import NotFound
 from inferline.domain.jobs import JobEvent, RetryPolicy
 from inferline.models.minilm import MiniLM
 from inferline.models.smollm2 import Generation, SmolLM2
-from inferline.ports.cache import Cache
+from inferline.ports.cache import Cache, RankingCache
 from inferline.ports.chat import ChatInferenceModel
 from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
@@ -502,7 +505,40 @@ def build_container(
             container.workers.append(worker)
     if roles & {Role.API, Role.STREAMS}:
         container.add_app_service("news", _news(container, roles))
+    if Role.API in roles:
+        container.add_app_service("recsys", _recsys(container))
     return container
+
+
+def recsys_cache(settings: Settings, recsys: RecsysSettings) -> RankingCache:
+    """The recommendation app's cache: Redis when INFERLINE_CACHE_URL names one (keys under
+    INFERLINE_RECSYS_CACHE_PREFIX, default `<redis prefix>:recsys:`), else in memory."""
+    if settings.cache_url.startswith(("redis:", "rediss:")):
+        prefix = recsys.cache_prefix or f"{settings.redis_prefix}:recsys:"
+        return RedisCache(settings.cache_url, prefix=prefix)
+    return MemoryCache(settings.cache_max_entries)
+
+
+def recsys_vectors(settings: Settings) -> VectorIndex:
+    """Product and message embeddings for similarity search: the embedded index in its own
+    folder beside the collections' (one writer: the API process)."""
+    return NumpyVectorIndex(Path(settings.vector_folder()) / "recsys")
+
+
+def _recsys(container: Container) -> RecsysApp:
+    """Source S3's recommendations: tables in the job store's database, the cache, the
+    vector index, MiniLM through the data plane, the process's chat model."""
+    settings = container.settings
+    recsys = RecsysSettings()
+    return build_recsys(
+        plane=container.plane,
+        store=SqlRecsysStore(settings.database_url, create_engines, upgrade_to_head),
+        cache=recsys_cache(settings, recsys),
+        vectors=recsys_vectors(settings),
+        llm=container.llm,
+        embedding_model=settings.embedding_model,
+        settings=recsys,
+    )
 
 
 def _news(container: Container, roles: frozenset[Role]) -> NewsApp:

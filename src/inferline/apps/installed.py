@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from inferline.api.app import WebApp
-from inferline.apps import embeddings, news, timeseries
+from inferline.apps import embeddings, news, recsys, timeseries
 
-INSTALLED_APPS: tuple[WebApp, ...] = (embeddings, timeseries, news)
+INSTALLED_APPS: tuple[WebApp, ...] = (embeddings, timeseries, news, recsys)
