@@ -25,6 +25,7 @@ from inferline.adapters.redis.cache import RedisCache
 from inferline.adapters.redis.events import RedisStreamEventBus
 from inferline.adapters.redis.queue import RedisStreamQueue
 from inferline.adapters.redis.streams import RedisStreamSink, RedisStreamSource
+from inferline.adapters.sql.domain_outbox import append_domain_events
 from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.recsys.store import SqlRecsysStore
@@ -55,6 +56,7 @@ from inferline.ports.cache import Cache, RankingCache
 from inferline.ports.chat import ChatInferenceModel
 from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
+from inferline.ports.domain_events import DomainEventAppender
 from inferline.ports.events import EventBus
 from inferline.ports.llm import ChatModel
 from inferline.ports.model import InferenceModel
@@ -227,6 +229,12 @@ def build_stream_source(settings: Settings, route: StreamRoute, name: str) -> St
 def news_database(settings: Settings) -> Database:
     """The news stream's tables live in the job store's database, on the same engines."""
     return Database(settings.database_url, create_engines, upgrade_to_head)
+
+
+def domain_event_appender() -> DomainEventAppender:
+    """What an app's store calls inside its own transaction to add domain events to the
+    outbox (`domain_outbox`, on the job store's database): hand it to the app's wiring."""
+    return append_domain_events
 
 
 def kafka_config(settings: Settings, url: str) -> KafkaConfig:

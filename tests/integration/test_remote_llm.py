@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from inferline.adapters.llm.breaker import BreakerState
 from inferline.adapters.llm.openai_compatible import RemoteChatModel
 from inferline.application.llm import InvalidLLMOutput, complete_json
+from inferline.application.resilience import BreakerState
 from inferline.bootstrap import build_chat_model
 from inferline.core.settings import Settings
 from inferline.ports.llm import ChatMessage, ChatRequest, LLMUnavailable

@@ -1,10 +1,11 @@
-"""The LLM adapter's circuit breaker: opens after N failures in a row, then one trial."""
+"""The circuit breaker (application/resilience.py, as the LLM adapter configures it):
+opens after N failures in a row, then one trial."""
 
 from __future__ import annotations
 
 import pytest
 
-from inferline.adapters.llm.breaker import BreakerState, CircuitBreaker
+from inferline.application.resilience import BreakerState, CircuitBreaker
 from inferline.ports.llm import LLMUnavailable
 from inferline.testing.clock import FakeClock
 
@@ -14,7 +15,9 @@ def state_of(circuit: CircuitBreaker) -> BreakerState:
 
 
 def breaker(clock: FakeClock) -> CircuitBreaker:
-    return CircuitBreaker("endpoint", failure_threshold=3, reset_seconds=30, clock=clock.now)
+    return CircuitBreaker(
+        "endpoint", failure_threshold=3, reset_seconds=30, clock=clock.now, error=LLMUnavailable
+    )
 
 
 def test_opens_after_the_threshold_of_consecutive_failures_only() -> None:

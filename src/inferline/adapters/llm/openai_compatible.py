@@ -32,7 +32,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from inferline.adapters.llm.breaker import CircuitBreaker
+from inferline.application.resilience import CircuitBreaker
 from inferline.ports.llm import ChatCompletion, ChatRequest, LLMUnavailable
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class RemoteChatModel:
             failure_threshold=breaker_failures,
             reset_seconds=breaker_reset_seconds,
             clock=clock,
+            error=LLMUnavailable,
         )
 
     def __repr__(self) -> str:  # never the key

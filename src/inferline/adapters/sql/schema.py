@@ -95,3 +95,33 @@ queue_locks = Table(
     metadata,
     Column("model", String(128), primary_key=True),
 )
+
+# The transactional outbox of domain events (apps' facts, `domain/domain_events.py`):
+# written with the change that causes them, sent to the event stream by the domain event
+# dispatcher (`application/domain_dispatch.py`), deleted a retention after they were sent.
+domain_outbox = Table(
+    "domain_outbox",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("type", String(100), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("payload", JsonType, nullable=False),
+    Column("occurred_at", TimeType, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TimeType, nullable=False),
+    Column("sent_at", TimeType, nullable=True),
+    Column("last_error", Text, nullable=True),
+    # the dispatcher's read: unsent events whose turn came, in seq order
+    Index("ix_domain_outbox_unsent", "sent_at", "next_attempt_at", "seq"),
+)
+
+# The highest fencing token a dispatcher presented (one row per dispatcher name): the
+# outbox refuses to mark events sent under a lower token, in the mark's own transaction.
+domain_outbox_fence = Table(
+    "domain_outbox_fence",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("token", BigInteger, nullable=False),
+)
