@@ -534,13 +534,19 @@ def recsys_vectors(settings: Settings) -> VectorIndex:
 
 
 def _recsys(container: Container) -> RecsysApp:
-    """Source S3's recommendations: tables in the job store's database, the cache, the
-    vector index, MiniLM through the data plane, the process's chat model."""
+    """Source S3's recommendations: tables in the job store's database (their domain
+    events into its outbox, in the same transactions), the cache, the vector index,
+    MiniLM through the data plane, the process's chat model."""
     settings = container.settings
     recsys = RecsysSettings()
     return build_recsys(
         plane=container.plane,
-        store=SqlRecsysStore(settings.database_url, create_engines, upgrade_to_head),
+        store=SqlRecsysStore(
+            settings.database_url,
+            create_engines,
+            upgrade_to_head,
+            outbox=domain_event_appender(),
+        ),
         cache=recsys_cache(settings, recsys),
         vectors=recsys_vectors(settings),
         llm=container.llm,

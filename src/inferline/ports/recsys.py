@@ -16,6 +16,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from inferline.domain.domain_events import DomainEvent
+
 EventType = Literal["view", "like", "cart", "order", "message"]
 Role = Literal["user", "assistant"]
 
@@ -49,16 +51,6 @@ class BehaviourEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxEvent:
-    """A domain event to write in the same transaction as the change it announces
-    (`conv-msg-created`, `user-preference-updated`, `order-placed`)."""
-
-    type: str
-    key: str
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class Conversation:
     id: str
     user_id: str
@@ -83,7 +75,7 @@ Preferences = dict[str, Any]
 
 Learner = Callable[
     [str, Preferences | None, Sequence[BehaviourEvent], dict[str, Product]],
-    tuple[Preferences, list[OutboxEvent]],
+    tuple[Preferences, list[DomainEvent]],
 ]
 """(user, stored preferences or None, the user's new events, their products) → the new
 preferences and the domain events to write with them. Pure: the store calls it inside the
@@ -160,9 +152,9 @@ class ConversationStore(Protocol):
         *,
         event: BehaviourEvent | None = None,
         learn: Learner | None = None,
-        outbox: Sequence[OutboxEvent] = (),
+        outbox: Sequence[DomainEvent] = (),
     ) -> Preferences | None:
-        """Store the message (and its embedding) and the outbox events; with `event` and
+        """Store the message (and its embedding) and the domain events; with `event` and
         `learn`, record the behaviour and update the preferences in the same transaction
         (returns them)."""
         ...

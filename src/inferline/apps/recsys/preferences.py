@@ -13,7 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from inferline.ports.recsys import BehaviourEvent, EventType, OutboxEvent, Preferences, Product
+from inferline.domain.domain_events import DomainEvent
+from inferline.ports.recsys import BehaviourEvent, EventType, Preferences, Product
 
 EVENT_WEIGHTS: dict[EventType, float] = {
     "view": 1.0,
@@ -28,10 +29,9 @@ RECENT_ITEMS = 50
 MAX_TERMS = 100
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-]*")
-_BELOW = re.compile(
-    r"(?:under|below|less than|cheaper than|at most|max(?:imum)?)\s*\$?\s*(\d+(?:\.\d+)?)"
-)
-_ABOVE = re.compile(r"(?:over|above|more than|at least|min(?:imum)?)\s*\$?\s*(\d+(?:\.\d+)?)")
+_NUMBER = r"\s*\$?\s*(\d+(?:\.\d+)?)"
+_BELOW = re.compile(r"(?:under|below|less than|cheaper than|at most|max(?:imum)?)" + _NUMBER)
+_ABOVE = re.compile(r"(?:over|above|more than|at least|min(?:imum)?)" + _NUMBER)
 
 
 def empty() -> Preferences:
@@ -141,39 +141,29 @@ def domain_events(
     events: Sequence[BehaviourEvent],
     prefs: Preferences,
     products: dict[str, Product],
-) -> list[OutboxEvent]:
-    """`user-preference-updated` for the user, and `order-placed` for each order."""
+) -> list[DomainEvent]:
+    """`user-preference-updated` for the user, and `order-placed` for each order (keyed
+    by the user, so one user's events stay in order on the stream)."""
+    top = sorted(prefs["categories"], key=lambda c: -prefs["categories"][c])[:3]
     out = [
-        OutboxEvent(
+        DomainEvent.new(
             "user-preference-updated",
-            f"{tenant}:{user_id}",
-            {
-                "tenant": tenant,
-                "user_id": user_id,
-                "events": len(events),
-                "top_categories": sorted(
-                    prefs["categories"], key=lambda c: -prefs["categories"][c]
-                )[:3],
-            },
+            user_id,
+            {"user_id": user_id, "events": len(events), "top_categories": top},
+            tenant,
+            at=max(e.at for e in events),
         )
     ]
     for event in events:
         if event.type == "order" and event.product_id is not None:
             product = products[event.product_id]
-            out.append(
-                OutboxEvent(
-                    "order-placed",
-                    f"{tenant}:{user_id}",
-                    {
-                        "tenant": tenant,
-                        "user_id": user_id,
-                        "product_id": product.id,
-                        "category": product.category,
-                        "price": product.price,
-                        "at": event.at,
-                    },
-                )
-            )
+            payload = {
+                "user_id": user_id,
+                "product_id": product.id,
+                "category": product.category,
+                "price": product.price,
+            }
+            out.append(DomainEvent.new("order-placed", user_id, payload, tenant, at=event.at))
     return out
 
 

@@ -54,7 +54,8 @@ def profile(
     norm = float(np.linalg.norm(total))
     if norm == 0.0:
         return None
-    return (total / norm).astype(np.float32)
+    unit: np.ndarray = (total / norm).astype(np.float32)
+    return unit
 
 
 def scaled(raw: Mapping[str, float]) -> dict[str, float]:

@@ -22,8 +22,10 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from inferline.application.llm import InvalidLLMOutput, complete_json
+from inferline.application.resilience import Resilience, describe
 from inferline.apps.recsys import keys, preferences, ranking
 from inferline.apps.recsys.settings import RecsysSettings
+from inferline.domain.domain_events import DomainEvent
 from inferline.domain.errors import InferlineError, InvalidInput, NotFound
 from inferline.domain.ids import new_job_id
 from inferline.ports.cache import RankingCache
@@ -33,7 +35,6 @@ from inferline.ports.recsys import (
     Conversation,
     EventType,
     Message,
-    OutboxEvent,
     Preferences,
     Product,
     RecsysStore,
@@ -150,6 +151,8 @@ class RecsysService:
         settings: RecsysSettings | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        embedding_policy: Resilience | None = None,
+        llm_policy: Resilience | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -159,6 +162,10 @@ class RecsysService:
         self.settings = settings or RecsysSettings()
         self.clock = clock
         self._terms: dict[str, tuple[float, set[str], set[str]]] = {}
+        # source S3's resilience toward its back-ends: a breaker, a bulkhead of 10,
+        # 3 tries with 1-5 s backoff on errors worth retrying; the answer names a fallback
+        self.embedding_policy = embedding_policy or Resilience.standard("recsys-embeddings")
+        self.llm_policy = llm_policy or Resilience.standard("recsys-llm")
         self.weights = {
             "content": self.settings.content_weight,
             "collaborative": self.settings.collaborative_weight,
@@ -219,10 +226,17 @@ class RecsysService:
         )
 
     async def _embed_texts(self, texts: list[str]) -> list[np.ndarray]:
+        """Embeddings in batches, each under the embedding back-end's policy."""
         vectors: list[np.ndarray] = []
         batch = self.settings.embed_batch
         for start in range(0, len(texts), batch):
-            vectors.extend(await self._embed(texts[start : start + batch]))
+            chunk = texts[start : start + batch]
+
+            def call(chunk: list[str] = chunk) -> Awaitable[list[np.ndarray]]:
+                return self._embed(chunk)
+
+            outcome = await self.embedding_policy.call(call)
+            vectors.extend(outcome.value)
         return vectors
 
     # -- catalog -------------------------------------------------------------------------
@@ -349,7 +363,7 @@ class RecsysService:
             stored: Preferences | None,
             events: Sequence[BehaviourEvent],
             products: dict[str, Product],
-        ) -> tuple[Preferences, list[OutboxEvent]]:
+        ) -> tuple[Preferences, list[DomainEvent]]:
             merged = preferences.merge(stored, events, products, categories, tags)
             return merged, preferences.domain_events(tenant, user_id, events, merged, products)
 
@@ -560,7 +574,7 @@ class RecsysService:
                 i for i in await self.popular_ids(tenant, category, k + len(seen)) if i not in seen
             ]
             found = await self.store.products(tenant, ids[:k])
-            items = [
+            items: list[dict[str, Any]] = [
                 {
                     "product": product_view(found[pid]),
                     "score": None,
@@ -688,22 +702,30 @@ class RecsysService:
             "shopper from 0 to 1, with a short reason. Answer as "
             '{"scores": [{"item": 1, "score": 0.8, "reason": "..."}]}.'
         )
+
+        async def ask() -> LLMScores | str:
+            try:
+                return await asyncio.wait_for(
+                    complete_json(
+                        self.llm,
+                        [ChatMessage(role="user", content=prompt)],
+                        LLMScores,
+                        max_tokens=40 * len(top) + 40,
+                    ),
+                    self.settings.llm_timeout_seconds,
+                )
+            except InvalidLLMOutput as exc:  # the back-end works; its answer did not
+                return f"the LLM's answer was not valid: {exc.message}"
+
         try:
-            answer = await asyncio.wait_for(
-                complete_json(
-                    self.llm,
-                    [ChatMessage(role="user", content=prompt)],
-                    LLMScores,
-                    max_tokens=40 * len(top) + 40,
-                ),
-                self.settings.llm_timeout_seconds,
-            )
+            outcome = await self.llm_policy.call(ask)
         except LLMUnavailable as exc:
             return f"no LLM: {exc}"
-        except InvalidLLMOutput as exc:
-            return f"the LLM's answer was not valid: {exc.message}"
-        except (InferlineError, TimeoutError, OSError) as exc:
-            return f"the LLM failed: {_problem(exc)}"
+        except Exception as exc:
+            return f"the LLM failed: {describe(exc)}"
+        answer = outcome.value
+        if isinstance(answer, str):
+            return answer
         scored = {s.item: s for s in answer.scores if 1 <= s.item <= len(top)}
         if not scored:
             return "the LLM scored none of the candidates it was shown"
@@ -792,23 +814,24 @@ class RecsysService:
         }
 
     @staticmethod
-    def _created_event(tenant: str, message: Message) -> OutboxEvent:
-        return OutboxEvent(
+    def _created_event(tenant: str, message: Message) -> DomainEvent:
+        return DomainEvent.new(
             "conv-msg-created",
-            f"{tenant}:{message.conversation_id}",
+            message.conversation_id,
             {
-                "tenant": tenant,
                 "conversation_id": message.conversation_id,
                 "message_id": message.id,
                 "user_id": message.user_id,
                 "role": message.role,
-                "created_at": message.created_at,
+                "content": message.content[:1000],
             },
+            tenant,
+            at=message.created_at,
         )
 
     async def _embed_one(self, text: str, degraded: dict[str, str]) -> np.ndarray | None:
         try:
-            (vector,) = await self._embed([text[:2000]])
+            (vector,) = await self._embed_texts([text[:2000]])
             return vector
         except InvalidInput:
             raise
@@ -832,22 +855,21 @@ class RecsysService:
         chat = [ChatMessage(role="system", content=system)] + [
             ChatMessage(role=m.role, content=m.content[:1000]) for m in history[-6:]
         ]
+        request = ChatRequest(
+            messages=chat, temperature=0.0, max_tokens=self.settings.reply_max_tokens
+        )
+        timeout = self.settings.llm_timeout_seconds
         try:
-            completion = await asyncio.wait_for(
-                self.llm.complete(
-                    ChatRequest(
-                        messages=chat, temperature=0.0, max_tokens=self.settings.reply_max_tokens
-                    )
-                ),
-                self.settings.llm_timeout_seconds,
+            outcome = await self.llm_policy.call(
+                lambda: asyncio.wait_for(self.llm.complete(request), timeout)
             )
-            if completion.content.strip():
-                return completion.content.strip(), None
+            if outcome.value.content.strip():
+                return outcome.value.content.strip(), None
             problem = "the LLM answered nothing"
         except LLMUnavailable as exc:
             problem = f"no LLM: {exc}"
-        except (InferlineError, TimeoutError, OSError) as exc:
-            problem = f"the LLM failed: {_problem(exc)}"
+        except Exception as exc:
+            problem = f"the LLM failed: {describe(exc)}"
         text = "The assistant's language model is not available right now, so this is no "
         text += "written answer."
         if listing:
@@ -860,7 +882,7 @@ class RecsysService:
         self, tenant: str, user_id: str, query: str, k: int
     ) -> list[dict[str, Any]]:
         """The user's own messages nearest in meaning to `query`."""
-        (vector,) = await self._embed([query])
+        (vector,) = await self._embed_texts([query])
         hits = await self.vectors.search(
             MESSAGES, vector, k, where={"tenant": tenant, "user_id": user_id, "role": "user"}
         )

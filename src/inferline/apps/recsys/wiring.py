@@ -37,10 +37,13 @@ class RecsysApp:
             self._started.append("service")
 
     async def stop(self) -> None:
-        parts = {"store": self.store, "cache": self.cache, "vectors": self.vectors}
         for name in reversed(self._started):
-            if name in parts:
-                await parts[name].close()
+            if name == "store":
+                await self.store.close()
+            elif name == "cache":
+                await self.cache.close()
+            elif name == "vectors":
+                await self.vectors.close()
         self._started.clear()
 
 

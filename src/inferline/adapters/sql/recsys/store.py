@@ -28,13 +28,13 @@ from inferline.adapters.sql.recsys.schema import (
     products,
     user_preferences,
 )
+from inferline.domain.domain_events import DomainEvent
 from inferline.domain.errors import NotFound, Unavailable
 from inferline.ports.recsys import (
     BehaviourEvent,
     Conversation,
     Learner,
     Message,
-    OutboxEvent,
     Popularity,
     Preferences,
     Product,
@@ -44,8 +44,9 @@ CHUNK = 500
 PREVIOUS_ITEMS = 20
 """Co-occurrence pairs an event with at most this many of the user's previous items."""
 
-OutboxWriter = Callable[[Any, Sequence[OutboxEvent]], Awaitable[None]]
-"""Writes domain events on an open connection, inside the caller's transaction."""
+OutboxWriter = Callable[[Any, Sequence[DomainEvent]], Awaitable[None]]
+"""Writes domain events on an open connection, inside the caller's transaction (the
+outbox's `append_domain_events`, a `ports.domain_events.DomainEventAppender`)."""
 
 Engines = Callable[[str], tuple[Any, Any]]
 Migrate = Callable[[str], Awaitable[None]]
@@ -102,7 +103,8 @@ class SqlRecsysStore:
     # -- dialect helpers -----------------------------------------------------------------
     def _upsert(self, table: Any, keys: Sequence[str], assign: dict[str, Any]) -> Any:
         """INSERT … ON CONFLICT (keys) DO UPDATE: `assign` maps a column to
-        ("new", None) for the inserted value or ("add", None) to add it to the stored one."""
+        "new" (take the inserted value) or "add" (add it to the stored one)."""
+        statement: Any
         if self.dialect == "postgresql" or self.dialect == "sqlite":
             statement = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
             values = {
@@ -259,7 +261,7 @@ class SqlRecsysStore:
             by_user[event.user_id].append(event)
         now = time.time()
         updated: dict[str, Preferences] = {}
-        outbox: list[OutboxEvent] = []
+        outbox: list[DomainEvent] = []
         pairs: dict[tuple[str, str], float] = defaultdict(float)
         popularity: dict[str, list[Any]] = {}
         for user_id in sorted(by_user):  # a fixed order: two transactions lock alike
@@ -483,7 +485,7 @@ class SqlRecsysStore:
         *,
         event: BehaviourEvent | None = None,
         learn: Learner | None = None,
-        outbox: Sequence[OutboxEvent] = (),
+        outbox: Sequence[DomainEvent] = (),
     ) -> Preferences | None:
         async with self.writer.begin() as conn:
             await conn.execute(
