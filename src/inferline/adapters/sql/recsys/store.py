@@ -8,16 +8,18 @@ event) and the domain events, through the outbox writer the composition root han
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import and_, desc, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
 from inferline.adapters.sql.recsys.schema import (
     behaviour_events,
@@ -40,6 +42,7 @@ from inferline.ports.recsys import (
     Product,
 )
 
+T = TypeVar("T")
 CHUNK = 500
 PREVIOUS_ITEMS = 20
 """Co-occurrence pairs an event with at most this many of the user's previous items."""
@@ -242,8 +245,12 @@ class SqlRecsysStore:
     ) -> dict[str, Preferences]:
         if not events:
             return {}
-        async with self.writer.begin() as conn:
-            return await self._record(conn, tenant, events, learn)
+
+        async def attempt() -> dict[str, Preferences]:
+            async with self.writer.begin() as conn:
+                return await self._record(conn, tenant, events, learn)
+
+        return await _retrying_deadlocks(attempt)
 
     async def _record(
         self, conn: Any, tenant: str, events: Sequence[BehaviourEvent], learn: Learner
@@ -347,7 +354,12 @@ class SqlRecsysStore:
     async def _lock_preferences(
         self, conn: Any, tenant: str, user_id: str, now: float
     ) -> tuple[Preferences | None, int]:
-        """The user's preferences row, created empty (version 0) if missing, then locked."""
+        """The user's preferences row, locked; created empty (version 0) if missing.
+        Locking first (not inserting first) spares MySQL/MariaDB the shared lock that an
+        ignored duplicate insert takes, and its upgrade deadlock."""
+        found = await self._select_preferences(conn, tenant, user_id)
+        if found is not None:
+            return found
         await conn.execute(
             self._insert_ignore(user_preferences),
             [
@@ -360,6 +372,13 @@ class SqlRecsysStore:
                 }
             ],
         )
+        found = await self._select_preferences(conn, tenant, user_id)
+        assert found is not None
+        return found
+
+    async def _select_preferences(
+        self, conn: Any, tenant: str, user_id: str
+    ) -> tuple[Preferences | None, int] | None:
         row = (
             await conn.execute(
                 select(user_preferences.c.preferences, user_preferences.c.version)
@@ -370,7 +389,8 @@ class SqlRecsysStore:
                 .with_for_update()
             )
         ).first()
-        assert row is not None
+        if row is None:
+            return None
         return (row.preferences if row.version else None), int(row.version)
 
     async def _previous_items(self, conn: Any, tenant: str, user_id: str) -> list[str]:
@@ -487,6 +507,19 @@ class SqlRecsysStore:
         learn: Learner | None = None,
         outbox: Sequence[DomainEvent] = (),
     ) -> Preferences | None:
+        async def attempt() -> Preferences | None:
+            return await self._add_message(tenant, message, event, learn, outbox)
+
+        return await _retrying_deadlocks(attempt)
+
+    async def _add_message(
+        self,
+        tenant: str,
+        message: Message,
+        event: BehaviourEvent | None,
+        learn: Learner | None,
+        outbox: Sequence[DomainEvent],
+    ) -> Preferences | None:
         async with self.writer.begin() as conn:
             await conn.execute(
                 insert(conversation_messages).values(
@@ -557,6 +590,27 @@ class SqlRecsysStore:
         )
         async with self.reader.connect() as conn:
             return [(row.tenant, _message(row)) for row in await conn.execute(query)]
+
+
+DEADLOCK_TRIES = 5
+
+
+async def _retrying_deadlocks(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run a transaction again when the database chose it as a deadlock's victim (rare:
+    rows are locked in a fixed order; new users' rows on MySQL/MariaDB can still meet)."""
+    for tries in range(1, DEADLOCK_TRIES + 1):
+        try:
+            return await attempt()
+        except DBAPIError as exc:
+            if tries == DEADLOCK_TRIES or not _is_deadlock(exc):
+                raise
+            await asyncio.sleep(0.005 * tries)
+    raise AssertionError("unreachable")
+
+
+def _is_deadlock(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return "deadlock" in text or "1213" in text or "40p01" in text
 
 
 def _product(row: Any) -> Product:
