@@ -31,6 +31,7 @@ from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.recsys.store import SqlRecsysStore
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
+from inferline.adapters.vectors.pgvector import PgVectorIndex
 from inferline.api.presenters import model_summary, worker_view
 from inferline.application.admission import QueueDepths
 from inferline.application.chat import ChatService
@@ -527,9 +528,16 @@ def recsys_cache(settings: Settings, recsys: RecsysSettings) -> RankingCache:
     return MemoryCache(settings.cache_max_entries)
 
 
-def recsys_vectors(settings: Settings) -> VectorIndex:
-    """Product and message embeddings for similarity search: the embedded index in its own
-    folder beside the collections' (one writer: the API process)."""
+def recsys_vectors(settings: Settings, recsys: RecsysSettings) -> VectorIndex:
+    """Product and message embeddings for similarity search: pgvector tables in the
+    PostgreSQL database (INFERLINE_RECSYS_VECTOR_INDEX=pgvector), else the embedded index
+    in its own folder beside the collections' (one writer: the API process)."""
+    if recsys.vector_index == "pgvector":
+        if not settings.database_url.startswith("postgresql"):
+            raise ValueError(
+                "INFERLINE_RECSYS_VECTOR_INDEX=pgvector needs a PostgreSQL INFERLINE_DATABASE_URL"
+            )
+        return PgVectorIndex(settings.database_url)
     return NumpyVectorIndex(Path(settings.vector_folder()) / "recsys")
 
 
@@ -548,7 +556,7 @@ def _recsys(container: Container) -> RecsysApp:
             outbox=domain_event_appender(),
         ),
         cache=recsys_cache(settings, recsys),
-        vectors=recsys_vectors(settings),
+        vectors=recsys_vectors(settings, recsys),
         llm=container.llm,
         embedding_model=settings.embedding_model,
         settings=recsys,

@@ -5,7 +5,7 @@ score, conversations, and what each answer says when a part is missing."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -28,8 +28,8 @@ T = "default"
 
 
 @pytest.fixture(scope="module")
-def minilm() -> Iterator[MiniLMEmbedder]:
-    yield MiniLMEmbedder()
+def minilm() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
 
 
 @pytest.fixture
@@ -303,7 +303,7 @@ async def test_search_finds_the_users_own_messages_by_meaning(app: RecsysApp) ->
     other = await service.create_conversation(T, "kim")
     await service.post_message(T, other.id, "Any coffee makers in stock?")
     found = await service.search_messages(T, "sam", "coffee", 5)
-    assert [r["message"]["content"] for r in found][0] == "Do you sell espresso machines?"
+    assert found[0]["message"]["content"] == "Do you sell espresso machines?"
     assert {r["message"]["user_id"] for r in found} == {"sam"}
     assert {r["message"]["role"] for r in found} == {"user"}
 

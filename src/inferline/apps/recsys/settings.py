@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +16,11 @@ class RecsysSettings(BaseSettings):
     cache_prefix: str = Field(default="", max_length=100, pattern=r"^\S*$")
     """Put before every cache key (`rec:user:…`); empty: `<INFERLINE_REDIS_PREFIX>:recsys:`.
     Tests and deployments sharing one Redis give each its own."""
+
+    vector_index: Literal["embedded", "pgvector"] = "embedded"
+    """Where product and message embeddings are searched: the embedded NumPy index (a
+    folder beside the database), or pgvector tables (`vector(384)`, HNSW) in the
+    PostgreSQL database of INFERLINE_DATABASE_URL, whose server has the extension."""
 
     content_weight: float = Field(default=0.3, ge=0, le=1)
     collaborative_weight: float = Field(default=0.3, ge=0, le=1)
