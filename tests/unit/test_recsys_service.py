@@ -16,12 +16,13 @@ from inferline.adapters.llm.openai_compatible import RemoteChatModel
 from inferline.adapters.llm.unavailable import NoChatModel
 from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.schema import domain_outbox
+from inferline.application.resilience import NO_RETRY, Resilience
 from inferline.apps.recsys import keys
 from inferline.apps.recsys.service import ProductIn, RecsysService
 from inferline.apps.recsys.wiring import RecsysApp
 from inferline.domain.errors import NotFound, Unavailable
 from inferline.testing import recsys_data
-from tests.support.llm_endpoint import ScriptedEndpoint, completion, serving
+from tests.support.llm_endpoint import ScriptedEndpoint, completion, failure, serving
 from tests.support.recsys import MiniLMEmbedder, embedded_app, events_of
 
 T = "default"
@@ -371,3 +372,34 @@ async def test_the_hybrid_beats_popularity_on_users_with_known_tastes(app: Recsy
     popular_rate = recsys_data.hit_rate(popular, data.held_out)
     assert hybrid_rate >= 0.6, (hybrid_rate, popular_rate)
     assert hybrid_rate > 2 * popular_rate, (hybrid_rate, popular_rate)
+
+
+async def test_a_failing_llm_opens_the_breaker_and_the_reply_names_the_fallback(
+    db_url: str, tmp_path: Path, minilm: MiniLMEmbedder
+) -> None:
+    endpoint = ScriptedEndpoint().then(*[failure(503, "overloaded") for _ in range(50)])
+    async with serving(endpoint) as url:
+        llm = RemoteChatModel(url, "down", SecretStr("k"), max_attempts=1)
+        recsys = embedded_app(db_url, tmp_path, minilm, llm)
+        policy = Resilience.standard(
+            "recsys-llm", failure_threshold=3, reset_seconds=60, retry=NO_RETRY
+        )
+        recsys.service.llm_policy = policy
+        await recsys.start()
+        try:
+            service = recsys.service
+            await service.upsert_products(T, SHOES)
+            conversation = await service.create_conversation(T, "max")
+            first = await service.post_message(T, conversation.id, "coffee please")
+            assert first["fallbacks"]["reply"].startswith("no LLM:")
+            assert first["reply"]["content"].startswith("The assistant's language model")
+            await service.post_message(T, conversation.id, "a mug?")
+            called = len(endpoint.requests)
+            assert called >= 3  # scores and replies failed: three failures in a row
+            later = await service.post_message(T, conversation.id, "a grinder?")
+            assert "CircuitOpen" in later["fallbacks"]["reply"]
+            assert "CircuitOpen" in later["recommendations"]["unavailable"]["llm"]
+            assert len(endpoint.requests) == called  # the open breaker spared the endpoint
+        finally:
+            await recsys.stop()
+            await llm.aclose()

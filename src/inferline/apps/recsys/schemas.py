@@ -18,7 +18,7 @@ class ProductBody(Strict):
     name: str = Field(min_length=1, max_length=500)
     description: str = Field(default="", max_length=5000)
     category: str = Field(min_length=1, max_length=100)
-    price: float = Field(ge=0, le=1e9)
+    price: float = Field(ge=0, le=1e9, strict=True)
     tags: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(
         default_factory=list, max_length=20
     )
@@ -62,7 +62,25 @@ class EventBody(Strict):
     user_id: Id
     type: Literal["view", "like", "cart", "order", "message"]
     product_id: Id | None = None
-    at: datetime | None = Field(default=None, description="When (ISO-8601); default: now.")
+    at: str | None = Field(
+        default=None,
+        max_length=40,
+        description="When, ISO-8601 (a time without zone is UTC); default: now.",
+        json_schema_extra={"format": "date-time"},
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _iso(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be an ISO-8601 time, e.g. 2026-12-03T10:00:00Z") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.isoformat()
 
     @model_validator(mode="after")
     def _product_for_items(self) -> EventBody:
@@ -71,10 +89,7 @@ class EventBody(Strict):
         return self
 
     def at_seconds(self) -> float | None:
-        if self.at is None:
-            return None
-        at = self.at if self.at.tzinfo else self.at.replace(tzinfo=UTC)
-        return at.timestamp()
+        return None if self.at is None else datetime.fromisoformat(self.at).timestamp()
 
 
 class ConversationBody(Strict):
