@@ -97,8 +97,10 @@ class CatalogStore(Protocol):
         """Insert or replace each product; a product given without an embedding keeps its
         stored one (its text did not change). One transaction."""
 
-    async def products(self, tenant: str, ids: Sequence[str]) -> dict[str, Product]:
-        """The existing products among `ids` (with embeddings)."""
+    async def products(
+        self, tenant: str, ids: Sequence[str], *, embeddings: bool = True
+    ) -> dict[str, Product]:
+        """The existing products among `ids` (with their embeddings unless told not)."""
         ...
 
     async def embedded_products(

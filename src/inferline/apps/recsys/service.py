@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 PRODUCTS = "recsys-products"
 MESSAGES = "recsys-messages"
 DIMENSION = 384
-CONTENT_CANDIDATES = 200
+CONTENT_CANDIDATES = 100
 HISTORY_ITEMS = 20
 HISTORY_MESSAGES = 5
 TERMS_TTL_SECONDS = 30.0
@@ -106,7 +106,7 @@ def product_view(product: Product) -> dict[str, Any]:
         "category": product.category,
         "price": product.price,
         "tags": list(product.tags),
-        "embedded": product.embedding is not None,
+        "embedded": bool(product.text_hash),  # empty: its embedding is pending
         "updated_at": product.updated_at,
     }
 
@@ -334,7 +334,7 @@ class RecsysService:
     async def _similar_view(
         self, tenant: str, product_id: str, ranked: list[list[Any]], *, cached: bool
     ) -> dict[str, Any]:
-        found = await self.store.products(tenant, [pid for pid, _ in ranked])
+        found = await self.store.products(tenant, [pid for pid, _ in ranked], embeddings=False)
         return {
             "product_id": product_id,
             "similar": [
@@ -410,7 +410,9 @@ class RecsysService:
 
     async def _event_categories(self, tenant: str, events: Sequence[BehaviourEvent]) -> set[str]:
         ids = [e.product_id for e in events if e.type == "order" and e.product_id]
-        return {p.category for p in (await self.store.products(tenant, ids)).values()}
+        return {
+            p.category for p in (await self.store.products(tenant, ids, embeddings=False)).values()
+        }
 
     async def preferences(self, tenant: str, user_id: str) -> Preferences | None:
         """The user's preferences, from `user:preference:{id}` when cached."""
@@ -443,7 +445,7 @@ class RecsysService:
 
     async def popular(self, tenant: str, category: str | None, k: int) -> dict[str, Any]:
         ids = await self.popular_ids(tenant, category, k)
-        found = await self.store.products(tenant, ids)
+        found = await self.store.products(tenant, ids, embeddings=False)
         return {
             "category": category,
             "items": [{"product": product_view(found[i])} for i in ids if i in found],
@@ -461,7 +463,7 @@ class RecsysService:
             scores = {p.product_id: p.score for p in found}
             await self.cache.replace_ranking(key, scores, self.settings.trending_ttl_seconds)
             top = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-        products = await self.store.products(tenant, [pid for pid, _ in top])
+        products = await self.store.products(tenant, [pid for pid, _ in top], embeddings=False)
         return {
             "window_seconds": self.settings.trending_window_seconds,
             "items": [
@@ -551,7 +553,7 @@ class RecsysService:
             for pid, score in ranking.scaled(raw_cf).items():
                 candidates.setdefault(pid, ranking.Scored(pid)).collaborative = score
 
-        products = await self.store.products(tenant, list(candidates))
+        products = await self.store.products(tenant, list(candidates), embeddings=False)
         if category:
             lowered = category.lower()
             candidates = {
@@ -573,7 +575,7 @@ class RecsysService:
             ids = [
                 i for i in await self.popular_ids(tenant, category, k + len(seen)) if i not in seen
             ]
-            found = await self.store.products(tenant, ids[:k])
+            found = await self.store.products(tenant, ids[:k], embeddings=False)
             items: list[dict[str, Any]] = [
                 {
                     "product": product_view(found[pid]),

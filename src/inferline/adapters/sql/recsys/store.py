@@ -193,16 +193,23 @@ class SqlRecsysStore:
                     .values(category=product.category)
                 )
 
-    async def products(self, tenant: str, ids: Sequence[str]) -> dict[str, Product]:
+    async def products(
+        self, tenant: str, ids: Sequence[str], *, embeddings: bool = True
+    ) -> dict[str, Product]:
         async with self.reader.connect() as conn:
-            return await self._products(conn, tenant, ids)
+            return await self._products(conn, tenant, ids, embeddings=embeddings)
 
-    async def _products(self, conn: Any, tenant: str, ids: Sequence[str]) -> dict[str, Product]:
+    async def _products(
+        self, conn: Any, tenant: str, ids: Sequence[str], *, embeddings: bool = False
+    ) -> dict[str, Product]:
         found: dict[str, Product] = {}
         unique = list(dict.fromkeys(ids))
+        columns = (
+            list(products.c) if embeddings else [c for c in products.c if c.name != "embedding"]
+        )
         for start in range(0, len(unique), CHUNK):
             rows = await conn.execute(
-                select(products).where(
+                select(*columns).where(
                     products.c.tenant == tenant,
                     products.c.id.in_(unique[start : start + CHUNK]),
                 )
@@ -622,7 +629,7 @@ def _product(row: Any) -> Product:
         price=float(row.price),
         tags=tuple(row.tags or ()),
         text_hash=row.text_hash,
-        embedding=bytes_vector(row.embedding),
+        embedding=bytes_vector(row._mapping.get("embedding")),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
