@@ -18,7 +18,7 @@ group), then:
    LLM: the reply that says so).
 
 With `--llm smollm2` a second server serves SmolLM2 too and a few recommendations with
-the LLM component (the LLM scores the top 10 against the conversation) and messages
+the LLM component (the LLM scores the top 5 against the conversation) and messages
 with an LLM reply are timed one at a time: the served 135M model generates ~50 tokens/s
 on 2 cores, so it sets their latency.
 
@@ -355,8 +355,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "cache": args.cache,
         "note": "shared 2-core machine: other engineers' work ran beside",
     }
-    server = start_server(workdir, args, llm=False)
+    server = start_server(workdir, args, llm=False) if not args.only_llm else None
     try:
+        if server is None:
+            raise _Skip
         async with httpx.AsyncClient(
             base_url=server.url, timeout=60, limits=httpx.Limits(max_connections=200)
         ) as client:
@@ -368,8 +370,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             report["messages_at_rate"] = await message_load(
                 client, data, args.message_rate, args.message_seconds
             )
+    except _Skip:
+        pass
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
     if args.llm != "none":
         server = start_server(workdir, args, llm=True)
         try:
@@ -380,6 +385,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             server.stop()
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return report
+
+
+class _Skip(Exception):
+    """--only-llm: no plain server."""
 
 
 def main() -> None:
@@ -393,6 +402,7 @@ def main() -> None:
     parser.add_argument("--cache", choices=["memory", "redis"], default="memory")
     parser.add_argument("--llm", choices=["none", "smollm2"], default="none")
     parser.add_argument("--llm-requests", type=int, default=5)
+    parser.add_argument("--only-llm", action="store_true", help="skip the server without LLM")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     report = asyncio.run(run(args))

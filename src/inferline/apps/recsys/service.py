@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from inferline.application.llm import InvalidLLMOutput, complete_json
-from inferline.application.resilience import Resilience, describe
+from inferline.application.resilience import Resilience, Retry, describe, worth_retrying
 from inferline.apps.recsys import keys, preferences, ranking
 from inferline.apps.recsys.settings import RecsysSettings
 from inferline.domain.domain_events import DomainEvent
@@ -130,6 +130,10 @@ def _item_id(index_id: str) -> str:
     return index_id.split("/", 1)[1]
 
 
+def _retry_llm(exc: BaseException) -> bool:
+    return worth_retrying(exc) and not isinstance(exc, TimeoutError)
+
+
 def _problem(exc: BaseException) -> str:
     if isinstance(exc, InferlineError):
         return f"{exc.kind.value}: {exc.message}"
@@ -165,7 +169,10 @@ class RecsysService:
         # source S3's resilience toward its back-ends: a breaker, a bulkhead of 10,
         # 3 tries with 1-5 s backoff on errors worth retrying; the answer names a fallback
         self.embedding_policy = embedding_policy or Resilience.standard("recsys-embeddings")
-        self.llm_policy = llm_policy or Resilience.standard("recsys-llm")
+        # a timed-out generation keeps the model busy: asking again only queues behind it
+        self.llm_policy = llm_policy or Resilience.standard(
+            "recsys-llm", retry=Retry(jitter=0.2, retry_on=_retry_llm)
+        )
         self.weights = {
             "content": self.settings.content_weight,
             "collaborative": self.settings.collaborative_weight,
@@ -598,15 +605,20 @@ class RecsysService:
         elif self.weights["llm"] <= 0:
             unavailable["llm"] = "its weight is 0 (INFERLINE_RECSYS_LLM_WEIGHT)"
         else:
-            top = ranked[: max(k, self.settings.llm_candidates)]
+            top = ranked[: self.settings.llm_candidates]
             problem = await self._llm_scores(tenant, user_id, prefs, top, products, conversation)
             if problem is None:
                 available.append("llm")
-                ranked = top  # only these were scored by every available component
             else:
                 unavailable["llm"] = problem
         used = ranking.weights(self.weights, available)
-        ranked = ranking.combine(ranked, used)[:k]
+        if "llm" in available:
+            # the LLM scored the best candidates; the others (llm null, counted 0) follow
+            scored = ranking.combine(top, used)
+            rest = ranking.combine(ranked[len(top) :], used)
+            ranked = (scored + rest)[:k]
+        else:
+            ranked = ranking.combine(ranked, used)[:k]
         items = [
             {
                 "product": product_view(products[c.product_id]),
@@ -712,7 +724,7 @@ class RecsysService:
                         self.llm,
                         [ChatMessage(role="user", content=prompt)],
                         LLMScores,
-                        max_tokens=40 * len(top) + 40,
+                        max_tokens=24 * len(top) + 32,
                     ),
                     self.settings.llm_timeout_seconds,
                 )

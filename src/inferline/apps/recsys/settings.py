@@ -28,11 +28,12 @@ class RecsysSettings(BaseSettings):
     """The hybrid score's weights (source S3: 30 % / 30 % / 40 %); renormalised over the
     components available for a request."""
 
-    llm_candidates: int = Field(default=10, ge=1, le=50)
+    llm_candidates: int = Field(default=5, ge=1, le=50)
     """How many of the best candidates the LLM scores against the conversation."""
 
-    llm_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
-    """Longest wait for the LLM's scores or reply; past it the LLM part is unavailable."""
+    llm_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    """Longest wait for the LLM's scores or reply; past it the LLM part is unavailable
+    (not retried: a served model keeps generating what timed out)."""
 
     reply_max_tokens: int = Field(default=120, ge=8, le=1024)
     """The longest assistant reply, in tokens."""
