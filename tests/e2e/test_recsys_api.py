@@ -66,9 +66,7 @@ class LLMReceiver:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.requests.append(body)
                 if body.get("response_format"):
-                    content = json.dumps(
-                        {"scores": [{"item": 1, "score": 0.8, "reason": "suits the chat"}]}
-                    )
+                    content = json.dumps({"scores": [0.8], "reasons": ["suits the chat"]})
                 else:
                     content = "Try the Marathon racing trainer."
                 answer = json.dumps(

@@ -238,9 +238,7 @@ async def test_the_llm_scores_candidates_with_structured_output(
                     ]
                 ),
             )
-            endpoint.then(
-                completion(json.dumps({"scores": [{"item": 1, "score": 0.9, "reason": "fits"}]}))
-            )
+            endpoint.then(completion(json.dumps({"scores": [0.9], "reasons": ["fits"]})))
             answer = await service.recommend(T, "li", 2)
             assert answer["unavailable"] == {}
             assert answer["weights"] == {"content": 0.3, "collaborative": 0.3, "llm": 0.4}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from inferline.application.llm import InvalidLLMOutput, complete_json
 from inferline.application.resilience import Resilience, Retry, describe, worth_retrying
@@ -73,16 +73,20 @@ class EventIn:
     at: float | None
 
 
-class LLMScore(BaseModel):
-    item: int = Field(ge=1, description="The candidate's number in the list.")
-    score: float = Field(ge=0.0, le=1.0, description="How well it fits the conversation.")
-    reason: str = Field(default="", max_length=300)
-
-
 class LLMScores(BaseModel):
-    """The LLM's structured answer: a score for candidates it was shown."""
+    """The LLM's structured answer: one score in [0, 1] per candidate, in the order shown,
+    and optionally a short reason for each (kept short: a small model writes slowly)."""
 
-    scores: list[LLMScore] = Field(min_length=1, max_length=50)
+    scores: list[float] = Field(min_length=1, max_length=50)
+    reasons: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("scores")
+    @classmethod
+    def _unit(cls, values: list[float]) -> list[float]:
+        for value in values:
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"every score must be between 0 and 1, got {value}")
+        return values
 
 
 def product_text(name: str, category: str, description: str, tags: Sequence[str]) -> str:
@@ -713,8 +717,8 @@ class RecsysService:
         prompt = (
             f"A shopper {preferences.summary(prefs)}. Their conversation:\n{said}\n\n"
             f"Candidate products:\n{listing}\n\nScore how well each candidate fits this "
-            "shopper from 0 to 1, with a short reason. Answer as "
-            '{"scores": [{"item": 1, "score": 0.8, "reason": "..."}]}.'
+            f"shopper from 0 to 1, in the list's order ({len(top)} scores). Answer as "
+            '{"scores": [0.9, 0.1, 0.5]}.'
         )
 
         async def ask() -> LLMScores | str:
@@ -724,7 +728,7 @@ class RecsysService:
                         self.llm,
                         [ChatMessage(role="user", content=prompt)],
                         LLMScores,
-                        max_tokens=24 * len(top) + 32,
+                        max_tokens=8 * len(top) + 24,
                     ),
                     self.settings.llm_timeout_seconds,
                 )
@@ -740,13 +744,10 @@ class RecsysService:
         answer = outcome.value
         if isinstance(answer, str):
             return answer
-        scored = {s.item: s for s in answer.scores if 1 <= s.item <= len(top)}
-        if not scored:
-            return "the LLM scored none of the candidates it was shown"
-        for n, candidate in enumerate(top, start=1):
-            found = scored.get(n)
-            candidate.llm = round(found.score, 6) if found else 0.0
-            candidate.llm_reason = found.reason.strip() if found and found.reason.strip() else None
+        for n, candidate in enumerate(top):
+            candidate.llm = round(answer.scores[n], 6) if n < len(answer.scores) else 0.0
+            reason = answer.reasons[n].strip()[:200] if n < len(answer.reasons) else ""
+            candidate.llm_reason = reason or None
         return None
 
     # -- conversations -------------------------------------------------------------------
