@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from inferline.adapters.kafka.config import KafkaConfig
 from inferline.adapters.kafka.events import KafkaEventBus
@@ -20,13 +20,23 @@ from inferline.adapters.llm.local import LocalChatModel
 from inferline.adapters.llm.openai_compatible import RemoteChatModel
 from inferline.adapters.llm.unavailable import NoChatModel
 from inferline.adapters.memory.cache import MemoryCache
+from inferline.adapters.memory.dedupe import InProcessProcessedEvents
 from inferline.adapters.memory.events import InProcessEventBus
+from inferline.adapters.memory.locks import InProcessLeaseLock
+from inferline.adapters.memory.streams import InProcessStreamSink
 from inferline.adapters.redis.cache import RedisCache
+from inferline.adapters.redis.dedupe import RedisProcessedEvents
 from inferline.adapters.redis.events import RedisStreamEventBus
+from inferline.adapters.redis.locks import RedisLeaseLock
 from inferline.adapters.redis.queue import RedisStreamQueue
 from inferline.adapters.redis.streams import RedisStreamSink, RedisStreamSource
-from inferline.adapters.sql.domain_outbox import append_domain_events
+from inferline.adapters.sql.domain_outbox import (
+    SqlDomainOutbox,
+    append_domain_events,
+    consume_domain_event_once,
+)
 from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.locks import SqlLeaseLock
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.recsys.store import SqlRecsysStore
 from inferline.adapters.sql.store import SqlJobStore
@@ -38,6 +48,11 @@ from inferline.application.chat import ChatService
 from inferline.application.collections import CollectionService
 from inferline.application.dashboard import DashboardConfig, DashboardService
 from inferline.application.data_plane import DataPlane
+from inferline.application.domain_dispatch import (
+    AfterSend,
+    DispatcherConfig,
+    DomainEventDispatcher,
+)
 from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService
@@ -57,9 +72,11 @@ from inferline.ports.cache import Cache, RankingCache
 from inferline.ports.chat import ChatInferenceModel
 from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
-from inferline.ports.domain_events import DomainEventAppender
+from inferline.ports.dedupe import ProcessedEvents
+from inferline.ports.domain_events import ConsumedEvents, DomainEventAppender, PendingEvent
 from inferline.ports.events import EventBus
 from inferline.ports.llm import ChatModel
+from inferline.ports.locks import LeaseLock
 from inferline.ports.model import InferenceModel
 from inferline.ports.queue import JobQueue
 from inferline.ports.store import JobStore
@@ -238,6 +255,92 @@ def domain_event_appender() -> DomainEventAppender:
     return append_domain_events
 
 
+def domain_event_consumption() -> ConsumedEvents:
+    """What a consumer whose effect is a write to the job store's database calls in that
+    write's transaction to apply each domain event exactly once."""
+    return consume_domain_event_once
+
+
+def build_domain_event_sink(settings: Settings) -> StreamSink:
+    """Where the dispatcher sends domain events (`INFERLINE_DOMAIN_EVENTS_URL`, else the
+    stream broker, else this process's subscribers)."""
+    url = settings.domain_events_broker_url()
+    if url.startswith("kafka:"):
+        return KafkaStreamSink(kafka_config(settings, url))
+    if url.startswith(("redis:", "rediss:")):
+        return RedisStreamSink(url, settings.redis_prefix, max_length=settings.events_max_length)
+    return InProcessStreamSink()
+
+
+def build_lease_lock(settings: Settings, store: SqlJobStore) -> LeaseLock:
+    """The domain event dispatcher's lock: Redis when one is configured, else a row in
+    the job store's database (`sql://`), or this process only (`memory://`)."""
+    url = settings.domain_events_lock()
+    if url.startswith(("redis:", "rediss:")):
+        return RedisLeaseLock(url, settings.redis_prefix)
+    if url.startswith("sql:"):
+        return SqlLeaseLock(store)
+    return InProcessLeaseLock()
+
+
+def build_processed_events(settings: Settings) -> ProcessedEvents:
+    """Idempotent consumers' memory: on the lock's Redis when there is one, else in-process."""
+    url = settings.domain_events_lock()
+    if url.startswith(("redis:", "rediss:")):
+        return RedisProcessedEvents(url, settings.redis_prefix)
+    return InProcessProcessedEvents()
+
+
+def _pause_after_send(path: str) -> AfterSend:
+    """Tests only (`INFERLINE_DOMAIN_EVENTS_PAUSE_AFTER_SEND`): after an acknowledged send,
+    write the batch's ids to `path`, then wait until the file `<path>.resume` exists
+    (for ever when it never does: the test kills the process there)."""
+
+    async def pause(batch: list[PendingEvent]) -> None:
+        ids = "\n".join(p.event.id for p in batch)
+        await asyncio.to_thread(Path(path).write_text, ids + "\n")
+        log.warning("paused after sending %d domain events (a test's setting)", len(batch))
+        await asyncio.to_thread(_wait_for_file, Path(path + ".resume"))
+
+    return pause
+
+
+def _wait_for_file(path: Path) -> None:
+    """Block (a thread) until `path` exists, then remove it."""
+    while not path.exists():
+        time.sleep(0.05)
+    path.unlink()
+
+
+def build_domain_event_dispatcher(
+    settings: Settings,
+    store: SqlJobStore,
+    *,
+    metrics: Metrics | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    sink: StreamSink | None = None,
+) -> DomainEventDispatcher:
+    """The dispatcher of the `domain_outbox` table, with its sink, lock and settings."""
+    pause = settings.domain_events_pause_after_send
+    return DomainEventDispatcher(
+        SqlDomainOutbox(store),
+        sink if sink is not None else build_domain_event_sink(settings),
+        build_lease_lock(settings, store),
+        holder=new_worker_id(),
+        config=DispatcherConfig(
+            batch_size=settings.domain_events_batch_size,
+            topic_prefix=settings.domain_events_topic_prefix,
+            lease_seconds=settings.domain_events_lease_seconds,
+            retry_base_seconds=settings.domain_events_retry_base_seconds,
+            retry_max_seconds=settings.domain_events_retry_max_seconds,
+            retention_seconds=settings.domain_events_retention_seconds,
+        ),
+        clock=clock,
+        metrics=metrics,
+        after_send=_pause_after_send(pause) if pause else None,
+    )
+
+
 def kafka_config(settings: Settings, url: str) -> KafkaConfig:
     """The Kafka broker of `url`, with the topic prefix and group timings of the settings."""
     return KafkaConfig.from_url(
@@ -275,6 +378,8 @@ class Container:
     workers: list[Worker] = field(default_factory=list)
     queue: JobQueue | None = None
     dispatcher: QueueDispatcher | None = None
+    domain_events_dispatcher: DomainEventDispatcher | None = None
+    """The domain event outbox's dispatcher (relay role)."""
     streams: list[StreamIngest] = field(default_factory=list)
     stream_sink: StreamSink | None = None
     connections: Connections = field(default_factory=Connections)
@@ -316,6 +421,8 @@ class Container:
             await self.relay.start()
         if self.dispatcher is not None:
             await self.dispatcher.start()
+        if self.domain_events_dispatcher is not None:
+            await self.domain_events_dispatcher.start()
         for route in self.streams:
             await route.start()
 
@@ -350,6 +457,10 @@ class Container:
     def relay_published(self) -> int | None:
         return self.relay.published if self.relay is not None else None
 
+    @property
+    def domain_events(self) -> dict[str, Any] | None:
+        return self.domain_events_dispatcher.status() if self.domain_events_dispatcher else None
+
     def connection_problems(self) -> list[str]:
         return self.connections.problems()
 
@@ -370,6 +481,10 @@ class Container:
         await self.monitor.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        if self.domain_events_dispatcher is not None:
+            await self.domain_events_dispatcher.stop()
+            await self.domain_events_dispatcher.lock.close()
+            await self.domain_events_dispatcher.sink.close()
         if self.relay is not None:
             await self.relay.stop()
         await self.connections.stop()
@@ -478,6 +593,7 @@ def build_container(
             outputs.append(StreamResults(container.stream_sink, metrics).dispatch)
         container.relay = OutboxRelay(store, bus, dispatch=_each(outputs) if outputs else None)
         commit_signal.connect(container.relay.wake)
+        _add_domain_events(container, clock)
     if Role.STREAMS in roles and container.stream_sink is not None:
         process = new_worker_id()
         container.streams = [
@@ -632,6 +748,27 @@ def _add_connections(container: Container, roles: frozenset[Role]) -> None:
         if container.stream_sink is not None:
             sink = container.stream_sink
             container.connections.add("streams", sink.start, sink.start)
+
+
+def _add_domain_events(container: Container, clock: Clock) -> None:
+    """The domain event dispatcher of a relay process, and the servers it needs."""
+    store = container.store
+    if not isinstance(store, SqlJobStore):  # an embedder's own store has no domain outbox
+        return
+    dispatcher = build_domain_event_dispatcher(
+        container.settings, store, metrics=container.metrics, clock=clock
+    )
+    container.domain_events_dispatcher = dispatcher
+    sink, lock = dispatcher.sink, dispatcher.lock
+    if not isinstance(sink, InProcessStreamSink):
+        container.connections.add("domain-events", sink.start, sink.start)
+    if isinstance(lock, RedisLeaseLock):
+        client = lock
+
+        async def ping() -> None:
+            await client.client.ping()
+
+        container.connections.add("domain-events-lock", ping, ping)
 
 
 def _queue_source(

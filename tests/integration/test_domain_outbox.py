@@ -3,12 +3,17 @@ transaction, read in order, fenced marks, backoff bookkeeping, retention."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
-from inferline.adapters.sql.domain_outbox import SqlDomainOutbox, append_domain_events
+from inferline.adapters.sql.domain_outbox import (
+    SqlDomainOutbox,
+    append_domain_events,
+    consume_domain_event_once,
+)
 from inferline.adapters.sql.schema import workers
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.domain.domain_events import DomainEvent
@@ -122,6 +127,34 @@ async def test_a_stale_fencing_token_cannot_mark(outbox: SqlDomainOutbox) -> Non
     assert await outbox.fence("other", 1) == 1  # fences are per dispatcher name
     assert await outbox.mark_sent("d", 5, [one.id], now=T0 + 2) == 1  # newer: accepted
     assert await outbox.fence("d", 4) == 5
+
+
+async def test_a_consumers_database_effect_happens_exactly_once(outbox: SqlDomainOutbox) -> None:
+    """The consumed mark and the effect commit together: a redelivery, or two concurrent
+    deliveries, apply it once; a rolled-back effect leaves no mark."""
+    store = outbox.store
+    one = event(1)
+
+    async def deliver(worker_id: str, fail: bool = False) -> bool:
+        async with store.writer.begin() as conn:
+            if not await consume_domain_event_once(conn, "workers-view", one.id, T0):
+                return False
+            await conn.execute(insert(workers), worker_row(worker_id))  # the effect
+            if fail:
+                raise RuntimeError("the consumer died before its commit")
+        return True
+
+    with pytest.raises(RuntimeError):
+        await deliver("w-rolled-back", fail=True)
+    outcomes = await asyncio.gather(*(deliver(f"w-{n}") for n in range(4)))
+    assert sorted(outcomes) == [False, False, False, True]
+    assert await deliver("w-late") is False
+    async with store.writer.begin() as conn:  # another consumer applies it too
+        assert await consume_domain_event_once(conn, "another", one.id, T0)
+    async with store.reader.connect() as conn:
+        row = (await conn.execute(select(func.count()).select_from(workers))).first()
+    assert row is not None and row[0] == 1
+    assert await outbox.prune(sent_before=T0 + 1) == 2  # the marks age out with the events
 
 
 def test_invalid_events_are_refused_with_the_reason() -> None:

@@ -80,6 +80,8 @@ def health_view(health: ProcessHealth) -> dict[str, Any]:
         components["workers"] = [worker_view(w, with_alive=False) for w in health.workers]
     if health.relay_published is not None:
         components["relay"] = {"published": health.relay_published}
+    if health.domain_events is not None:
+        components["domain_events"] = dict(health.domain_events)
     return {
         "status": "ok" if health.ready else "degraded",
         "version": __version__,

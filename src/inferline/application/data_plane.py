@@ -55,6 +55,7 @@ class ProcessHealth:
     models: list[ServedModel]
     workers: Sequence[WorkerState]
     relay_published: int | None
+    domain_events: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +313,7 @@ class DataPlane:
             models=self._models.served(),
             workers=process.workers,
             relay_published=process.relay_published,
+            domain_events=process.domain_events,
         )
 
     async def dashboard_snapshot(self, tenant: str | None) -> dict[str, Any]:

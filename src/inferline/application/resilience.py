@@ -171,12 +171,12 @@ class Bulkhead:
 
 
 def worth_retrying(exc: BaseException) -> bool:
-    """The default retry rule: the back-end may answer next time (unavailable, timed
-    out, connection trouble); a refusal of our own (open circuit, full bulkhead) or a
-    bad request will not change by asking again."""
+    """The default retry rule: the back-end may answer next time (unavailable, busy for
+    now, timed out, connection trouble); a refusal of our own (open circuit, full
+    bulkhead) or a bad request will not change by asking again."""
     if isinstance(exc, CircuitOpen | BulkheadFull | InvalidInput):
         return False
-    return isinstance(exc, Unavailable | TimeoutError | ConnectionError | OSError)
+    return isinstance(exc, Unavailable | Overloaded | TimeoutError | OSError)
 
 
 @dataclass(frozen=True, slots=True)

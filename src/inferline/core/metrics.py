@@ -161,6 +161,33 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.domain_events_sent = Counter(
+            "inferline_domain_events_sent",
+            "Domain events the dispatcher sent and marked sent (acknowledged), by type.",
+            ["type"],
+            registry=r,
+        )
+        self.domain_events_failed = Counter(
+            "inferline_domain_events_failed",
+            "Domain event sends that failed and wait for a retry with backoff, by type.",
+            ["type"],
+            registry=r,
+        )
+        self.domain_events_backlog = Gauge(
+            "inferline_domain_events_backlog",
+            "Domain events in the outbox not sent yet (read by the dispatcher every 5 s).",
+            registry=r,
+        )
+        self.domain_events_lag = Gauge(
+            "inferline_domain_events_lag_seconds",
+            "Age of the oldest unsent domain event (0 when none waits).",
+            registry=r,
+        )
+        self.domain_events_leader = Gauge(
+            "inferline_domain_events_leader",
+            "1 while this process's domain event dispatcher holds the lease, else 0.",
+            registry=r,
+        )
         self.workers_alive = Gauge(
             "inferline_workers_alive",
             "Job workers in this process that are claiming jobs.",

@@ -200,6 +200,43 @@ class Settings(BaseSettings):
     "minilm", "output_topic": "news.embedded", "id_field": "id"}]. `inferline serve` and
     `inferline consume` run them."""
 
+    domain_events_url: str | None = None
+    """Where the dispatcher sends apps' domain events (the `domain_outbox` table):
+    `kafka://…` or `redis://…`; unset, the stream routes' broker (`streams_url`, or a
+    Kafka/Redis events URL); without one, `memory://`: this process's subscribers."""
+
+    domain_events_topic_prefix: str = Field(
+        default="domain.", max_length=100, pattern=r"^[A-Za-z0-9._-]*$"
+    )
+    """Topic of a domain event: this prefix and its type (`domain.order-placed`); the
+    broker adds the deployment's own prefix (Kafka topic prefix, Redis key prefix)."""
+
+    domain_events_batch_size: int = Field(default=100, ge=1, le=1000)
+    """Domain events sent in one batch (one acknowledged send, one mark)."""
+
+    domain_events_retention_seconds: float = Field(default=7 * 24 * 3600, ge=60)
+    """How long sent domain events stay in the outbox before they are deleted."""
+
+    domain_events_retry_base_seconds: float = Field(default=1.0, gt=0, le=3600)
+    """The first wait after a failed send; it doubles with each failure of an event."""
+
+    domain_events_retry_max_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    """The longest wait between two sends of one event."""
+
+    domain_events_lock_url: str | None = None
+    """The dispatcher's lock (one sender across processes, fenced): `redis://…`; `sql://`
+    (a row in the job store's database); `memory://` (this process only). Unset: the
+    first Redis URL among the domain events, events, queue and cache URLs, else `sql://`."""
+
+    domain_events_lease_seconds: float = Field(default=10.0, ge=0.3, le=600)
+    """The dispatcher's lease: renewed every third of it; another process takes over
+    this long after the holder died."""
+
+    domain_events_pause_after_send: str | None = None
+    """Tests only: a file path. After a batch was acknowledged and before it is marked,
+    the dispatcher writes the batch's event ids there and waits until `<path>.resume`
+    exists (a test kills it there, or freezes it and lets it go on)."""
+
     llm_url: str | None = None
     """An OpenAI-compatible endpoint (`https://…/v1`: OpenAI, vLLM, Ollama, llama.cpp's
     server) whose chat model backs the features that need an LLM. Unset: the chat model
@@ -302,6 +339,39 @@ class Settings(BaseSettings):
         if urlsplit(self.events_url).scheme in ("redis", "rediss", "kafka"):
             return self.events_url
         return None
+
+    @field_validator("domain_events_url", "domain_events_lock_url")
+    @classmethod
+    def _known_domain_events(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return _check_scheme(value, ("memory", "sql", "redis", "rediss", "kafka"), "domain events")
+
+    def domain_events_broker_url(self) -> str:
+        """Where domain events go: `domain_events_url`, else the streams broker, else memory."""
+        return self.domain_events_url or self.stream_broker_url() or "memory://"
+
+    def domain_events_lock(self) -> str:
+        """The dispatcher lock's server: `domain_events_lock_url`, else a Redis URL in use."""
+        if self.domain_events_lock_url:
+            return self.domain_events_lock_url
+        for url in (
+            self.domain_events_broker_url(),
+            self.events_url,
+            self.queue_url,
+            self.cache_url,
+        ):
+            if urlsplit(url).scheme in ("redis", "rediss"):
+                return url
+        return "sql://"
+
+    @model_validator(mode="after")
+    def _domain_events_urls_fit(self) -> Settings:
+        if urlsplit(self.domain_events_lock()).scheme == "kafka":
+            raise ValueError("domain_events_lock_url must be redis://…, sql:// or memory://")
+        if urlsplit(self.domain_events_broker_url()).scheme == "sql":
+            raise ValueError("domain_events_url must be kafka://…, redis://… or memory://")
+        return self
 
     @model_validator(mode="after")
     def _routes_have_a_broker(self) -> Settings:

@@ -29,6 +29,15 @@ class DomainEventAppender(Protocol):
         """`conn` is the connection of the caller's transaction (an engine's `begin()`)."""
 
 
+class ConsumedEvents(Protocol):
+    """Records, inside a consumer's open transaction, that it applies an event: its
+    database effect and the record commit together, so it happens exactly once."""
+
+    async def __call__(self, conn: Any, consumer: str, event_id: str, at: float) -> bool:
+        """True the first time (apply the effect now, in this transaction); False when
+        `consumer` applied `event_id` before (skip it)."""
+
+
 class FencedOut(Conflict):
     """A dispatcher presented a fencing token older than one the outbox has seen: it lost
     its lease, and another dispatcher took over. Nothing was marked."""

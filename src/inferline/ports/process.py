@@ -7,8 +7,8 @@ relay. Readiness and health are answered from it without the API seeing the cont
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 
 class DatabaseCheck(Protocol):
@@ -63,6 +63,12 @@ class ProcessState(Protocol):
     @property
     def relay_published(self) -> int | None:
         """Events the outbox relay published so far; None when this process runs no relay."""
+        ...
+
+    @property
+    def domain_events(self) -> Mapping[str, Any] | None:
+        """The domain event dispatcher's state (leader, sent, failed, last error); None
+        when this process runs none."""
         ...
 
     def connection_problems(self) -> list[str]:

@@ -18,6 +18,11 @@ MySQL, the threaded SQLite connection otherwise); both `await conn.execute(...)`
 Apps do not import this module (the layers forbid it): the composition root hands
 them this function as a `ports.domain_events.DomainEventAppender`.
 
+A consumer whose effect is a write to this database records the event it applies
+in the same transaction, `await consume_domain_event_once(conn, consumer, event.id,
+now)` (False: already applied, skip), for an exactly-once effect (the port
+`ConsumedEvents`, handed out by `bootstrap.domain_event_consumption()`).
+
 The dispatcher's side is `SqlDomainOutbox` (the `DomainOutbox` port): unsent events
 in `seq` order, marks fenced by the `domain_outbox_fence` row (a mark under a token
 older than the newest one presented is refused in the mark's own transaction).
@@ -29,10 +34,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from inferline.adapters.sql.base import SqlStoreBase, chunks
 from inferline.adapters.sql.engine import SqlConnection
-from inferline.adapters.sql.schema import domain_outbox, domain_outbox_fence
+from inferline.adapters.sql.schema import (
+    domain_events_consumed,
+    domain_outbox,
+    domain_outbox_fence,
+)
 from inferline.domain.domain_events import DomainEvent
 from inferline.ports.domain_events import FencedOut, OutboxBacklog, PendingEvent, SendFailure
 
@@ -47,7 +59,8 @@ def domain_event_values(event: DomainEvent) -> dict[str, Any]:
         "payload": event.payload,
         "occurred_at": event.occurred_at,
         "attempts": 0,
-        "next_attempt_at": event.occurred_at,
+        # due at once, whatever the writer's clock said (a clock ahead must not delay it)
+        "next_attempt_at": 0.0,
         "sent_at": None,
         "last_error": None,
     }
@@ -62,6 +75,27 @@ async def append_domain_events(conn: Any, events: Sequence[DomainEvent]) -> None
     """
     if events:
         await conn.execute(insert(domain_outbox), [domain_event_values(e) for e in events])
+
+
+async def consume_domain_event_once(conn: Any, consumer: str, event_id: str, at: float) -> bool:
+    """Record, inside the caller's open transaction, that `consumer` applies `event_id`.
+
+    True the first time: the caller applies the event's effect in the same transaction,
+    and both commit together. False when it was recorded before (a redelivery): the
+    caller skips the effect. A concurrent delivery's transaction waits for the first
+    one's and then gets False, so the effect happens exactly once.
+    """
+    values = {"consumer": consumer, "event_id": event_id, "consumed_at": at}
+    name = conn.dialect.name
+    statement: Any
+    if name == "postgresql":
+        statement = pg_insert(domain_events_consumed).on_conflict_do_nothing()
+    elif name == "sqlite":
+        statement = sqlite_insert(domain_events_consumed).on_conflict_do_nothing()
+    else:  # MySQL, MariaDB
+        statement = mysql_insert(domain_events_consumed).prefix_with("IGNORE")
+    result = await conn.execute(statement, values)
+    return (result.rowcount or 0) == 1
 
 
 def pending_from_row(row: Row[Any]) -> PendingEvent:
@@ -183,7 +217,13 @@ class SqlDomainOutbox:
                     domain_outbox.c.sent_at.is_not(None), domain_outbox.c.sent_at < sent_before
                 )
             )
-        return result.rowcount or 0
+            deleted = result.rowcount or 0
+            result = await conn.execute(  # consumers' marks age out with the events
+                delete(domain_events_consumed).where(
+                    domain_events_consumed.c.consumed_at < sent_before
+                )
+            )
+        return deleted + (result.rowcount or 0)
 
     async def backlog(self) -> OutboxBacklog:
         query = select(func.count(), func.min(domain_outbox.c.occurred_at)).where(

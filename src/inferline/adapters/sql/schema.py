@@ -113,8 +113,9 @@ domain_outbox = Table(
     Column("next_attempt_at", TimeType, nullable=False),
     Column("sent_at", TimeType, nullable=True),
     Column("last_error", Text, nullable=True),
-    # the dispatcher's read: unsent events whose turn came, in seq order
-    Index("ix_domain_outbox_unsent", "sent_at", "next_attempt_at", "seq"),
+    # the dispatcher's read: unsent events in seq order (an ordered scan that stops at
+    # the batch size; events still waiting for a retry are skipped on the way)
+    Index("ix_domain_outbox_unsent", "sent_at", "seq"),
 )
 
 # The highest fencing token a dispatcher presented (one row per dispatcher name): the
@@ -124,4 +125,27 @@ domain_outbox_fence = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("token", BigInteger, nullable=False),
+)
+
+# Which consumer applied which domain event, written in the consumer's own transaction
+# (`consume_domain_event_once`): a database effect of an event then happens exactly once.
+domain_events_consumed = Table(
+    "domain_events_consumed",
+    metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("event_id", String(32), primary_key=True),
+    Column("consumed_at", TimeType, nullable=False),
+    Index("ix_domain_events_consumed_at", "consumed_at"),
+)
+
+# Lease locks in the database (`adapters/sql/locks.py`): one row per lock name, with its
+# holder, when its lease ends and the fencing token of the last acquisition. The lock of
+# deployments without Redis (every process shares the database).
+lease_locks = Table(
+    "lease_locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(255), nullable=True),
+    Column("token", BigInteger, nullable=False),
+    Column("lease_until", TimeType, nullable=False),
 )

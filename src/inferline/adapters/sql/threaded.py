@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row
+from sqlalchemy import Connection, Dialect, Engine, Row
 
 T = TypeVar("T")
 
@@ -56,6 +56,11 @@ class ThreadedConnection:
     def __init__(self, connection: Connection, engine: ThreadedEngine) -> None:
         self._connection = connection
         self._engine = engine
+
+    @property
+    def dialect(self) -> Dialect:
+        """The engine's dialect (as `AsyncConnection.dialect`)."""
+        return self._engine.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> BufferedResult:
         return await self._engine.call(self._execute, statement, parameters)

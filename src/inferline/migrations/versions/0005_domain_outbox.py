@@ -36,10 +36,26 @@ def upgrade() -> None:
         sa.Column("sent_at", TimeType, nullable=True),
         sa.Column("last_error", sa.Text, nullable=True),
     )
-    op.create_index(
-        "ix_domain_outbox_unsent", "domain_outbox", ["sent_at", "next_attempt_at", "seq"]
-    )
+    # the dispatcher's read: unsent events in seq order (an ordered scan that stops at
+    # the batch size; events still waiting for a retry are skipped on the way)
+    op.create_index("ix_domain_outbox_unsent", "domain_outbox", ["sent_at", "seq"])
     # The highest fencing token a dispatcher presented: marks under a lower one are refused.
+    # Which consumer applied which event, in the consumer's own transaction (exactly once).
+    op.create_table(
+        "domain_events_consumed",
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("event_id", sa.String(32), primary_key=True),
+        sa.Column("consumed_at", TimeType, nullable=False),
+    )
+    op.create_index("ix_domain_events_consumed_at", "domain_events_consumed", ["consumed_at"])
+    # Lease locks in the database: the dispatcher's lock where there is no Redis.
+    op.create_table(
+        "lease_locks",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("holder", sa.String(255), nullable=True),
+        sa.Column("token", sa.BigInteger, nullable=False),
+        sa.Column("lease_until", TimeType, nullable=False),
+    )
     op.create_table(
         "domain_outbox_fence",
         sa.Column("name", sa.String(64), primary_key=True),
@@ -49,4 +65,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("domain_outbox_fence")
+    op.drop_table("lease_locks")
+    op.drop_table("domain_events_consumed")
     op.drop_table("domain_outbox")
