@@ -15,6 +15,7 @@ import pytest
 from redis import Redis
 
 from inferline.testing import databases as dbs
+from inferline.testing.polling import poll_until
 from inferline.testing.server import ServerProcess, http_server, sqlite_url
 from tests.support.requirements import require_server
 
@@ -142,6 +143,7 @@ def server(
         recsys_cache_prefix=f"{redis_prefix}:recsys:",
         llm_url=receiver.url,
         llm_model="stand-in",
+        domain_events_url=dbs.redis_url(),
         llm_max_attempts="1",
     )
     process.start().wait_ready()
@@ -251,7 +253,7 @@ def test_behaviour_drives_recommendations_and_invalidates_the_redis_keys(
 
 
 def test_a_conversation_stores_messages_replies_and_is_searchable(
-    client: httpx.Client, receiver: LLMReceiver
+    client: httpx.Client, receiver: LLMReceiver, redis_prefix: str
 ) -> None:
     created = client.post("/api/v1/conversations", json={"user_id": "ivy"})
     assert created.status_code == 201
@@ -278,6 +280,22 @@ def test_a_conversation_stores_messages_replies_and_is_searchable(
     ).json()["results"]
     assert found[0]["message"]["content"] == "I want running shoes for a marathon"
     assert {r["message"]["role"] for r in found} == {"user"}
+    # the outbox's dispatcher sent the messages' domain events to the stream
+    redis = Redis.from_url(dbs.redis_url())
+    stream = f"{redis_prefix}:domain.conv-msg-created"
+    poll_until(
+        lambda: redis.xlen(stream),
+        "conv-msg-created on the stream",
+        timeout=30,
+        accept=lambda n: n >= 4,
+    )
+    records: list[Any] = list(redis.xrange(stream))  # type: ignore[arg-type]
+    streamed = b" ".join(value for _, fields in records for value in fields.values())
+    assert body["message"]["id"].encode() in streamed
+    assert body["reply"]["id"].encode() in streamed
+    assert redis.xlen(f"{redis_prefix}:domain.user-preference-updated") >= 1
+    assert redis.xlen(f"{redis_prefix}:domain.order-placed") >= 1
+    redis.close()
     unknown = client.get("/api/v1/conversations/0192b4a0-0000-7000-8000-000000000000/messages")
     assert unknown.status_code == 404
     blank = client.post(f"/api/v1/conversations/{conversation}/messages", json={"content": " "})
