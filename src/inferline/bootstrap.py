@@ -676,6 +676,7 @@ def _recsys(container: Container) -> RecsysApp:
         llm=container.llm,
         embedding_model=settings.embedding_model,
         settings=recsys,
+        registry=container.metrics.registry,
     )
 
 

@@ -18,6 +18,7 @@ from inferline.testing import databases as dbs
 from inferline.testing.polling import poll_until
 from inferline.testing.server import ServerProcess, http_server, sqlite_url
 from tests.support.requirements import require_server
+from tests.support.servers import metric_value
 
 PRODUCTS = [
     {
@@ -236,6 +237,13 @@ def test_behaviour_drives_recommendations_and_invalidates_the_redis_keys(
     assert plain.json()["unavailable"]["llm"] == "not asked (llm=false)"
     cached = client.get("/api/v1/users/zoe/recommendations", params={"k": 3, "llm": "false"})
     assert cached.json()["cached"] is True
+    metrics = client.get("/metrics").text
+    hits = metric_value(metrics, "inferline_recsys_cache_lookups_total", kind="user", outcome="hit")
+    assert hits is not None and hits >= 1
+    computed = metric_value(
+        metrics, "inferline_recsys_recommendation_generation_seconds_count", llm="yes"
+    )
+    assert computed is not None and computed >= 1
 
     more = {"user_id": "zoe", "type": "cart", "product_id": "run-2"}
     assert client.post("/api/v1/events", json=more).status_code == 200

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, field_validator
 from inferline.application.llm import InvalidLLMOutput, complete_json
 from inferline.application.resilience import Resilience, Retry, describe, worth_retrying
 from inferline.apps.recsys import keys, preferences, ranking
+from inferline.apps.recsys.metrics import RecsysMetrics
 from inferline.apps.recsys.settings import RecsysSettings
 from inferline.domain.domain_events import DomainEvent
 from inferline.domain.errors import InferlineError, InvalidInput, NotFound
@@ -161,8 +162,10 @@ class RecsysService:
         clock: Callable[[], float] = time.time,
         embedding_policy: Resilience | None = None,
         llm_policy: Resilience | None = None,
+        metrics: RecsysMetrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics or RecsysMetrics()
         self.cache = cache
         self.vectors = vectors
         self._embed = embed
@@ -319,6 +322,7 @@ class RecsysService:
         """The products nearest to this one (cosine of embeddings), cached per product."""
         key = keys.similar(tenant, product_id)
         (cached,) = await self.cache.get_many([key])
+        self.metrics.lookup("similar", cached is not None)
         if cached is not None:
             ranked: list[list[Any]] = json.loads(cached)
             if len(ranked) >= k or len(ranked) < 50:
@@ -429,6 +433,7 @@ class RecsysService:
         """The user's preferences, from `user:preference:{id}` when cached."""
         key = keys.user_preference(tenant, user_id)
         (cached,) = await self.cache.get_many([key])
+        self.metrics.lookup("preference", cached is not None)
         if cached is not None:
             found: Preferences = json.loads(cached)
             return found
@@ -443,6 +448,7 @@ class RecsysService:
     async def popular_ids(self, tenant: str, category: str | None, limit: int) -> list[str]:
         key = keys.popular(tenant, category.lower() if category else None)
         (cached,) = await self.cache.get_many([key])
+        self.metrics.lookup("popular", cached is not None)
         if cached is not None:
             ids: list[str] = json.loads(cached)
             if len(ids) >= limit or len(ids) < 100:
@@ -468,6 +474,7 @@ class RecsysService:
         key = keys.trending(tenant)
         top = await self.cache.top(key, k)
         rebuilt = top is None
+        self.metrics.lookup("trending", not rebuilt)
         if top is None:
             since = self.clock() - self.settings.trending_window_seconds
             found = await self.store.popular(tenant, None, 500, since=since)
@@ -505,9 +512,15 @@ class RecsysService:
             (cached,) = await self.cache.get_many([key])
             if cached is not None:
                 entries = json.loads(cached)
-                if variant in entries:
-                    return {**entries[variant], "cached": True}
+            self.metrics.lookup("user", variant in entries)
+            if variant in entries:
+                return {**entries[variant], "cached": True}
+        started = time.perf_counter()
         answer = await self._recommend(tenant, user_id, k, category, use_llm, conversation)
+        llm = "yes" if answer["weights"].get("llm") else "no"
+        self.metrics.generation_seconds.labels(llm).observe(time.perf_counter() - started)
+        for part in answer["unavailable"]:
+            self.metrics.fallbacks.labels(part).inc()
         if conversation is None:
             entries[variant] = answer
             await self.cache.set_many(
@@ -808,6 +821,7 @@ class RecsysService:
         reply_text, llm_problem = await self._reply(history, recommended)
         if llm_problem is not None:
             degraded["reply"] = llm_problem
+            self.metrics.fallbacks.labels("reply").inc()
         reply_embedding = await self._embed_one(reply_text, degraded)
         reply = Message(
             new_job_id(),
@@ -852,6 +866,7 @@ class RecsysService:
             raise
         except Exception as exc:
             degraded["embedding"] = f"stored without an embedding ({_problem(exc)})"
+            self.metrics.fallbacks.labels("embedding").inc()
             return None
 
     async def _reply(

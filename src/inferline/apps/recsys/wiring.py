@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from prometheus_client import CollectorRegistry
 
 from inferline.application.data_plane import DataPlane
+from inferline.apps.recsys.metrics import RecsysMetrics
 from inferline.apps.recsys.service import RecsysService
 from inferline.apps.recsys.settings import RecsysSettings
 from inferline.ports.cache import RankingCache
@@ -56,6 +58,7 @@ def build_recsys(
     llm: ChatModel,
     embedding_model: str | None = None,
     settings: RecsysSettings | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> RecsysApp:
     """The app wired for one process; products and messages embed through `plane`."""
 
@@ -63,5 +66,13 @@ def build_recsys(
         result = await plane.embed(texts, embedding_model, field="text")
         return [item.embedding for item in result.items]
 
-    service = RecsysService(store, cache, vectors, embed, llm, settings or RecsysSettings())
+    service = RecsysService(
+        store,
+        cache,
+        vectors,
+        embed,
+        llm,
+        settings or RecsysSettings(),
+        metrics=RecsysMetrics(registry),
+    )
     return RecsysApp(store, cache, vectors, service)
