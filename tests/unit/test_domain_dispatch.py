@@ -253,3 +253,21 @@ async def test_a_lock_counter_behind_the_outbox_is_raised_before_sending(
     await outbox.append(events(2, clock.now()))
     assert await d.dispatch_once() == 2
     assert d.lease is not None and d.lease.token == 42
+
+
+async def test_a_failed_batch_is_retried_together(
+    outbox: SqlDomainOutbox, clock: FakeClock
+) -> None:
+    sink, broker = InProcessStreamSink(), Broker()
+    sink.subscribe(broker)
+    broker.down = True
+    batch = events(3, clock.now())
+    await outbox.append(batch)
+    d = dispatcher(outbox, sink, InProcessLeaseLock(clock.now), clock)
+    assert await d.dispatch_once() == 0
+    rows = [await outbox.get(e.id) for e in batch]
+    assert len({row["next_attempt_at"] for row in rows if row is not None}) == 1
+    broker.down = False
+    clock.advance(1)
+    assert await d.dispatch_once() == 3
+    assert broker.ids() == [e.id for e in batch]  # in their order

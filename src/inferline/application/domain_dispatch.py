@@ -10,12 +10,14 @@ A round: read up to `batch_size` (100) unsent due events in `seq` order; send th
 as one batch to the stream (`StreamSink.send` returns once the broker acknowledged
 every record); then mark them sent. When the send fails, each event of the batch
 counts a failed attempt and waits `retry_base_seconds · 2^(attempts-1)` (at most
-`retry_max_seconds`, with jitter) before it is due again; later events are not held
-back by it. A crash between send and mark sends the batch again after the restart:
-consumers deduplicate by the event id (`application/domain_consumers.py`).
+`retry_max_seconds`, 50-100 % of it, one draw per batch) before it is due again;
+later events are not held back by it, so after a failure events can reach the stream
+out of `seq` order (consumers that need one key's order compare `occurred_at`). A
+crash between send and mark sends the batch again after the restart: consumers
+deduplicate by the event id (`application/domain_consumers.py`).
 
 Topics: `topic_prefix + type` (default `domain.order-placed`), record key = the
-event's key (Kafka partitions by it, so one user's events keep their order), value =
+event's key (Kafka partitions by it, so one user's events stay in one partition), value =
 the event's JSON (`DomainEvent.to_json`). The broker adapter adds the deployment's
 prefix (Kafka: `INFERLINE_KAFKA_TOPIC_PREFIX`; Redis: `<redis_prefix>:`).
 
@@ -278,8 +280,9 @@ class DomainEventDispatcher:
             self.last_error,
         )
         now = self.clock.now()
+        share = 0.5 + random.random() / 2  # one jitter for the batch: it stays together
         failures = [
-            SendFailure(p.event.id, now + self.backoff(p.attempts + 1), self.last_error)
+            SendFailure(p.event.id, now + self.backoff(p.attempts + 1, share), self.last_error)
             for p in batch
         ]
         if self.metrics is not None:
@@ -290,12 +293,13 @@ class DomainEventDispatcher:
         except FencedOut as fenced:
             self._lose(lease, str(fenced))
 
-    def backoff(self, failures: int) -> float:
+    def backoff(self, failures: int, share: float | None = None) -> float:
         """Seconds before the next try after `failures` failed ones: exponential, capped,
-        between 50 % and 100 % of it (so retries of many events spread out)."""
+        `share` of it (default: at random between 50 % and 100 %, so that the retries of
+        dispatchers that failed together spread out)."""
         config = self.config
         base = min(config.retry_max_seconds, config.retry_base_seconds * 2 ** (failures - 1))
-        return float(base * (0.5 + random.random() / 2))
+        return float(base * (share if share is not None else 0.5 + random.random() / 2))
 
     async def _prune(self, now: float) -> None:
         """Delete sent events past the retention (the holder, once a minute)."""
