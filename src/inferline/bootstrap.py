@@ -45,8 +45,10 @@ from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.keys import SqlKeyStore
 from inferline.adapters.sql.locks import SqlLeaseLock
 from inferline.adapters.sql.migrate import upgrade_to_head
+from inferline.adapters.sql.recsys.store import SqlRecsysStore
 from inferline.adapters.sql.store import SqlJobStore
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
+from inferline.adapters.vectors.pgvector import PgVectorIndex
 from inferline.api.presenters import model_summary, worker_view
 from inferline.application.admission import QueueDepths
 from inferline.application.auth import Authenticator, ClaimNames, KeyService
@@ -67,6 +69,8 @@ from inferline.apps.news.store import Database
 from inferline.apps.news.wiring import STREAM_GROUP as NEWS_STREAM_GROUP
 from inferline.apps.news.wiring import NewsApp, build_news
 from inferline.apps.ocr.service import OcrApp, SweepConfig
+from inferline.apps.recsys.settings import RecsysSettings
+from inferline.apps.recsys.wiring import RecsysApp, build_recsys
 from inferline.core.documents import DocumentLimits
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings, StreamRoute
@@ -77,7 +81,7 @@ from inferline.models.ocr_rapid import RapidOCR
 from inferline.models.ocr_tesseract import TesseractOCR
 from inferline.models.smollm2 import Generation, SmolLM2
 from inferline.ports.blobs import BlobStore
-from inferline.ports.cache import Cache
+from inferline.ports.cache import Cache, RankingCache
 from inferline.ports.chat import ChatInferenceModel
 from inferline.ports.claims import JobSource
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
@@ -721,6 +725,8 @@ def build_container(
     serves_ocr = any(issubclass(registry.get(name), OcrModel) for name in registry.names())
     if roles & {Role.API, Role.WORKER} and serves_ocr:
         container.add_app_service("ocr", _ocr(container, blobs, roles, clock))
+    if Role.API in roles:
+        container.add_app_service("recsys", _recsys(container))
     _export_dependencies(container)
     return container
 
@@ -757,6 +763,51 @@ def _ocr(container: Container, blobs: BlobStore, roles: frozenset[Role], clock: 
         sweep,
         connect=blobs.start if isinstance(blobs, S3BlobStore) else None,
         clock=clock,
+    )
+
+
+def recsys_cache(settings: Settings, recsys: RecsysSettings) -> RankingCache:
+    """The recommendation app's cache: Redis when INFERLINE_CACHE_URL names one (keys under
+    INFERLINE_RECSYS_CACHE_PREFIX, default `<redis prefix>:recsys:`), else in memory."""
+    if settings.cache_url.startswith(("redis:", "rediss:")):
+        prefix = recsys.cache_prefix or f"{settings.redis_prefix}:recsys:"
+        return RedisCache(settings.cache_url, prefix=prefix)
+    return MemoryCache(settings.cache_max_entries)
+
+
+def recsys_vectors(settings: Settings, recsys: RecsysSettings) -> VectorIndex:
+    """Product and message embeddings for similarity search: pgvector tables in the
+    PostgreSQL database (INFERLINE_RECSYS_VECTOR_INDEX=pgvector), else the embedded index
+    in its own folder beside the collections' (one writer: the API process)."""
+    if recsys.vector_index == "pgvector":
+        if not settings.database_url.startswith("postgresql"):
+            raise ValueError(
+                "INFERLINE_RECSYS_VECTOR_INDEX=pgvector needs a PostgreSQL INFERLINE_DATABASE_URL"
+            )
+        return PgVectorIndex(settings.database_url)
+    return NumpyVectorIndex(Path(settings.vector_folder()) / "recsys")
+
+
+def _recsys(container: Container) -> RecsysApp:
+    """Source S3's recommendations: tables in the job store's database (their domain
+    events into its outbox, in the same transactions), the cache, the vector index,
+    MiniLM through the data plane, the process's chat model."""
+    settings = container.settings
+    recsys = RecsysSettings()
+    return build_recsys(
+        plane=container.plane,
+        store=SqlRecsysStore(
+            settings.database_url,
+            create_engines,
+            upgrade_to_head,
+            outbox=domain_event_appender(),
+        ),
+        cache=recsys_cache(settings, recsys),
+        vectors=recsys_vectors(settings, recsys),
+        llm=container.llm,
+        embedding_model=settings.embedding_model,
+        settings=recsys,
+        registry=container.metrics.registry,
     )
 
 

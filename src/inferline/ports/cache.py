@@ -25,3 +25,24 @@ class Cache(Protocol):
 
     async def set_many(self, items: Mapping[str, bytes], ttl_seconds: float) -> None:
         """Store every item; each expires `ttl_seconds` from now."""
+
+
+class RankingCache(Cache, Protocol):
+    """A cache that also deletes keys and keeps rankings (Redis sorted sets): what the
+    recommendation app caches (`rec:trending` is a sorted set)."""
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Forget these keys (values and rankings)."""
+
+    async def top(self, key: str, n: int) -> list[tuple[str, float]] | None:
+        """The `n` best-scored members of the ranking, best first; None when it is absent."""
+        ...
+
+    async def replace_ranking(
+        self, key: str, scores: Mapping[str, float], ttl_seconds: float
+    ) -> None:
+        """Replace the ranking by `scores`, expiring `ttl_seconds` from now."""
+
+    async def increment_ranking(self, key: str, increments: Mapping[str, float]) -> None:
+        """Add to members' scores, but only while the ranking exists (a missing one is
+        rebuilt from the source of truth by whoever reads it next)."""

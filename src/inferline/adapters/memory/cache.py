@@ -16,6 +16,7 @@ class MemoryCache:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._rankings: dict[str, tuple[float, dict[str, float]]] = {}
 
     async def start(self) -> None:
         """Nothing to connect to."""
@@ -23,6 +24,7 @@ class MemoryCache:
     async def close(self) -> None:
         """Drop every entry."""
         self._entries.clear()
+        self._rankings.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -51,3 +53,38 @@ class MemoryCache:
             self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
+            self._rankings.pop(key, None)
+
+    def _ranking(self, key: str) -> dict[str, float] | None:
+        entry = self._rankings.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._rankings[key]
+            return None
+        return entry[1]
+
+    async def top(self, key: str, n: int) -> list[tuple[str, float]] | None:
+        ranking = self._ranking(key)
+        if ranking is None:
+            return None
+        return sorted(ranking.items(), key=lambda item: (-item[1], item[0]))[:n]
+
+    async def replace_ranking(
+        self, key: str, scores: Mapping[str, float], ttl_seconds: float
+    ) -> None:
+        if ttl_seconds <= 0:
+            self._rankings.pop(key, None)
+            return
+        self._rankings[key] = (self._clock() + ttl_seconds, dict(scores))
+
+    async def increment_ranking(self, key: str, increments: Mapping[str, float]) -> None:
+        ranking = self._ranking(key)
+        if ranking is None:
+            return
+        for member, amount in increments.items():
+            ranking[member] = ranking.get(member, 0.0) + amount

@@ -16,6 +16,16 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
+# ZINCRBY each member only while the sorted set exists (a missing one is rebuilt by its reader)
+_INCREMENT_EXISTING = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  for i = 1, #ARGV, 2 do
+    redis.call('ZINCRBY', KEYS[1], ARGV[i + 1], ARGV[i])
+  end
+end
+return 0
+"""
+
 
 class RedisCache:
     """Cache adapter on a Redis server; keys are `<prefix><key>`."""
@@ -89,3 +99,58 @@ class RedisCache:
         if self._failing:
             log.info("Redis cache is back")
         self._failing = False
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        try:
+            await self._require().delete(*[self.prefix + key for key in keys])
+        except (RedisError, OSError) as exc:
+            self._failed("delete", exc)
+            return
+        self._recovered()
+
+    async def top(self, key: str, n: int) -> list[tuple[str, float]] | None:
+        client = self._require()
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.exists(self.prefix + key)
+                pipe.zrevrange(self.prefix + key, 0, max(0, n - 1), withscores=True)
+                exists, members = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed("read", exc)
+            return None
+        self._recovered()
+        if not exists:
+            return None
+        return [(m.decode() if isinstance(m, bytes) else str(m), float(s)) for m, s in members]
+
+    async def replace_ranking(
+        self, key: str, scores: Mapping[str, float], ttl_seconds: float
+    ) -> None:
+        client = self._require()
+        name = self.prefix + key
+        try:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.delete(name)
+                if scores and ttl_seconds > 0:
+                    pipe.zadd(name, dict(scores))
+                    pipe.pexpire(name, max(1, math.ceil(ttl_seconds * 1000)))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed("write", exc)
+            return
+        self._recovered()
+
+    async def increment_ranking(self, key: str, increments: Mapping[str, float]) -> None:
+        if not increments:
+            return
+        args: list[str | float] = []
+        for member, amount in increments.items():
+            args += [member, amount]
+        try:
+            await self._require().eval(_INCREMENT_EXISTING, 1, self.prefix + key, *args)
+        except (RedisError, OSError) as exc:
+            self._failed("write", exc)
+            return
+        self._recovered()

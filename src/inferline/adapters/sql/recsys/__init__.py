@@ -1,0 +1,1 @@
+"""The recommendation app's store (ports/recsys.py) on SQLite, PostgreSQL and MySQL/MariaDB."""
