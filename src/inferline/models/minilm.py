@@ -26,15 +26,6 @@ if TYPE_CHECKING:
 
 Backend = Literal["torch", "onnx"]
 
-# The two MatMuls of the first layer's feed-forward block lose the most to int8 even
-# after smoothing (its inputs are the least even); kept in fp32 they lift the worst
-# cosine against sentence-transformers from 0.9895 to 0.993 on unrelated prose
-# (benchmarks/int8.py; per-MatMul sensitivities measured with the same script's sets).
-INT8_KEEP_FP32 = (
-    "/model/encoder/layer.0/intermediate/dense/MatMul",
-    "/model/encoder/layer.0/output/dense/MatMul",
-)
-
 
 def model_dir() -> Path:
     """The folder of the packaged model (weights, config, tokenizer)."""
@@ -113,7 +104,6 @@ class MiniLM(TextEmbeddingModel):
                 prefix="all-MiniLM-L6-v2",
                 quantize=self.quantize,
                 calibration=self._calibration_feeds if self.smooth_int8 else None,
-                keep_fp32=INT8_KEEP_FP32 if self.smooth_int8 else (),
             )
             self._encoder = OnnxEncoder(path, threads=self.onnx_threads)
 

@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,6 @@ def cached_onnx_model(
     prefix: str,
     quantize: bool,
     calibration: Feeds | None = None,
-    keep_fp32: tuple[str, ...] = (),
 ) -> Path:
     """The path of the exported (and maybe quantised) model, exporting on first use.
     With `calibration` (the model's inputs for the calibration text), int8 is
@@ -70,12 +69,10 @@ def cached_onnx_model(
         return int8
     from inferline.models.smoothquant import recipe_fingerprint
 
-    smoothed = folder / f"model.int8-smoothed-{recipe_fingerprint(keep_fp32)}.onnx"
+    smoothed = folder / f"model.int8-smoothed-{recipe_fingerprint()}.onnx"
     if not smoothed.exists():
         log.info("smoothing and quantising %s to int8 at %s", fp32.name, smoothed)
-        _atomic_write(
-            smoothed, lambda tmp: quantize_smoothed_int8(fp32, tmp, calibration(), keep_fp32)
-        )
+        _atomic_write(smoothed, lambda tmp: quantize_smoothed_int8(fp32, tmp, calibration()))
     return smoothed
 
 
@@ -103,34 +100,24 @@ def export_encoder(model_dir: Path, target: Path) -> None:
         )
 
 
-def quantize_int8(source: Path, target: Path, keep_fp32: Sequence[str] = ()) -> None:
+def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation with per-channel weights (cosine ~0.98 against fp32
     alone; 0.99 after `smoothquant`)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        str(source),
-        str(target),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        nodes_to_exclude=list(keep_fp32),
-    )
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
 
 
 def quantize_smoothed_int8(
-    source: Path,
-    target: Path,
-    feeds: Iterable[Mapping[str, np.ndarray]],
-    keep_fp32: Sequence[str] = (),
+    source: Path, target: Path, feeds: Iterable[Mapping[str, np.ndarray]]
 ) -> None:
-    """Smooth the activations on the calibration feeds, then quantise all MatMuls but
-    those in `keep_fp32` (cosine >= 0.99)."""
+    """Smooth the activations on the calibration feeds, then quantise (cosine >= 0.99)."""
     from inferline.models.smoothquant import activation_maxima, smooth
 
     smoothed = target.with_name(f"{target.stem}.smoothed-fp32.onnx")
     try:
-        smooth(source, activation_maxima(source, feeds), smoothed, skip=keep_fp32)
-        quantize_int8(smoothed, target, keep_fp32)
+        smooth(source, activation_maxima(source, feeds), smoothed)
+        quantize_int8(smoothed, target)
     finally:
         smoothed.unlink(missing_ok=True)
 
