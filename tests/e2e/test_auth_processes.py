@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import ssl
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -19,19 +17,9 @@ from websockets.sync.client import connect
 from inferline.testing import databases as dbs
 from inferline.testing.polling import poll_until
 from inferline.testing.server import ServerProcess, http_server, server_env, sqlite_url
+from tests.support.auth import inferline_cli
 from tests.support.requirements import require_server
 from tests.support.tls import self_signed
-
-
-def _inferline(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "inferline.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def _required_api(database_url: str, log: Path, **settings: str) -> ServerProcess:
@@ -46,14 +34,14 @@ def test_keys_made_in_the_shell_open_inferline_api(tmp_path: Path) -> None:
     secret_file.write_text("a-server-secret\n")
     database_url = sqlite_url(tmp_path / "jobs.db")
     env = server_env(database_url, auth_secret_file=str(secret_file))
-    made = _inferline(env, "keys", "create", "--tenant", "acme", "--scopes", "read,submit")
+    made = inferline_cli(env, "keys", "create", "--tenant", "acme", "--scopes", "read,submit")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     assert key.startswith("il_") and "shown only now" in made.stderr
-    listed = _inferline(env, "keys", "list", "--tenant", "acme")
+    listed = inferline_cli(env, "keys", "list", "--tenant", "acme")
     rows = json.loads(listed.stdout)
     assert [row["tenant"] for row in rows] == ["acme"] and key not in listed.stdout
-    bad = _inferline(env, "keys", "create", "--tenant", "acme", "--scopes", "root")
+    bad = inferline_cli(env, "keys", "create", "--tenant", "acme", "--scopes", "root")
     assert bad.returncode != 0 and "scopes must be some of" in bad.stderr
 
     server = _required_api(
@@ -64,16 +52,16 @@ def test_keys_made_in_the_shell_open_inferline_api(tmp_path: Path) -> None:
         assert "authentication required (API keys)" in server.log_tail(200)
         assert httpx.get(f"{server.url}/api/v1/jobs").status_code == 401
         client_env = {**os.environ, "INFERLINE_URL": server.url, "INFERLINE_API_KEY": key}
-        submitted = _inferline(
+        submitted = inferline_cli(
             client_env, "submit", "moving-average", "--input", '{"series": [1, 2, 3]}'
         )
         assert submitted.returncode == 0, submitted.stderr
         assert json.loads(submitted.stdout)["status"] == "queued"
         no_key = {k: v for k, v in client_env.items() if k != "INFERLINE_API_KEY"}
-        refused = _inferline(no_key, "jobs")
+        refused = inferline_cli(no_key, "jobs")
         assert refused.returncode == 1 and "401 unauthenticated" in refused.stderr
 
-        revoked = _inferline(env, "keys", "revoke", rows[0]["id"])
+        revoked = inferline_cli(env, "keys", "revoke", rows[0]["id"])
         assert json.loads(revoked.stdout)["revoked_at"] is not None
         poll_until(
             lambda: (
@@ -159,11 +147,11 @@ def test_no_secret_reaches_any_log(tmp_path: Path) -> None:
     )
     del server.env["INFERLINE_DATABASE_URL"]
     keys_env = {k: v for k, v in server.env.items()}
-    made = _inferline(keys_env, "keys", "create", "--tenant", "acme", "--scopes", "read,submit")
+    made = inferline_cli(keys_env, "keys", "create", "--tenant", "acme", "--scopes", "read,submit")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     markers["key"] = key
-    migrated = _inferline(keys_env, "migrate")
+    migrated = inferline_cli(keys_env, "migrate")
     assert markers["db"] not in migrated.stdout + migrated.stderr
     try:
         server.start().wait_ready()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 from websockets.sync.client import connect
 
 from inferline.testing.server import ServerProcess, free_port, http_server, sqlite_url
+from tests.support.auth import cli_key
 from tests.support.nginx import nginx_config, running_nginx, shipped_site
 from tests.support.tls import self_signed
 
@@ -50,14 +49,7 @@ def test_nginx_terminates_tls_in_front_of_keys(
             ),
         },
     )
-    key = subprocess.run(
-        [sys.executable, "-m", "inferline.cli", "keys", "create", "--tenant", "acme"],
-        env=secured.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.strip()
+    key = cli_key(secured.env)
     trusted = ssl.create_default_context(cafile=str(cert))
     base = f"https://127.0.0.1:{https_port}/inferline/"
     with running_nginx(nginx_bin, nginx_config(tmp_path, site), base + "livez", verify=trusted):

@@ -1,8 +1,11 @@
-"""An in-process Inferline with authentication required, and keys for its tenants."""
+"""An in-process Inferline with authentication required, and keys for its tenants; the
+`inferline` command for the tests that make keys from the shell."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,3 +85,22 @@ def secured_app(
 
 def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
+
+
+def inferline_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`inferline <args>` in a child process with `env`; the caller checks its status."""
+    return subprocess.run(
+        [sys.executable, "-m", "inferline.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def cli_key(env: dict[str, str], tenant: str = "acme") -> str:
+    """The secret of a new key of `tenant`, made with `inferline keys create` (default scopes)."""
+    made = inferline_cli(env, "keys", "create", "--tenant", tenant)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
