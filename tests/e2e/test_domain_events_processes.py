@@ -49,15 +49,6 @@ async def outbox(database: str) -> AsyncIterator[SqlDomainOutbox]:
 
 
 @pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A Redis key prefix of this test alone; its keys are deleted afterwards."""
-    require_server(dbs.REDIS)
-    prefix = dbs.unique_name("inferline-test")
-    yield prefix
-    await dbs.delete_redis_prefix(prefix)
-
-
-@pytest.fixture
 async def redis(redis_prefix: str) -> AsyncIterator[Redis]:
     client: Redis = Redis.from_url(REDIS, decode_responses=True)
     yield client
