@@ -224,25 +224,14 @@ def _settings() -> Any:
 def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> int:
     import uvicorn
 
-    from inferline.api.app import create_app
-    from inferline.apps.installed import INSTALLED_APPS
-    from inferline.bootstrap import build_container
+    from inferline.bootstrap import build_app, build_container
 
     settings = _settings()
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         sys.exit("inferline: --ssl-certfile and --ssl-keyfile go together")
     required = auth_required(settings.auth, args.command, args.host)
     container = build_container(settings, roles, workers_in_process=workers)
-    app = create_app(
-        container.plane,
-        container,
-        metrics=container.metrics,
-        settings=settings,
-        apps=INSTALLED_APPS,
-        app_services=container.app_services,
-        auth=container.auth if required else None,
-        keys=container.auth.keys,
-    )
+    app = build_app(container, auth_required=required)
     _log_auth(settings, required, args)
     config = uvicorn.Config(
         app,

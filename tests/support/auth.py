@@ -14,10 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from inferline.api.app import create_app
 from inferline.application.auth import Authenticator, KeyService
-from inferline.apps.installed import INSTALLED_APPS
-from inferline.bootstrap import Container, Role, build_container
+from inferline.bootstrap import Container, Role, build_app, build_container
 from inferline.core.settings import Settings
 from inferline.models.moving_average import MovingAverage
 from inferline.runtime.registry import ModelRegistry
@@ -68,16 +66,7 @@ def secured_app(
     )
     if authenticator is not None:
         container.auth = authenticator
-    app = create_app(
-        container.plane,
-        container,
-        metrics=container.metrics,
-        settings=container.settings,
-        apps=INSTALLED_APPS,
-        app_services=container.app_services,
-        auth=container.auth if auth else None,
-        keys=container.auth.keys,
-    )
+    app = build_app(container, auth_required=auth)
     with TestClient(app, raise_server_exceptions=False) as client:
         poll_until(lambda: client.get("/readyz").status_code == 200, "the app is ready", timeout=60)
         yield SecuredApp(app, container, client)
