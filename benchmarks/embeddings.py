@@ -54,6 +54,17 @@ BATCH_CONCURRENCY = 4
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
+def machine(load_before: tuple[float, float, float]) -> dict[str, Any]:
+    """The machine a run measured on, with the load average before it and now (after)."""
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
+
+
 def sentences(count: int, seed: int = SEED) -> list[str]:
     """`count` different sentences of 8 to 24 words, the same for the same seed."""
     rng = random.Random(seed)
@@ -454,13 +465,7 @@ def main() -> int:
     if parities:
         print(f"parity against sentence-transformers (cosine): {parities}")
     report = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_before": load_before,
-            "load_average_after": os.getloadavg(),
-        },
+        "machine": machine(load_before),
         "sentences": count,
         "repeat": args.repeat,
         "rows": [

@@ -21,7 +21,6 @@ import importlib
 import inspect
 import json
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from embeddings import RESULTS_DIR, sentences
+from embeddings import RESULTS_DIR, machine, sentences
 
 STDLIB_MODULES = (
     "argparse",
@@ -174,13 +173,7 @@ def main() -> int:
             }
         )
     report = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_before": load_before,
-            "load_average_after": os.getloadavg(),
-        },
+        "machine": machine(load_before),
         "sets": {label: len(texts) for label, texts in sets.items()},
         "rounds": rounds,
         "rows": rows,

@@ -77,3 +77,12 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateKa
 def kafka_prefix() -> str:
     """A topic (and consumer group) prefix of this test alone."""
     return f"{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A Redis key prefix of this test alone; its keys are deleted afterwards."""
+    require_server(dbs.REDIS)
+    prefix = dbs.unique_name("inferline-test")
+    yield prefix
+    await dbs.delete_redis_prefix(prefix)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 
@@ -105,6 +105,9 @@ from inferline.runtime.serving import ModelServer, batching_config, threads_per_
 from inferline.runtime.signals import CommitSignal
 from inferline.worker.sources import QueueJobSource
 from inferline.worker.worker import Worker, WorkerConfig, new_worker_id
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
@@ -585,6 +588,25 @@ class Container:
         await self.auth.close()
         await self.auth.keys.store.close()
         await self.store.close()
+
+
+def build_app(container: Container, *, auth_required: bool = False) -> FastAPI:
+    """The HTTP app of `container` with the installed apps: `inferline serve`/`api`'s, and
+    the tests'. Every route needs a key or token when `auth_required`; `/api/v1/keys` is
+    served either way."""
+    from inferline.api.app import create_app
+    from inferline.apps.installed import INSTALLED_APPS
+
+    return create_app(
+        container.plane,
+        container,
+        metrics=container.metrics,
+        settings=container.settings,
+        apps=INSTALLED_APPS,
+        app_services=container.app_services,
+        auth=container.auth if auth_required else None,
+        keys=container.auth.keys,
+    )
 
 
 def build_container(

@@ -224,25 +224,14 @@ def _settings() -> Any:
 def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> int:
     import uvicorn
 
-    from inferline.api.app import create_app
-    from inferline.apps.installed import INSTALLED_APPS
-    from inferline.bootstrap import build_container
+    from inferline.bootstrap import build_app, build_container
 
     settings = _settings()
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         sys.exit("inferline: --ssl-certfile and --ssl-keyfile go together")
     required = auth_required(settings.auth, args.command, args.host)
     container = build_container(settings, roles, workers_in_process=workers)
-    app = create_app(
-        container.plane,
-        container,
-        metrics=container.metrics,
-        settings=settings,
-        apps=INSTALLED_APPS,
-        app_services=container.app_services,
-        auth=container.auth if required else None,
-        keys=container.auth.keys,
-    )
+    app = build_app(container, auth_required=required)
     _log_auth(settings, required, args)
     config = uvicorn.Config(
         app,
@@ -418,26 +407,6 @@ def _key_command(action: Any) -> Any:
         sys.exit(f"inferline: {exc.message}")
 
 
-def _key_row(key: Any) -> dict[str, Any]:
-    from datetime import UTC, datetime
-
-    def iso(seconds: float | None) -> str | None:
-        return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
-
-    return {
-        "id": key.id,
-        "prefix": key.prefix,
-        "tenant": key.tenant,
-        "scopes": sorted(key.scopes),
-        "name": key.name,
-        "created_at": iso(key.created_at),
-        "expires_at": iso(key.expires_at),
-        "revoked_at": iso(key.revoked_at),
-        "rate_limit": key.rate_limit,
-        "max_concurrent_jobs": key.max_concurrent_jobs,
-    }
-
-
 def _keys_create(args: argparse.Namespace) -> int:
     from inferline.application.auth import expiry
 
@@ -462,18 +431,22 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 
 def _keys_list(args: argparse.Namespace) -> int:
+    from inferline.api.presenters import key_view
+
     async def listing(keys: Any) -> Any:
         return await keys.list(args.tenant)
 
-    _print([_key_row(key) for key in _key_command(listing)])
+    _print([key_view(key) for key in _key_command(listing)])
     return 0
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
+    from inferline.api.presenters import key_view
+
     async def revoke(keys: Any) -> Any:
         return await keys.revoke(args.key_id, None)
 
-    _print(_key_row(_key_command(revoke)))
+    _print(key_view(_key_command(revoke)))
     return 0
 
 

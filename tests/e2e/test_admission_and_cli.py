@@ -15,6 +15,7 @@ import pytest
 
 from inferline.testing.polling import poll_until
 from inferline.testing.server import ServerProcess, http_server, sqlite_url
+from tests.support.auth import inferline_cli
 from tests.support.servers import with_test_models
 
 
@@ -125,14 +126,7 @@ async def test_concurrent_batches_are_admitted_whole_or_not_at_all(
 
 
 def cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "INFERLINE_URL": url}
-    return subprocess.run(
-        [sys.executable, "-m", "inferline.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return inferline_cli({**os.environ, "INFERLINE_URL": url}, *args)
 
 
 def test_command_line_client(serve: ServerProcess) -> None:

@@ -4,39 +4,22 @@ read from files and never written to a log."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import ssl
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from websockets.sync.client import connect
 
 from inferline.testing import databases as dbs
 from inferline.testing.polling import poll_until
 from inferline.testing.server import ServerProcess, http_server, server_env, sqlite_url
+from tests.support.auth import inferline_cli
 from tests.support.requirements import require_server
-
-
-def _inferline(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "inferline.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.support.tls import self_signed
 
 
 def _required_api(database_url: str, log: Path, **settings: str) -> ServerProcess:
@@ -51,14 +34,14 @@ def test_keys_made_in_the_shell_open_inferline_api(tmp_path: Path) -> None:
     secret_file.write_text("a-server-secret\n")
     database_url = sqlite_url(tmp_path / "jobs.db")
     env = server_env(database_url, auth_secret_file=str(secret_file))
-    made = _inferline(env, "keys", "create", "--tenant", "acme", "--scopes", "read,submit")
+    made = inferline_cli(env, "keys", "create", "--tenant", "acme", "--scopes", "read,submit")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     assert key.startswith("il_") and "shown only now" in made.stderr
-    listed = _inferline(env, "keys", "list", "--tenant", "acme")
+    listed = inferline_cli(env, "keys", "list", "--tenant", "acme")
     rows = json.loads(listed.stdout)
     assert [row["tenant"] for row in rows] == ["acme"] and key not in listed.stdout
-    bad = _inferline(env, "keys", "create", "--tenant", "acme", "--scopes", "root")
+    bad = inferline_cli(env, "keys", "create", "--tenant", "acme", "--scopes", "root")
     assert bad.returncode != 0 and "scopes must be some of" in bad.stderr
 
     server = _required_api(
@@ -69,16 +52,16 @@ def test_keys_made_in_the_shell_open_inferline_api(tmp_path: Path) -> None:
         assert "authentication required (API keys)" in server.log_tail(200)
         assert httpx.get(f"{server.url}/api/v1/jobs").status_code == 401
         client_env = {**os.environ, "INFERLINE_URL": server.url, "INFERLINE_API_KEY": key}
-        submitted = _inferline(
+        submitted = inferline_cli(
             client_env, "submit", "moving-average", "--input", '{"series": [1, 2, 3]}'
         )
         assert submitted.returncode == 0, submitted.stderr
         assert json.loads(submitted.stdout)["status"] == "queued"
         no_key = {k: v for k, v in client_env.items() if k != "INFERLINE_API_KEY"}
-        refused = _inferline(no_key, "jobs")
+        refused = inferline_cli(no_key, "jobs")
         assert refused.returncode == 1 and "401 unauthenticated" in refused.stderr
 
-        revoked = _inferline(env, "keys", "revoke", rows[0]["id"])
+        revoked = inferline_cli(env, "keys", "revoke", rows[0]["id"])
         assert json.loads(revoked.stdout)["revoked_at"] is not None
         poll_until(
             lambda: (
@@ -94,41 +77,8 @@ def test_keys_made_in_the_shell_open_inferline_api(tmp_path: Path) -> None:
         server.stop()
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_serve_speaks_tls_with_the_given_certificate(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     server = http_server(
         "serve",
         sqlite_url(tmp_path / "jobs.db"),
@@ -197,11 +147,11 @@ def test_no_secret_reaches_any_log(tmp_path: Path) -> None:
     )
     del server.env["INFERLINE_DATABASE_URL"]
     keys_env = {k: v for k, v in server.env.items()}
-    made = _inferline(keys_env, "keys", "create", "--tenant", "acme", "--scopes", "read,submit")
+    made = inferline_cli(keys_env, "keys", "create", "--tenant", "acme", "--scopes", "read,submit")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()
     markers["key"] = key
-    migrated = _inferline(keys_env, "migrate")
+    migrated = inferline_cli(keys_env, "migrate")
     assert markers["db"] not in migrated.stdout + migrated.stderr
     try:
         server.start().wait_ready()

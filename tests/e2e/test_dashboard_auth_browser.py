@@ -4,8 +4,6 @@ tenant's jobs live (the WebSocket carries the key as `?api_key=`)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import httpx
 import pytest
 
 from inferline.testing.server import ServerProcess, http_server, sqlite_url
+from tests.support.auth import cli_key
 from tests.support.browser import dashboard_page
 
 TIMEOUT_MS = 20_000
@@ -40,15 +39,7 @@ def test_the_dashboard_asks_for_a_key_and_uses_it(
 ) -> None:
     from playwright.sync_api import expect
 
-    made = subprocess.run(
-        [sys.executable, "-m", "inferline.cli", "keys", "create", "--tenant", "acme"],
-        env=secured_api.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    key = made.stdout.strip()
+    key = cli_key(secured_api.env)
     job = httpx.post(
         f"{secured_api.url}/api/v1/jobs",
         json={"model": "moving-average", "input": {"series": [1, 2, 3]}},

@@ -53,17 +53,8 @@ def settings_read_files(folder: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
 
 
 async def _delete_keys(prefix: str) -> None:
-    from redis.asyncio import Redis
-
-    host, port = dbs.REDIS_HOST.rsplit(":", 1)
     for db in (0, 1):
-        client = Redis(host=host, port=int(port), db=db)
-        try:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
+        await dbs.delete_redis_prefix(prefix, db=db)
 
 
 @pytest.fixture

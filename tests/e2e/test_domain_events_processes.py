@@ -49,15 +49,6 @@ async def outbox(database: str) -> AsyncIterator[SqlDomainOutbox]:
 
 
 @pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A Redis key prefix of this test alone; its keys are deleted afterwards."""
-    require_server(dbs.REDIS)
-    prefix = dbs.unique_name("inferline-test")
-    yield prefix
-    await dbs.delete_redis_prefix(prefix)
-
-
-@pytest.fixture
 async def redis(redis_prefix: str) -> AsyncIterator[Redis]:
     client: Redis = Redis.from_url(REDIS, decode_responses=True)
     yield client
@@ -139,16 +130,25 @@ async def consume_all(redis_prefix: str, expected: int) -> tuple[list[str], list
     return applied, deliveries
 
 
+async def relay_paused_after_send(
+    relays: Any, tmp_path: Path, name: str
+) -> tuple[ServerProcess, Path]:
+    """A relay that pauses after its first send (before the mark), once it has paused; and
+    its pause file (the ids it sent; touch `<file>.resume` to let it go on)."""
+    paused = tmp_path / "paused-after-send"
+    relay = relays(name, domain_events_pause_after_send=str(paused))
+    await poll_until_async(
+        paused.exists, "the relay sent a batch and paused", timeout=PROCESS_START_TIMEOUT
+    )
+    return relay, paused
+
+
 async def test_killed_between_send_and_mark_no_event_is_lost_and_each_applies_once(
     outbox: SqlDomainOutbox, relays: Any, redis: Redis, redis_prefix: str, tmp_path: Path
 ) -> None:
     events = orders(30)
     await outbox.append(events)
-    paused = tmp_path / "paused-after-send"
-    first = relays("first", domain_events_pause_after_send=str(paused))
-    await poll_until_async(
-        paused.exists, "the relay sent a batch and paused", timeout=PROCESS_START_TIMEOUT
-    )
+    first, paused = await relay_paused_after_send(relays, tmp_path, "first")
     sent_ids = paused.read_text().split()
     assert sent_ids == [e.id for e in events]
     stream = f"{redis_prefix}:{TOPIC}"
@@ -229,11 +229,7 @@ async def test_a_relay_frozen_between_send_and_mark_is_refused_its_mark_by_the_f
 ) -> None:
     events = orders(12)
     await outbox.append(events)
-    paused = tmp_path / "paused-after-send"
-    stale = relays("stale", domain_events_pause_after_send=str(paused))
-    await poll_until_async(
-        paused.exists, "the relay sent a batch and paused", timeout=PROCESS_START_TIMEOUT
-    )
+    stale, paused = await relay_paused_after_send(relays, tmp_path, "stale")
     os.kill(pid(stale), signal.SIGSTOP)  # frozen between the acknowledgement and the mark
     successor = relays("successor")
     await poll_until_async(

@@ -4,9 +4,7 @@ the page, its assets, the API and both WebSockets work through the proxy."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,69 +14,27 @@ import pytest
 from websockets.sync.client import connect
 
 from inferline.dashboard import is_built
-from inferline.testing.polling import poll_until
 from inferline.testing.server import ServerProcess, free_port
+from tests.support.events import job_events_until_succeeded
+from tests.support.nginx import nginx_config, running_nginx, shipped_site
 
-SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "inferline.conf"
 PREFIX = "/inferline/"
-
-
-def nginx_config(tmp_path: Path, listen_port: int, upstream_port: int) -> Path:
-    """A complete nginx.conf around the shipped server block, on free ports and temp paths."""
-    server = SHIPPED.read_text()
-    server = server.replace("listen 80;", f"listen 127.0.0.1:{listen_port};")
-    server = server.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
-    (tmp_path / "inferline.conf").write_text(server)
-    temp = {name: tmp_path / name for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
-    config = tmp_path / "nginx.conf"
-    config.write_text(f"""
-daemon off;
-worker_processes 1;
-pid {tmp_path / "nginx.pid"};
-error_log {tmp_path / "error.log"} info;
-{"user root;" if _is_root() else ""}
-events {{ worker_connections 128; }}
-http {{
-    access_log {tmp_path / "access.log"};
-    client_body_temp_path {temp["client_body"]};
-    proxy_temp_path {temp["proxy"]};
-    fastcgi_temp_path {temp["fastcgi"]};
-    uwsgi_temp_path {temp["uwsgi"]};
-    scgi_temp_path {temp["scgi"]};
-    include {tmp_path / "inferline.conf"};
-}}
-""")
-    return config
-
-
-def _is_root() -> bool:
-    return os.geteuid() == 0
 
 
 @pytest.fixture
 def proxy(tmp_path: Path, nginx_bin: str, serve: ServerProcess) -> Iterator[str]:
     """nginx in the foreground in front of `serve`; yields the prefixed base URL."""
     port = free_port()
-    config = nginx_config(tmp_path, port, serve.port or 0)
-    command = [nginx_bin, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)]
-    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
-    assert checked.returncode == 0, checked.stderr
-    with (tmp_path / "nginx.out").open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    site = shipped_site(
+        "inferline.conf",
+        {
+            "listen 80;": f"listen 127.0.0.1:{port};",
+            "server 127.0.0.1:8000;": f"server 127.0.0.1:{serve.port};",
+        },
+    )
     base = f"http://127.0.0.1:{port}{PREFIX}"
-
-    def readyz() -> httpx.Response:
-        assert process.poll() is None, (tmp_path / "error.log").read_text()
-        return httpx.get(f"{base}readyz", timeout=1)
-
-    poll_until(readyz, "nginx answers", timeout=30, accept=lambda r: r.status_code == 200)
-    yield base
-    process.terminate()
-    process.wait(30)
+    with running_nginx(nginx_bin, nginx_config(tmp_path, site), f"{base}readyz"):
+        yield base
 
 
 def test_page_and_assets_through_the_prefix(proxy: str) -> None:
@@ -119,22 +75,7 @@ def test_websockets_through_the_prefix(proxy: str) -> None:
             f"{proxy}api/v1/jobs",
             json={"model": "moving-average", "input": {"series": [2, 4, 6]}},
         ).json()
-        seen: list[str] = []
-
-        def next_event_of_the_job() -> str | None:
-            message: dict[str, Any] = json.loads(events.recv(timeout=1))
-            if message["job"]["id"] != job["id"]:
-                return None
-            seen.append(message["type"])
-            return seen[-1]
-
-        poll_until(
-            next_event_of_the_job,
-            "job.succeeded on the event feed",
-            timeout=20,
-            accept=lambda event: event == "job.succeeded",
-            interval=0,
-        )
+        seen = job_events_until_succeeded(events, job["id"])
         assert seen[0] == "job.queued"
 
 

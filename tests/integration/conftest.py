@@ -1,23 +1,14 @@
-"""Fixtures for adapters on real servers: a fresh database or Redis prefix per test."""
+"""Fixtures for adapters on real servers (the Redis prefix is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from inferline.testing import databases as dbs
-from tests.support.requirements import missing, require_server
+from tests.support.requirements import missing
 from tests.support.servers import PgVectorServer, pgvector_server
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A Redis key prefix of this test alone; its keys are deleted afterwards."""
-    require_server(dbs.REDIS)
-    prefix = dbs.unique_name("inferline-test")
-    yield prefix
-    await dbs.delete_redis_prefix(prefix)
 
 
 @pytest.fixture(scope="session")

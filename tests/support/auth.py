@@ -1,8 +1,11 @@
-"""An in-process Inferline with authentication required, and keys for its tenants."""
+"""An in-process Inferline with authentication required, and keys for its tenants; the
+`inferline` command for the tests that make keys from the shell."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,10 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from inferline.api.app import create_app
 from inferline.application.auth import Authenticator, KeyService
-from inferline.apps.installed import INSTALLED_APPS
-from inferline.bootstrap import Container, Role, build_container
+from inferline.bootstrap import Container, Role, build_app, build_container
 from inferline.core.settings import Settings
 from inferline.models.moving_average import MovingAverage
 from inferline.runtime.registry import ModelRegistry
@@ -65,16 +66,7 @@ def secured_app(
     )
     if authenticator is not None:
         container.auth = authenticator
-    app = create_app(
-        container.plane,
-        container,
-        metrics=container.metrics,
-        settings=container.settings,
-        apps=INSTALLED_APPS,
-        app_services=container.app_services,
-        auth=container.auth if auth else None,
-        keys=container.auth.keys,
-    )
+    app = build_app(container, auth_required=auth)
     with TestClient(app, raise_server_exceptions=False) as client:
         poll_until(lambda: client.get("/readyz").status_code == 200, "the app is ready", timeout=60)
         yield SecuredApp(app, container, client)
@@ -82,3 +74,22 @@ def secured_app(
 
 def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
+
+
+def inferline_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`inferline <args>` in a child process with `env`; the caller checks its status."""
+    return subprocess.run(
+        [sys.executable, "-m", "inferline.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def cli_key(env: dict[str, str], tenant: str = "acme") -> str:
+    """The secret of a new key of `tenant`, made with `inferline keys create` (default scopes)."""
+    made = inferline_cli(env, "keys", "create", "--tenant", tenant)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()

@@ -71,9 +71,7 @@ def metric_names() -> frozenset[str]:
 def http_routes(folder: Path) -> frozenset[str]:
     """The paths of every HTTP route of the API process, from its OpenAPI schema (its files, never
     written since the app is not started, would go in `folder`)."""
-    from inferline.api.app import create_app
-    from inferline.apps.installed import INSTALLED_APPS
-    from inferline.bootstrap import build_container
+    from inferline.bootstrap import build_app, build_container
     from inferline.models.moving_average import MovingAverage
     from inferline.runtime.registry import ModelRegistry
 
@@ -83,14 +81,7 @@ def http_routes(folder: Path) -> frozenset[str]:
         models=[MovingAverage.name],
     )
     container = build_container(settings, registry=ModelRegistry([MovingAverage]))
-    app = create_app(
-        container.plane,
-        container,
-        metrics=container.metrics,
-        settings=settings,
-        apps=INSTALLED_APPS,
-        app_services=container.app_services,
-    )
+    app = build_app(container)
     return frozenset(app.openapi()["paths"])
 
 

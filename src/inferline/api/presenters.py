@@ -1,4 +1,4 @@
-"""Presenters: models, workers and the process as JSON, each shape written once.
+"""Presenters: models, workers, API keys and the process as JSON, each shape written once.
 
 (A job's JSON is `domain.jobs.job_view`: the outbox stores it as the event payload.)
 """
@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from inferline import __version__
 from inferline.application.data_plane import ProcessHealth, QueueCounts
+from inferline.ports.auth import StoredKey
 from inferline.ports.process import WorkerState
 from inferline.ports.serving import ServedModel
 
@@ -94,3 +96,23 @@ def health_view(health: ProcessHealth) -> dict[str, Any]:
         "uptime_seconds": round(time.time() - health.started_at, 3),
         "components": components,
     }
+
+
+def key_view(key: StoredKey) -> dict[str, Any]:
+    """An API key as shown (`/api/v1/keys`, `inferline keys`): never its secret nor its hash."""
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "tenant": key.tenant,
+        "scopes": sorted(key.scopes),
+        "name": key.name,
+        "created_at": _iso(key.created_at),
+        "expires_at": _iso(key.expires_at),
+        "revoked_at": _iso(key.revoked_at),
+        "rate_limit": key.rate_limit,
+        "max_concurrent_jobs": key.max_concurrent_jobs,
+    }
+
+
+def _iso(seconds: float | None) -> str | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from inferline.application.resilience import describe
+from inferline.core.tasks import cancel_and_wait
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.domain_events import DomainOutbox, FencedOut, PendingEvent, SendFailure
 from inferline.ports.locks import Lease, LeaseLock
@@ -143,10 +144,7 @@ class DomainEventDispatcher:
 
     async def stop(self) -> None:
         for task in (self._task, self._renewer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         self._task = self._renewer = None
         if self.lease is not None:
             lease, self.lease = self.lease, None

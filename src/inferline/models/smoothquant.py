@@ -21,8 +21,9 @@ Inferline's own documentation (`weights/int8-calibration.txt`, about 800 sentenc
 worst cosine 0.9927 on the benchmark's 4,000 sentences and 0.989-0.992 on 2,000
 sentences of unrelated prose (it varies with which texts share a batch: a batch's
 activations share one scale), every MatMul in int8, at 0.95 of plain int8's speed
-(`benchmarks/int8.py`). With 250 sentences of calibration it was 0.9895 on prose. Choosing alpha per MatMul by its
-own reconstruction error was worse (0.983): the end-to-end cosine is what counts.
+(`benchmarks/int8.py`). With 250 sentences of calibration it was 0.9895 on prose.
+Choosing alpha per MatMul by its own reconstruction error was worse (0.983): the
+end-to-end cosine is what counts.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from inferline.core.tasks import cancel_and_wait
 from inferline.domain.jobs import JobEvent
 from inferline.ports.events import EventBus
 from inferline.ports.outbox import Outbox
@@ -49,9 +50,7 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
             try:
                 await self.relay_once()  # publish what is already committed

@@ -94,12 +94,12 @@ async def _mysql_execute(sql: str, address: str) -> None:
         conn.close()
 
 
-async def delete_redis_prefix(prefix: str, address: str = REDIS_HOST) -> None:
-    """Delete every Redis key under `prefix:`."""
+async def delete_redis_prefix(prefix: str, address: str = REDIS_HOST, db: int = 0) -> None:
+    """Delete every Redis key under `prefix:` (in database `db`)."""
     from redis.asyncio import Redis
 
     host, port = address.rsplit(":", 1)
-    client = Redis(host=host, port=int(port))
+    client = Redis(host=host, port=int(port), db=db)
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
         if keys:

@@ -9,7 +9,6 @@ API process. The reader resumes after the last id it saw when Redis comes back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +17,7 @@ from pydantic import TypeAdapter
 
 from inferline.adapters.memory.events import InProcessEventBus
 from inferline.adapters.redis.connection import KeySpace, LazyRedis
+from inferline.core.tasks import cancel_and_wait
 from inferline.domain.jobs import JobEvent
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,8 @@ class RedisStreamEventBus(LazyRedis):
         await self.client.ping()
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+        await cancel_and_wait(self._reader)
+        self._reader = None
         await self._local.close()
         await super().close()
 

@@ -3,7 +3,6 @@ own tenant's keys. `inferline keys` does the same from the shell, for any tenant
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request, Response
@@ -12,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from inferline.api.auth import requires
 from inferline.api.deps import TenantDep
 from inferline.api.errors import error_responses
+from inferline.api.presenters import key_view
 from inferline.application.auth import KeyService, expiry
 from inferline.domain.errors import Unavailable
-from inferline.ports.auth import StoredKey
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"], responses=error_responses(401, 403))
 
@@ -36,26 +35,6 @@ class KeyRequest(BaseModel):
     )
     rate_limit: str | None = Field(default=None, max_length=64, examples=["10/second"])
     max_concurrent_jobs: int | None = Field(default=None, ge=1, le=1_000_000)
-
-
-def key_view(key: StoredKey) -> dict[str, Any]:
-    """A key as shown: never its secret nor its hash."""
-    return {
-        "id": key.id,
-        "prefix": key.prefix,
-        "tenant": key.tenant,
-        "scopes": sorted(key.scopes),
-        "name": key.name,
-        "created_at": _iso(key.created_at),
-        "expires_at": _iso(key.expires_at),
-        "revoked_at": _iso(key.revoked_at),
-        "rate_limit": key.rate_limit,
-        "max_concurrent_jobs": key.max_concurrent_jobs,
-    }
-
-
-def _iso(seconds: float | None) -> str | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
 def _keys(request: Request) -> KeyService:

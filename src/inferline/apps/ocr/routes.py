@@ -51,10 +51,15 @@ PagesField = Annotated[
 ]
 
 
-async def ocr_request(
-    ocr: OcrApp, file: UploadFile, model: str, lang: str, pages: str | None
+async def ocr_form(
+    ocr: OcrDep,
+    file: FileField,
+    model: ModelField = "ocr-tesseract",
+    lang: LangField = "eng",
+    pages: PagesField = None,
 ) -> OcrRequest:
-    """The form as a request: the file read up to its limit, the pages parsed."""
+    """The form both routes take, as a request: the file read up to its limit, the pages
+    parsed (413/422 here, before anything is read by a model or stored)."""
     limit = ocr.limits.max_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -69,19 +74,13 @@ async def ocr_request(
     return OcrRequest(data, model, lang, page_list, file.filename)
 
 
+OcrForm = Annotated[OcrRequest, Depends(ocr_form)]
+
+
 @router.post("", summary="Read a document now (source S1)", responses=error_responses(429))
-async def ocr_now(
-    file: FileField,
-    plane: PlaneDep,
-    tenant: TenantDep,
-    ocr: OcrDep,
-    model: ModelField = "ocr-tesseract",
-    lang: LangField = "eng",
-    pages: PagesField = None,
-) -> OcrResponse:
+async def ocr_now(plane: PlaneDep, tenant: TenantDep, ocr: OcrDep, request: OcrForm) -> OcrResponse:
     """OCR through the model's micro-batcher, ahead of its queued jobs."""
     del tenant  # every route is a tenant's; a synchronous read stores nothing of it
-    request = await ocr_request(ocr, file, model, lang, pages)
     output, served, elapsed_ms = await read_now(plane, request, ocr.limits)
     return OcrResponse(
         text=output["text"],
@@ -100,18 +99,14 @@ async def ocr_now(
     responses=error_responses(429),
 )
 async def ocr_job(
-    file: FileField,
     plane: PlaneDep,
     tenant: TenantDep,
     ocr: OcrDep,
+    request: OcrForm,
     response: Response,
-    model: ModelField = "ocr-tesseract",
-    lang: LangField = "eng",
-    pages: PagesField = None,
     idempotency_key: KeyField = None,
 ) -> OcrJobAccepted:
     """Checked now (413/422 on a bad file); read by a worker; the result is the job's."""
-    request = await ocr_request(ocr, file, model, lang, pages)
     request = replace(request, idempotency_key=idempotency_key)
     job = await queue_job(plane, ocr.blobs, request, tenant, ocr.limits)
     url = f"/api/v1/jobs/{job.id}"

@@ -4,7 +4,6 @@ workers the sweep that removes the blobs of jobs the retention removed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import Protocol
 from urllib.parse import unquote
 
 from inferline.core.documents import DocumentLimits
+from inferline.core.tasks import cancel_and_wait
 from inferline.domain.errors import NotFound
 from inferline.domain.jobs import Job
 from inferline.ports.blobs import BlobStore
@@ -89,11 +89,8 @@ class OcrApp:
         await asyncio.to_thread(self.blobs.check)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _sweep_loop(self) -> None:
         assert self.sweep is not None
