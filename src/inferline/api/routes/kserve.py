@@ -16,6 +16,7 @@ from typing import Annotated, Any, ParamSpec
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from inferline import __version__
 from inferline.api.auth import public
@@ -35,6 +36,26 @@ from inferline.domain.errors import ErrorKind, InferlineError, NotFound
 from inferline.ports.serving import ServedModel
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe v2)"])
+
+
+class ProtocolError(BaseModel):
+    """The protocol's error body."""
+
+    error: str
+
+
+_MEANING = {
+    400: "A bad request: names, datatypes, shapes or values that do not fit the model.",
+    404: "No such model or version, or a model without a tensor form.",
+    429: "The model's queue is full: come back after `Retry-After` seconds.",
+    500: "The model failed on this input.",
+    503: "Not ready yet (the model is loading, or a dependency is down).",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": ProtocolError, "description": _MEANING[s]} for s in statuses}
+
 
 ModelName = Annotated[str, Path(description="A model's name or alias.", examples=["minilm"])]
 ModelVersion = Annotated[str, Path(description="The model's version.", examples=["1"])]
@@ -88,20 +109,24 @@ async def server_live() -> dict[str, Any]:
     return {"live": True}
 
 
-@router.get("/health/ready", summary="The server is ready for inference")
+@router.get("/health/ready", summary="The server is ready for inference", responses=_errors(503))
 @public
 async def server_ready(plane: PlaneDep) -> JSONResponse:
     ready = plane.readiness().ready
     return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
 
-@router.get("/models/{name}", summary="Model metadata")
+@router.get("/models/{name}", summary="Model metadata", responses=_errors(404))
 @_protocol_errors
 async def model_metadata(name: ModelName, plane: PlaneDep) -> dict[str, Any]:
     return _metadata(*_served(plane, name, None))
 
 
-@router.get("/models/{name}/versions/{version}", summary="Model metadata (a version)")
+@router.get(
+    "/models/{name}/versions/{version}",
+    summary="Model metadata (a version)",
+    responses=_errors(404),
+)
 @_protocol_errors
 async def model_version_metadata(
     name: ModelName, version: ModelVersion, plane: PlaneDep
@@ -109,25 +134,37 @@ async def model_version_metadata(
     return _metadata(*_served(plane, name, version))
 
 
-@router.get("/models/{name}/ready", summary="The model is ready")
+@router.get("/models/{name}/ready", summary="The model is ready", responses=_errors(404, 503))
 @_protocol_errors
 async def model_ready(name: ModelName, plane: PlaneDep) -> Response:
     return _readiness(_served(plane, name, None)[0])
 
 
-@router.get("/models/{name}/versions/{version}/ready", summary="The model is ready (a version)")
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    summary="The model is ready (a version)",
+    responses=_errors(404, 503),
+)
 @_protocol_errors
 async def model_version_ready(name: ModelName, version: ModelVersion, plane: PlaneDep) -> Response:
     return _readiness(_served(plane, name, version)[0])
 
 
-@router.post("/models/{name}/infer", summary="Inference with named tensors")
+@router.post(
+    "/models/{name}/infer",
+    summary="Inference with named tensors",
+    responses=_errors(400, 404, 429, 500, 503),
+)
 @_protocol_errors
 async def infer(name: ModelName, request: Request, plane: PlaneDep) -> Response:
     return await _infer(plane, request, name, None)
 
 
-@router.post("/models/{name}/versions/{version}/infer", summary="Inference (a version)")
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    summary="Inference (a version)",
+    responses=_errors(400, 404, 429, 500, 503),
+)
 @_protocol_errors
 async def infer_version(
     name: ModelName, version: ModelVersion, request: Request, plane: PlaneDep
