@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    Double,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    text,
-)
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, text
+
+from inferline.adapters.sql.column_types import JsonType, SeqType, TimeType
 
 metadata = MetaData()
-
-JsonType = JSON().with_variant(JSONB(), "postgresql")
-SeqType = BigInteger().with_variant(Integer(), "sqlite")
-# Double precision everywhere: a MySQL FLOAT is single precision (seconds would be off by minutes).
-TimeType: Double[float] = Double(asdecimal=False)
 
 jobs = Table(
     "jobs",

@@ -21,7 +21,7 @@ depends_on = None
 JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
 SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TimeType: sa.Double[float] = sa.Double(asdecimal=False)
-# Bytes: base64 text on MySQL/MariaDB (adapters/sql/recsys/blob.py converts).
+# Bytes: base64 text on MySQL/MariaDB (adapters/sql/column_types.py converts).
 BlobType = sa.LargeBinary().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
 LongText = sa.Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
 ID = 128

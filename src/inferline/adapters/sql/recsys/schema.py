@@ -3,29 +3,11 @@ UNIX seconds; embeddings are float32 bytes (base64 text on MySQL/MariaDB)."""
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    Double,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-)
-from sqlalchemy.dialects.mysql import MEDIUMTEXT
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
 
-from inferline.adapters.sql.recsys.blob import BlobType
+from inferline.adapters.sql.column_types import BlobType, JsonType, LongText, SeqType, TimeType
 
 metadata = MetaData()
-
-JsonType = JSON().with_variant(JSONB(), "postgresql")
-SeqType = BigInteger().with_variant(Integer(), "sqlite")
-TimeType: Double[float] = Double(asdecimal=False)
-LongText = Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
 ID = 128  # ids given by the client (products, users) are at most this long
 
 products = Table(

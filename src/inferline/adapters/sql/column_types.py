@@ -1,15 +1,26 @@
-"""Bytes in a column: a BLOB on SQLite and PostgreSQL; base64 in a MEDIUMTEXT on
-MySQL/MariaDB, whose async driver (aiomysql) fails to bind a bytes parameter."""
+"""Column types every store table uses, the same on SQLite, PostgreSQL and MySQL/MariaDB.
+
+Times are UNIX seconds in double precision everywhere (a MySQL FLOAT is single
+precision: seconds would be off by minutes). Bytes are a BLOB on SQLite and PostgreSQL
+and base64 in a MEDIUMTEXT on MySQL/MariaDB, whose async driver (aiomysql) fails to
+bind a bytes parameter.
+"""
 
 from __future__ import annotations
 
 import base64
 from typing import Any
 
-from sqlalchemy import LargeBinary, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Double, Integer, LargeBinary, Text, TypeDecorator
 from sqlalchemy.dialects.mysql import MEDIUMTEXT
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+TimeType: Double[float] = Double(asdecimal=False)
+LongText = Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
 
 MYSQL = ("mysql", "mariadb")
 
