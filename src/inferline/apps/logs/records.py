@@ -199,16 +199,18 @@ class LogRecord(BaseModel):
             service = labels.get("app.kubernetes.io/name") or labels.get("app")
         if service is None and k8s is not None:
             service = k8s.container
-        return cls(
-            timestamp=timestamp if timestamp is not None else event_time,
-            service=service,
-            level=_pop_first(rest, _LEVEL_KEYS),
-            message=_pop_first(rest, _MESSAGE_KEYS),
-            trace_id=_pop_first(rest, _TRACE_KEYS),
-            span_id=_pop_first(rest, _SPAN_KEYS),
-            kubernetes=k8s,
-            tag=tag,
-            attributes=rest,
+        return cls.model_validate(
+            {
+                "timestamp": timestamp if timestamp is not None else event_time,
+                "service": service,
+                "level": _pop_first(rest, _LEVEL_KEYS),
+                "message": _pop_first(rest, _MESSAGE_KEYS),
+                "trace_id": _pop_first(rest, _TRACE_KEYS),
+                "span_id": _pop_first(rest, _SPAN_KEYS),
+                "kubernetes": k8s,
+                "tag": tag,
+                "attributes": rest,
+            }
         )
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 
 from inferline.api.deps import PlaneDep, TenantDep
+from inferline.api.disconnect import unless_disconnected
 from inferline.api.errors import error_responses
 from inferline.apps.ocr.schemas import OcrJobAccepted, OcrResponse
 from inferline.apps.ocr.service import OcrApp
@@ -78,10 +79,15 @@ OcrForm = Annotated[OcrRequest, Depends(ocr_form)]
 
 
 @router.post("", summary="Read a document now (source S1)", responses=error_responses(429))
-async def ocr_now(plane: PlaneDep, tenant: TenantDep, ocr: OcrDep, request: OcrForm) -> OcrResponse:
-    """OCR through the model's micro-batcher, ahead of its queued jobs."""
+async def ocr_now(
+    plane: PlaneDep, tenant: TenantDep, ocr: OcrDep, form: OcrForm, request: Request
+) -> OcrResponse:
+    """OCR through the model's micro-batcher, ahead of its queued jobs; a client that
+    leaves before its pages were read takes them out of the batcher (499)."""
     del tenant  # every route is a tenant's; a synchronous read stores nothing of it
-    output, served, elapsed_ms = await read_now(plane, request, ocr.limits)
+    output, served, elapsed_ms = await unless_disconnected(
+        request, read_now(plane, form, ocr.limits)
+    )
     return OcrResponse(
         text=output["text"],
         lines=output["lines"],
