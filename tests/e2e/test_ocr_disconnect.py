@@ -77,7 +77,7 @@ async def test_a_client_that_leaves_takes_its_document_out_of_the_batcher(
             timeout=30,
             interval=0.02,
         )
-        assert metric_value(metrics, "inferline_batcher_pending_items", **MODEL) <= 1
+        assert metric_value(metrics, "inferline_batcher_pending_items", **MODEL) in (0.0, 1.0)
         for done in await asyncio.gather(*blockers):
             assert done.status_code == 200, done.text
             assert done.json()["pages"] == BLOCKING_PAGES
