@@ -90,6 +90,13 @@ class GroupConsumer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Event()
         self.assigned = threading.Event()
+        # A coordinator that restarted empty can leave a member waiting for a rebalance
+        # that never comes. A rebalance ends within its timeout (the poll interval) plus a
+        # session; a member still unassigned after that starts anew (a new member id).
+        timings = config.group_consumer(group)
+        self._join_seconds = (
+            timings["max.poll.interval.ms"] + timings["session.timeout.ms"]
+        ) / 1000
 
     # -- the event loop's side -------------------------------------------------
     def start(self) -> None:
@@ -152,12 +159,17 @@ class GroupConsumer:
     # -- the consumer's thread -------------------------------------------------
     def _run(self) -> None:
         consumer: Consumer | None = None
-        last_commit = last_lag = 0.0
+        last_commit = last_lag = subscribed_at = 0.0
         while not self._stop.is_set():
             try:
                 if consumer is None:
                     consumer = self._connect()
+                    subscribed_at = time.monotonic()
                 now = time.monotonic()
+                if not self.assigned.is_set() and now - subscribed_at > self._join_seconds:
+                    raise ConnectionError(
+                        f"no partitions assigned {self._join_seconds:.0f} s after joining"
+                    )
                 if now - last_commit >= COMMIT_EVERY_SECONDS:
                     last_commit = now
                     self._commit(consumer)
