@@ -21,6 +21,8 @@ from inferline.ports.logs import DeadLetter
 router = APIRouter(tags=["logs (source S4)"])
 
 _RECORD = {"type": "object", "additionalProperties": True}
+# An array's items are not constrained: one that is not a map is a dead letter, not a 422.
+_ITEM = {"description": "A log record: a map of fields; anything else is dead-lettered."}
 _BODY = {
     "requestBody": {
         "required": True,
@@ -28,9 +30,7 @@ _BODY = {
         "map, or one map per line (`json_lines`, as application/x-ndjson). A map's `date` "
         "(Fluent Bit's json_date_key) is its time when it has none of its own.",
         "content": {
-            "application/json": {
-                "schema": {"anyOf": [{"type": "array", "items": _RECORD}, _RECORD]}
-            },
+            "application/json": {"schema": {"anyOf": [{"type": "array", "items": _ITEM}, _RECORD]}},
             "application/x-ndjson": {"schema": {"type": "string"}},
         },
     }
