@@ -44,6 +44,9 @@ from inferline.adapters.sql.domain_outbox import (
 from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.keys import SqlKeyStore
 from inferline.adapters.sql.locks import SqlLeaseLock
+from inferline.adapters.sql.logs.database import LogsDatabase
+from inferline.adapters.sql.logs.dead_letters import SqlDeadLetterStore
+from inferline.adapters.sql.logs.stream import SqlLogStream
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.recsys.store import SqlRecsysStore
 from inferline.adapters.sql.store import SqlJobStore
@@ -65,6 +68,8 @@ from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService
 from inferline.application.streams import StreamIngest, StreamResults
+from inferline.apps.logs.settings import LogsSettings
+from inferline.apps.logs.wiring import LogsApp, build_logs_ingest
 from inferline.apps.news.store import Database
 from inferline.apps.news.wiring import STREAM_GROUP as NEWS_STREAM_GROUP
 from inferline.apps.news.wiring import NewsApp, build_news
@@ -749,6 +754,7 @@ def build_container(
         container.add_app_service("ocr", _ocr(container, blobs, roles, clock))
     if Role.API in roles:
         container.add_app_service("recsys", _recsys(container))
+        container.add_app_service("logs", _logs(container))
     _export_dependencies(container)
     return container
 
@@ -829,6 +835,43 @@ def _recsys(container: Container) -> RecsysApp:
         llm=container.llm,
         embedding_model=settings.embedding_model,
         settings=recsys,
+        registry=container.metrics.registry,
+    )
+
+
+def logs_database(settings: Settings) -> LogsDatabase:
+    """The log tables (dead letters, the embedded stream) live in the job store's database."""
+    return LogsDatabase(settings.database_url, create_engines, upgrade_to_head)
+
+
+def logs_stream_sink(settings: Settings, database: LogsDatabase, topic: str) -> StreamSink:
+    """Where the log ingest writes `topic` (`logs.raw`): the stream broker (Kafka or Redis
+    Streams, which add their topic prefix), else the database's embedded stream table."""
+    broker = build_stream_sink(settings)
+    return broker if broker is not None else SqlLogStream(database, topic)
+
+
+def logs_stream_source(
+    settings: Settings, database: LogsDatabase, topic: str, group: str, member: str
+) -> StreamSource:
+    """What reads `topic` (`logs.raw`) as `member` of consumer group `group`: the stream
+    broker's topic, else the embedded stream table (one reading process per topic)."""
+    if settings.stream_broker_url() is None:
+        return SqlLogStream(database, topic)
+    return build_stream_source(settings, StreamRoute(topic=topic, model=group), member)
+
+
+def _logs(container: Container) -> LogsApp:
+    """Source S4's log ingest: records from `POST /api/v1/logs` and (with
+    INFERLINE_LOGS_FORWARD_PORT) the Fluent Forward server of this API process, valid ones
+    to the stream `logs.raw`, invalid ones to the dead letters in the job store's database."""
+    settings = container.settings
+    config = LogsSettings()
+    database = logs_database(settings)
+    return build_logs_ingest(
+        sink=logs_stream_sink(settings, database, config.topic),
+        dead_letters=SqlDeadLetterStore(database),
+        settings=config,
         registry=container.metrics.registry,
     )
 
