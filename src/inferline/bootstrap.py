@@ -7,7 +7,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,6 +30,8 @@ from inferline.adapters.memory.dedupe import InProcessProcessedEvents
 from inferline.adapters.memory.events import InProcessEventBus
 from inferline.adapters.memory.locks import InProcessLeaseLock
 from inferline.adapters.memory.streams import InProcessStreamSink
+from inferline.adapters.notify.disabled import NoNotifier
+from inferline.adapters.notify.slack import SLACK_RETRY, SlackWebhookNotifier
 from inferline.adapters.redis.cache import RedisCache
 from inferline.adapters.redis.dedupe import RedisProcessedEvents
 from inferline.adapters.redis.events import RedisStreamEventBus
@@ -70,6 +72,7 @@ from inferline.application.jobs import JobService
 from inferline.application.streams import StreamIngest, StreamResults
 from inferline.apps.logs.settings import LogsSettings
 from inferline.apps.logs.wiring import LogsApp, build_logs_ingest
+from inferline.apps.logs.alert_settings import AlertSettings
 from inferline.apps.news.store import Database
 from inferline.apps.news.wiring import STREAM_GROUP as NEWS_STREAM_GROUP
 from inferline.apps.news.wiring import NewsApp, build_news
@@ -96,6 +99,7 @@ from inferline.ports.events import EventBus
 from inferline.ports.llm import ChatModel
 from inferline.ports.locks import LeaseLock
 from inferline.ports.model import InferenceModel
+from inferline.ports.notifications import Notifier
 from inferline.ports.ocr import OcrModel
 from inferline.ports.queue import JobQueue
 from inferline.ports.store import JobStore
@@ -273,6 +277,19 @@ def build_chat_model(settings: Settings, chat: ChatService) -> ChatModel:
     return NoChatModel(
         f"no LLM is configured: chat model {name!r} is not served here; set "
         "INFERLINE_LLM_URL (an OpenAI-compatible endpoint) or serve smollm2"
+    )
+
+
+def build_notifier(alerts: AlertSettings) -> Notifier:
+    """Where incident alerts go: the Slack incoming webhook INFERLINE_SLACK_WEBHOOK_URL (or
+    …_FILE), else nowhere (the notifier says so in the start-up log and status views)."""
+    if alerts.slack_webhook_url is None:
+        return NoNotifier("INFERLINE_SLACK_WEBHOOK_URL is not set")
+    return SlackWebhookNotifier(
+        alerts.slack_webhook_url.get_secret_value(),
+        timeout_seconds=alerts.slack_timeout_seconds,
+        retry=replace(SLACK_RETRY, attempts=alerts.slack_max_attempts),
+        max_retry_after_seconds=alerts.slack_max_retry_after_seconds,
     )
 
 
