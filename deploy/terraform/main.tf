@@ -8,8 +8,6 @@ locals {
   name = "inferline-${var.environment}"
 }
 
-data "aws_caller_identity" "current" {}
-
 module "kms" {
   source = "./modules/kms"
 
@@ -99,7 +97,6 @@ module "iam" {
   source = "./modules/iam"
 
   name                   = local.name
-  account_id             = data.aws_caller_identity.current.account_id
   oidc_provider_arn      = module.eks.oidc_provider_arn
   oidc_issuer            = module.eks.oidc_issuer
   namespace              = var.kubernetes_namespace

@@ -3,11 +3,6 @@ variable "name" {
   type        = string
 }
 
-variable "account_id" {
-  description = "The AWS account."
-  type        = string
-}
-
 variable "oidc_provider_arn" {
   description = "The cluster's IAM OIDC provider."
   type        = string

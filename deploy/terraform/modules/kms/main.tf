@@ -1,7 +1,9 @@
 # One customer-managed key for everything of this environment that is encrypted at rest
 # (EKS secrets, EBS volumes, S3, MSK, OpenSearch, ECR, Secrets Manager, CloudWatch Logs),
 # rotated yearly. The account's IAM policies decide who uses it; CloudWatch Logs (which
-# does not act through IAM) is allowed by the key policy for this region's log groups.
+# does not act through IAM) is allowed by the key policy for this region's log groups, and
+# EC2 Auto Scaling's service-linked role (whose policy grants no KMS use) for the node
+# groups' encrypted volumes.
 data "aws_caller_identity" "current" {}
 
 data "aws_iam_policy_document" "key" {
@@ -32,6 +34,35 @@ data "aws_iam_policy_document" "key" {
       values   = ["arn:aws:logs:${var.region}:${data.aws_caller_identity.current.account_id}:log-group:*"]
     }
   }
+
+  statement {
+    sid       = "AutoScalingUsesTheKeyForNodeVolumes"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.autoscaling_role]
+    }
+  }
+
+  statement {
+    sid       = "AutoScalingGrantsForAttachedVolumes"
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.autoscaling_role]
+    }
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+}
+
+locals {
+  autoscaling_role = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 }
 
 resource "aws_kms_key" "this" {

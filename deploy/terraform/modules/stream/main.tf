@@ -33,14 +33,20 @@ resource "aws_cloudwatch_log_group" "brokers" {
   kms_key_id        = var.kms_key_arn
 }
 
+locals {
+  brokers = length(var.subnet_ids)
+  # Three copies of every partition where there are three brokers (two in a two-zone dev).
+  replication = min(local.brokers, 3)
+}
+
 resource "aws_msk_configuration" "this" {
   name           = var.name
   kafka_versions = [var.kafka_version]
   # Inferline creates its topics (INFERLINE_KAFKA_PARTITIONS); nothing else may.
   server_properties = <<-PROPERTIES
     auto.create.topics.enable=false
-    default.replication.factor=3
-    min.insync.replicas=2
+    default.replication.factor=${local.replication}
+    min.insync.replicas=${max(local.replication - 1, 1)}
     unclean.leader.election.enable=false
   PROPERTIES
 }
@@ -48,7 +54,7 @@ resource "aws_msk_configuration" "this" {
 resource "aws_msk_cluster" "this" {
   cluster_name           = var.name
   kafka_version          = var.kafka_version
-  number_of_broker_nodes = length(var.subnet_ids)
+  number_of_broker_nodes = local.brokers
 
   broker_node_group_info {
     instance_type   = var.instance_type
