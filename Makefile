@@ -32,13 +32,16 @@ $(DASHBOARD): frontend/package.json frontend/package-lock.json frontend/vite.con
 
 # torch is pinned to the local CPU build first: an unpinned torch would pull CUDA wheels.
 # The chat model's llama-cpp-python next, compiled once with the flags that work
-# (scripts/install-llm.sh), so that the `llm` extra finds it installed.
-$(STAMP): pyproject.toml scripts/install-llm.sh
+# (scripts/install-llm.sh), so that the `llm` extra finds it installed. checkov, the
+# Terraform scanner of the deployment tests, gets a virtualenv of its own
+# (scripts/install-checkov.sh says why).
+$(STAMP): pyproject.toml scripts/install-llm.sh scripts/install-checkov.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	./scripts/install-llm.sh $(BIN)
 	$(BIN)/pip install --quiet -e ".[dev,llm]"
+	./scripts/install-checkov.sh $(PYTHON)
 	touch $(STAMP)
 
 run: setup

@@ -3,6 +3,8 @@ environment variable a manifest sets is one of Inferline's settings."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
 
 from inferline.core.metrics import Metrics
 from inferline.core.settings import Settings
@@ -19,16 +22,38 @@ DEPLOY = REPO_ROOT / "deploy"
 PREFIX = "INFERLINE_"
 
 
+def settings_classes() -> list[type[BaseSettings]]:
+    """Settings and the apps' own settings classes (`inferline.apps.<app>.*settings`
+    modules, e.g. INFERLINE_RECSYS_*), each read from its own prefix."""
+    import inferline.apps
+
+    found: list[type[BaseSettings]] = [Settings]
+    for module_info in pkgutil.walk_packages(inferline.apps.__path__, "inferline.apps."):
+        if not module_info.name.rsplit(".", 1)[-1].endswith("settings"):
+            continue
+        module = importlib.import_module(module_info.name)
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseSettings)
+                and value.__module__ == module.__name__
+            ):
+                found.append(value)
+    return found
+
+
 def setting_names() -> frozenset[str]:
     """Every `INFERLINE_<NAME>` the settings read (field names and their aliases)."""
     names: set[str] = set()
-    for name, field in Settings.model_fields.items():
-        names.add(PREFIX + name.upper())
-        alias = field.validation_alias
-        for choice in getattr(alias, "choices", ()):
-            if isinstance(choice, str) and choice.startswith(PREFIX):
-                names.add(choice)
-    return frozenset(names)
+    for settings in settings_classes():
+        prefix = str(settings.model_config.get("env_prefix") or "").upper()
+        for name, field in settings.model_fields.items():
+            names.add(prefix + name.upper())
+            alias = field.validation_alias
+            for choice in getattr(alias, "choices", ()):
+                if isinstance(choice, str) and choice.startswith(PREFIX):
+                    names.add(choice)
+    return frozenset(name for name in names if name.startswith(PREFIX))
 
 
 def env_name_problem(name: str) -> str | None:
@@ -47,7 +72,8 @@ def env_name_problem(name: str) -> str | None:
 
 def validated_settings(env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The settings a process gets from exactly `env` (files named by *_FILE left out:
-    they exist only where the secret is mounted). Raises on a value Settings refuses."""
+    they exist only where the secret is mounted). Raises on a value Settings, or an app's
+    settings, refuses."""
     import os
 
     for name in list(os.environ):
@@ -56,6 +82,8 @@ def validated_settings(env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) 
     for name, value in env.items():
         if name.startswith(PREFIX) and not name.endswith("_FILE"):
             monkeypatch.setenv(name, value)
+    for settings in settings_classes()[1:]:
+        settings()  # the apps' settings refuse their bad values too
     return Settings()
 
 
