@@ -187,8 +187,6 @@ def test_every_variable_is_a_setting_with_a_valid_value(
     for role in ROLES:
         env = environment(docs, role)
         problems = [problem for name in env if (problem := env_name_problem(name))]
-        if problems and {name for name in env if env_name_problem(name)} == {LOGS_FORWARD_PORT}:
-            pytest.skip(f"{LOGS_FORWARD_PORT} is the log ingestion part's setting (issue 15)")
         assert problems == [], f"{overlay} {role}: {problems}"
         validated_settings(env, monkeypatch)  # raises on a value the process would refuse
 
