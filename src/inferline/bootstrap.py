@@ -44,6 +44,7 @@ from inferline.adapters.sql.domain_outbox import (
 from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.keys import SqlKeyStore
 from inferline.adapters.sql.locks import SqlLeaseLock
+from inferline.adapters.sql.logs.incidents import SqlLogsStore
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.recsys.store import SqlRecsysStore
 from inferline.adapters.sql.store import SqlJobStore
@@ -65,7 +66,10 @@ from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService
 from inferline.application.streams import StreamIngest, StreamResults
-from inferline.apps.news.store import Database
+from inferline.apps.logs.processing_wiring import STREAM_GROUP as LOGS_STREAM_GROUP
+from inferline.apps.logs.processing_wiring import LogsProcessingApp, build_logs_processing
+from inferline.apps.news.queue import SqlStream
+from inferline.apps.news.store import Database, NewsStore
 from inferline.apps.news.wiring import STREAM_GROUP as NEWS_STREAM_GROUP
 from inferline.apps.news.wiring import NewsApp, build_news
 from inferline.apps.ocr.service import OcrApp, SweepConfig
@@ -744,6 +748,7 @@ def build_container(
             container.workers.append(worker)
     if roles & {Role.API, Role.STREAMS}:
         container.add_app_service("news", _news(container, roles))
+        container.add_app_service("log_incidents", _logs_processing(container, roles))
     serves_ocr = any(issubclass(registry.get(name), OcrModel) for name in registry.names())
     if roles & {Role.API, Role.WORKER} and serves_ocr:
         container.add_app_service("ocr", _ocr(container, blobs, roles, clock))
@@ -865,6 +870,43 @@ def _news(container: Container, roles: frozenset[Role]) -> NewsApp:
         broker_sink=build_stream_sink(settings),
         broker_source=news_source,
         wait_ready=models_settled,
+    )
+
+
+class EmbeddedLogStream(SqlStream):
+    """`logs.raw` on the database's embedded stream table (the news stream's, whose rows
+    carry their topic) when no stream broker is configured. It opens its own connection
+    to the database: the ingest's sink and the consumer's source need not share one."""
+
+    async def start(self) -> None:
+        await self.store.start()
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+def logs_stream(settings: Settings, topic: str, member: str) -> StreamSource:
+    """The log stream as a source: the stream broker's topic read as `member` of the
+    consumer group `logs-incidents`, or the embedded table."""
+    if settings.stream_broker_url() is None:
+        return EmbeddedLogStream(NewsStore(news_database(settings)), topic)
+    route = StreamRoute(topic=topic, model=LOGS_STREAM_GROUP)
+    return build_stream_source(settings, route, member)
+
+
+def _logs_processing(container: Container, roles: frozenset[Role]) -> LogsProcessingApp:
+    """Source S4's templates and incidents: tables in the job store's database; the
+    consumer of `logs.raw` runs where stream consumers do (`inferline serve`)."""
+    settings = container.settings
+    member = new_worker_id()
+
+    def source(topic: str) -> StreamSource:
+        return logs_stream(settings, topic, member)
+
+    return build_logs_processing(
+        store=SqlLogsStore(settings.database_url, create_engines, upgrade_to_head),
+        registry=container.metrics.registry,
+        source=source if Role.STREAMS in roles else None,
     )
 
 

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from inferline.api.app import WebApp
-from inferline.apps import embeddings, news, ocr, recsys, timeseries
+from inferline.apps import embeddings, logs, news, ocr, recsys, timeseries
 
-INSTALLED_APPS: tuple[WebApp, ...] = (embeddings, timeseries, news, ocr, recsys)
+INSTALLED_APPS: tuple[WebApp, ...] = (embeddings, timeseries, news, ocr, recsys, logs)
