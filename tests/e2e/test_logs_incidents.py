@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.logs.incidents import SqlLogsStore
@@ -172,6 +173,7 @@ def test_records_on_the_stream_become_templates_and_incidents_over_the_api(
         server.stop()
 
 
+@pytest.mark.timeout(300)  # two server starts
 def test_a_kill_mid_stream_leaves_every_line_counted_once(tmp_path: Path, db_url: str) -> None:
     total = 4000
     asyncio.run(produce(db_url, [line(i) for i in range(total)]))

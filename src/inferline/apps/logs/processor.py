@@ -66,7 +66,7 @@ def mine_batch(miners: TemplateMiners, records: list[StreamRecord]) -> Mining:
     """Parse and mine `records` (CPU work: the processor runs it in a thread)."""
     mining = Mining()
     seen: dict[tuple[str, int, str], _Sighting] = {}
-    errors: list[tuple[LogRecord, int, tuple[tuple[str, str], ...], str]] = []
+    errors: list[tuple[LogRecord, float, int, tuple[tuple[str, str], ...], str]] = []
     for record in records:
         try:
             line = LogRecord.model_validate_json(record.value)
@@ -92,7 +92,7 @@ def mine_batch(miners: TemplateMiners, records: list[StreamRecord]) -> Mining:
             found.last_seen = max(found.last_seen, at)
         if is_error:
             origin = f"{record.topic}/{record.partition}/{record.position}"
-            errors.append((line, mined.template_id, mined.parameters or (), origin))
+            errors.append((line, at, mined.template_id, mined.parameters or (), origin))
         mining.newest = at if mining.newest is None else max(mining.newest, at)
     for (tenant, template_id, service), sighting in seen.items():
         text = miners.miner(tenant).template(template_id) or ""
@@ -107,7 +107,7 @@ def mine_batch(miners: TemplateMiners, records: list[StreamRecord]) -> Mining:
                 sighting.last_seen,
             )
         )
-    for line, template_id, parameters, origin in errors:
+    for line, at, template_id, parameters, origin in errors:
         mining.errors.append(
             ErrorLine(
                 tenant=line.tenant,
@@ -115,7 +115,7 @@ def mine_batch(miners: TemplateMiners, records: list[StreamRecord]) -> Mining:
                 template_id=template_id,
                 template=miners.miner(line.tenant).template(template_id) or "",
                 level=line.level,
-                at=line.timestamp.timestamp(),
+                at=at,
                 message=line.message,
                 trace_id=line.trace_id,
                 parameters=parameters,

@@ -16,12 +16,16 @@ whole tree each time); here it snapshots once per batch instead.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from drain3 import TemplateMiner
 from drain3.masking import MaskingInstruction
 from drain3.persistence_handler import PersistenceHandler
 from drain3.template_miner_config import TemplateMinerConfig
+
+# drain3 logs every snapshot at INFO (here: every batch that mined a new template).
+logging.getLogger("drain3").setLevel(logging.WARNING)
 
 # (pattern, mask), applied in this order: a UUID contains hex and numbers, an IP numbers.
 MASKS: tuple[tuple[str, str], ...] = (
@@ -49,11 +53,12 @@ class MinerConfig:
 
 @dataclass(frozen=True, slots=True)
 class Mined:
-    """One line's template: its id, its text when the line was mined, and, when asked
-    for, the line's values of the template's parameters as (mask, value) pairs."""
+    """One line's template: its id and, when asked for its parameters, the template's
+    text when the line was mined and the line's values of its parameters as (mask,
+    value) pairs."""
 
     template_id: int
-    text: str
+    text: str | None
     parameters: tuple[tuple[str, str], ...] | None
 
 
@@ -98,15 +103,19 @@ class TenantMiner:
         self.changed = False
 
     def mine(self, message: str, with_parameters: bool) -> Mined:
-        result = self._miner.add_log_message(message)
-        if result["change_type"] != "none":
+        """The line's template. Calls Drain under TemplateMiner's own `add_log_message`
+        (masking, then Drain), which also renders the template's text and a result
+        dict for every line: here the text is rendered only for lines that need their
+        parameters (errors); `template` gives it for the rest once per batch."""
+        cluster, change = self._miner.drain.add_log_message(self._miner.masker.mask(message))
+        if change != "none":
             self.changed = True
-        text: str = result["template_mined"]
-        parameters = None
-        if with_parameters:
-            found = self._miner.extract_parameters(text, message, exact_matching=True) or []
-            parameters = tuple((p.mask_name, p.value) for p in found)
-        return Mined(int(result["cluster_id"]), text, parameters)
+        if not with_parameters:
+            return Mined(int(cluster.cluster_id), None, None)
+        text: str = cluster.get_template()
+        found = self._miner.extract_parameters(text, message, exact_matching=True) or []
+        parameters = tuple((p.mask_name, p.value) for p in found)
+        return Mined(int(cluster.cluster_id), text, parameters)
 
     def mask(self, message: str) -> str:
         """The line with its variable parts masked, as Drain sees it."""
