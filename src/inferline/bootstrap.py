@@ -48,6 +48,7 @@ from inferline.adapters.sql.keys import SqlKeyStore
 from inferline.adapters.sql.locks import SqlLeaseLock
 from inferline.adapters.sql.logs.database import LogsDatabase
 from inferline.adapters.sql.logs.dead_letters import SqlDeadLetterStore
+from inferline.adapters.sql.logs.incidents import SqlLogsStore
 from inferline.adapters.sql.logs.stream import SqlLogStream
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.recsys.store import SqlRecsysStore
@@ -70,9 +71,11 @@ from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService
 from inferline.application.streams import StreamIngest, StreamResults
+from inferline.apps.logs.alert_settings import AlertSettings
+from inferline.apps.logs.processing_wiring import STREAM_GROUP as LOGS_STREAM_GROUP
+from inferline.apps.logs.processing_wiring import LogsProcessingApp, build_logs_processing
 from inferline.apps.logs.settings import LogsSettings
 from inferline.apps.logs.wiring import LogsApp, build_logs_ingest
-from inferline.apps.logs.alert_settings import AlertSettings
 from inferline.apps.news.store import Database
 from inferline.apps.news.wiring import STREAM_GROUP as NEWS_STREAM_GROUP
 from inferline.apps.news.wiring import NewsApp, build_news
@@ -766,6 +769,7 @@ def build_container(
             container.workers.append(worker)
     if roles & {Role.API, Role.STREAMS}:
         container.add_app_service("news", _news(container, roles))
+        container.add_app_service("log_incidents", _logs_processing(container, roles))
     serves_ocr = any(issubclass(registry.get(name), OcrModel) for name in registry.names())
     if roles & {Role.API, Role.WORKER} and serves_ocr:
         container.add_app_service("ocr", _ocr(container, blobs, roles, clock))
@@ -925,6 +929,23 @@ def _news(container: Container, roles: frozenset[Role]) -> NewsApp:
         broker_sink=build_stream_sink(settings),
         broker_source=news_source,
         wait_ready=models_settled,
+    )
+
+
+def _logs_processing(container: Container, roles: frozenset[Role]) -> LogsProcessingApp:
+    """Source S4's templates and incidents: tables in the job store's database; the
+    consumer of `logs.raw` runs where stream consumers do (`inferline serve`)."""
+    settings = container.settings
+    member = new_worker_id()
+    database = logs_database(settings)
+
+    def source(topic: str) -> StreamSource:
+        return logs_stream_source(settings, database, topic, LOGS_STREAM_GROUP, member)
+
+    return build_logs_processing(
+        store=SqlLogsStore(settings.database_url, create_engines, upgrade_to_head),
+        registry=container.metrics.registry,
+        source=source if Role.STREAMS in roles else None,
     )
 
 

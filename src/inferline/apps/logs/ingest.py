@@ -102,7 +102,7 @@ class LogIngest:
         letters: list[DeadLetter] = []
         now = self.clock()
         for item in items:
-            outcome = self._validate(item)
+            outcome = self._validate(item, tenant)
             if isinstance(outcome, Problem):
                 letters.append(self._letter(item, outcome, source, tenant, now))
             else:
@@ -116,14 +116,16 @@ class LogIngest:
                 self.metrics.dead_lettered.labels(source, letter.reason_class).inc()
         return IngestResult(len(out), len(letters))
 
-    def _validate(self, item: Incoming) -> OutRecord | Problem:
+    def _validate(self, item: Incoming, tenant: str) -> OutRecord | Problem:
         if item.problem is not None:
             return item.problem
         if not isinstance(item.fields, dict):
             kind = type(item.fields).__name__
             return Problem(f"a log record is a map of fields, not {kind}", "not_a_map")
         try:
-            record = LogRecord.from_collector(item.fields, tag=item.tag, event_time=item.event_time)
+            record = LogRecord.from_collector(
+                item.fields, tag=item.tag, event_time=item.event_time, tenant=tenant
+            )
             value = record.model_dump_json().encode()
         except ValidationError as exc:
             return Problem(str(exc), reason_class(exc))

@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from inferline.domain.jobs import DEFAULT_TENANT
+
 MAX_MESSAGE_CHARS = 32_768
 MAX_NAME_CHARS = 253  # a DNS name: the longest Kubernetes object name
 MAX_ATTRIBUTES = 64
@@ -155,6 +157,9 @@ class LogRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     timestamp: datetime
+    tenant: str = Field(default=DEFAULT_TENANT, min_length=1, max_length=64)
+    """Whose log it is: the ingesting caller's tenant (never taken from the collector's
+    fields, so a collector cannot write into another tenant's templates and incidents)."""
     service: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     level: Level
     message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
@@ -186,9 +191,11 @@ class LogRecord(BaseModel):
         *,
         tag: str | None = None,
         event_time: float | datetime | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> LogRecord:
-        """A record from a collector's map, its aliases resolved; raises
-        `pydantic.ValidationError` (a ValueError) naming what is missing or wrong."""
+        """A record from a collector's map, its aliases resolved, for the ingesting caller's
+        `tenant`; raises `pydantic.ValidationError` (a ValueError) naming what is missing
+        or wrong."""
         rest = dict(fields)
         kubernetes = rest.pop("kubernetes", None)
         k8s = KubernetesMeta.from_filter(kubernetes) if isinstance(kubernetes, dict) else None
@@ -209,6 +216,7 @@ class LogRecord(BaseModel):
                 "span_id": _pop_first(rest, _SPAN_KEYS),
                 "kubernetes": k8s,
                 "tag": tag,
+                "tenant": tenant,
                 "attributes": rest,
             }
         )

@@ -1,0 +1,120 @@
+"""Builds the consumer of `logs.raw` (templates and incidents) and the incident service
+from what the composition root hands in: the store, the stream source, the registry.
+
+One process per deployment runs the consumer: each tenant's template miner lives in the
+process that mines it (its state is stored with every batch that changes it, and loaded
+at start). `inferline serve` runs it; an API process without the stream role only
+serves what is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+
+from inferline.apps.logs.incident_metrics import LogsProcessingMetrics
+from inferline.apps.logs.incident_service import IncidentService
+from inferline.apps.logs.incident_settings import LogsProcessingSettings
+from inferline.apps.logs.incidents import (
+    GroupingConfig,
+    IncidentGrouper,
+    IncidentListener,
+    Listeners,
+)
+from inferline.apps.logs.processor import LogsProcessor
+from inferline.apps.logs.templates import MinerConfig, TemplateMiners
+from inferline.ports.logs import LogsStore
+from inferline.ports.streams import StreamSource
+
+STREAM_GROUP = "logs-incidents"
+"""The consumer group on Kafka / Redis Streams, and the consumer's name in the store."""
+
+
+@dataclass
+class LogsProcessingApp:
+    """The incident service of one process and, where it runs, the stream consumer.
+    `listeners`: add the other parts' `IncidentListener`s before `start`."""
+
+    settings: LogsProcessingSettings
+    store: LogsStore
+    service: IncidentService
+    listeners: Listeners
+    metrics: LogsProcessingMetrics
+    source: Callable[[], StreamSource] | None
+    processor: LogsProcessor | None = None
+    _store_started: bool = field(default=False)
+
+    async def start(self) -> None:
+        """Connect, then start the consumer; a failed start can simply be called again."""
+        if not self._store_started:
+            await self.store.start()
+            self._store_started = True
+        if self.source is None or self.processor is not None:
+            return
+        config = self.settings
+        processor = LogsProcessor(
+            self.source(),
+            self.store,
+            TemplateMiners(
+                MinerConfig(
+                    depth=config.drain_depth,
+                    similarity=config.drain_similarity,
+                    max_templates=config.drain_max_templates,
+                )
+            ),
+            IncidentGrouper(
+                GroupingConfig(
+                    window_seconds=config.incident_window_seconds,
+                    max_samples=config.incident_samples,
+                    max_parameter_values=config.incident_parameter_values,
+                )
+            ),
+            self.listeners,
+            self.metrics,
+            config.topic,
+            consumer=STREAM_GROUP,
+            batch_size=config.batch_size,
+            batch_timeout=config.batch_timeout_seconds,
+        )
+        await processor.start()
+        self.processor = processor
+
+    async def stop(self) -> None:
+        if self.processor is not None:
+            await self.processor.stop()
+            self.processor = None
+        if self._store_started:
+            await self.store.close()
+            self._store_started = False
+
+
+def build_logs_processing(
+    *,
+    store: LogsStore,
+    registry: CollectorRegistry,
+    source: Callable[[str], StreamSource] | None,
+    listeners: list[IncidentListener] | None = None,
+    settings: LogsProcessingSettings | None = None,
+) -> LogsProcessingApp:
+    """The log processing of one process. `source(topic)`: the stream to consume (Kafka,
+    Redis Streams or the embedded table), or None in a process that only serves the API
+    (also when INFERLINE_LOGS_PROCESSING_ENABLED is off). `listeners`: hear of incidents
+    opened, grown and resolved."""
+    config = settings or LogsProcessingSettings()
+    fan_out = Listeners(listeners)
+    topic = config.topic
+
+    def consumer_source() -> StreamSource:
+        assert source is not None
+        return source(topic)
+
+    return LogsProcessingApp(
+        settings=config,
+        store=store,
+        service=IncidentService(store, fan_out),
+        listeners=fan_out,
+        metrics=LogsProcessingMetrics(registry),
+        source=consumer_source if source is not None and config.processing_enabled else None,
+    )
