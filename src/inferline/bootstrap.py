@@ -44,6 +44,7 @@ from inferline.adapters.sql.domain_outbox import (
 from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.keys import SqlKeyStore
 from inferline.adapters.sql.locks import SqlLeaseLock
+from inferline.adapters.sql.logs.store import SqlLogStore
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.recsys.store import SqlRecsysStore
 from inferline.adapters.sql.store import SqlJobStore
@@ -65,6 +66,9 @@ from inferline.application.embeddings import EmbeddingService
 from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService
 from inferline.application.streams import StreamIngest, StreamResults
+from inferline.apps.logs.batch import LogBatch
+from inferline.apps.logs.batch_settings import LogBatchSettings
+from inferline.apps.logs.batch_wiring import LogBatchApp, build_log_batch
 from inferline.apps.news.store import Database
 from inferline.apps.news.wiring import STREAM_GROUP as NEWS_STREAM_GROUP
 from inferline.apps.news.wiring import NewsApp, build_news
@@ -749,6 +753,8 @@ def build_container(
         container.add_app_service("ocr", _ocr(container, blobs, roles, clock))
     if Role.API in roles:
         container.add_app_service("recsys", _recsys(container))
+    if roles & {Role.API, Role.WORKER}:
+        container.add_app_service("logs_batch", _logs_batch(container, roles, clock))
     _export_dependencies(container)
     return container
 
@@ -830,6 +836,38 @@ def _recsys(container: Container) -> RecsysApp:
         embedding_model=settings.embedding_model,
         settings=recsys,
         registry=container.metrics.registry,
+    )
+
+
+def log_store(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> SqlLogStore:
+    """Source S4's log archive and batch reports: tables in the job store's database. The
+    consumer of `logs.raw` appends to it (`LogArchive.append`) and the batch jobs read it."""
+    return SqlLogStore(settings.database_url, create_engines, upgrade_to_head, clock=clock.now)
+
+
+def log_batch(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> LogBatch:
+    """The log batch jobs on the configured database (`inferline logs quality|aggregate`)."""
+    store = log_store(settings, clock)
+    return LogBatch(store, store, LogBatchSettings(), clock)
+
+
+def _logs_batch(container: Container, roles: frozenset[Role], clock: Clock) -> LogBatchApp:
+    """Source S4's batch reports for the routes; in workers, their scheduler too (the
+    hourly aggregation, the daily quality check, the retention), one runner at a time
+    across processes under the domain events' lease lock (Redis, else a database row)."""
+    settings, store = container.settings, container.store
+    lock = (
+        build_lease_lock(settings, store)
+        if Role.WORKER in roles and isinstance(store, SqlJobStore)
+        else None
+    )
+    archive = log_store(settings, clock)
+    return build_log_batch(
+        archive=archive,
+        reports=archive,
+        lock=lock,
+        holder=new_worker_id(),
+        clock=clock,
     )
 
 
