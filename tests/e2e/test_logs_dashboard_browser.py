@@ -69,6 +69,7 @@ def page(browser: Any) -> Iterator[Any]:
         yield page
 
 
+@pytest.mark.timeout(600)  # a server and Chromium start: minutes on a busy machine
 def test_the_logs_view_shows_the_latest_quality_report_and_hourly_counts(
     logs_server: ServerProcess, artifacts_dir: Path, page: Any
 ) -> None:

@@ -35,11 +35,15 @@ class HourAggregate(BaseModel):
 
 def parse_hour(text: str) -> float:
     """A UTC hour `YYYY-MM-DDTHH` as the UNIX seconds it starts at."""
+    problem = ValueError(f"not an hour from 1970 on: {text!r} (expected YYYY-MM-DDTHH, UTC)")
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}", text):
-        raise ValueError(f"not an hour: {text!r} (expected YYYY-MM-DDTHH, UTC)")
-    moment = datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        raise problem
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+    except ValueError:
+        raise problem from None
     if not 1970 <= moment.year < 9999:
-        raise ValueError(f"not an hour from 1970 to 9998: {text!r}")
+        raise problem
     return moment.timestamp()
 
 

@@ -336,6 +336,10 @@ class QualityCheck:
 
 def parse_day(text: str) -> date:
     """A YYYY-MM-DD day; ValueError that says what is expected."""
+    problem = ValueError(f"not a day: {text!r} (expected YYYY-MM-DD)")
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise ValueError(f"not a day: {text!r} (expected YYYY-MM-DD)")
-    return date.fromisoformat(text)
+        raise problem
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise problem from None
