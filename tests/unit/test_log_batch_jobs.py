@@ -4,6 +4,7 @@ SQLite archive in the test's directory."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 
 from inferline.adapters.memory.locks import InProcessLeaseLock
 from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.locks import SqlLeaseLock
 from inferline.adapters.sql.logs.store import SqlLogStore
 from inferline.adapters.sql.migrate import upgrade_to_head
+from inferline.adapters.sql.store import SqlJobStore
 from inferline.apps.logs.aggregation import HOUR_SECONDS, parse_hour
 from inferline.apps.logs.batch import LogBatch
 from inferline.apps.logs.batch_settings import LogBatchSettings
@@ -152,3 +155,20 @@ async def test_aggregation_prunes_lines_past_the_retention(
     await scheduler.tick()
     left = [r.seq async for chunk in store.chunks(T, 0, DAY + 24 * H) for r in chunk]
     assert len(left) == 1
+
+
+async def test_two_schedulers_sharing_the_database_lock_run_each_period_once(
+    tmp_path: Path, store: SqlLogStore, clock: FakeClock
+) -> None:
+    await store.append(T, [(log_line(DAY + h * H + 60), "tpl") for h in range(1, 10)])
+    jobs = SqlJobStore(sqlite_url(tmp_path / "logs.db"), clock=clock)  # the same database
+    await jobs.start()
+    try:
+        lock = SqlLeaseLock(jobs)
+        first = LogBatchScheduler(batch_of(store, clock), lock, "process-1")
+        second = LogBatchScheduler(batch_of(store, clock), lock, "process-2")
+        done = await asyncio.gather(first.tick(), second.tick())
+    finally:
+        await jobs.close()
+    periods = sorted(period for ran in done for _, period in ran)
+    assert periods == [DAY + h * H for h in range(1, 9)]  # each hour by one of them
