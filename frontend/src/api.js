@@ -96,4 +96,7 @@ export const api = {
   newsFeeds: () => request('GET', 'api/v1/news/feeds'),
   addNewsFeed: (url, intervalSeconds) =>
     request('POST', 'api/v1/news/feeds', { body: { url, interval_seconds: intervalSeconds } }),
+  logsQuality: (date) => request('GET', 'api/v1/logs/reports/quality', { query: { date } }),
+  logsAggregates: (since, until) =>
+    request('GET', 'api/v1/logs/reports/aggregates', { query: { since, until } }),
 }

@@ -5,6 +5,7 @@ import JobDetailView from './views/JobDetailView.vue'
 import ModelsView from './views/ModelsView.vue'
 import SubmitView from './views/SubmitView.vue'
 import NewsView from './views/NewsView.vue'
+import LogsView from './views/LogsView.vue'
 
 // Hash history: every deep link loads the same page, so no server-side fallback
 // is needed and links keep working under a reverse-proxy path prefix.
@@ -17,5 +18,6 @@ export const router = createRouter({
     { path: '/models', name: 'models', component: ModelsView },
     { path: '/submit', name: 'submit', component: SubmitView },
     { path: '/news', name: 'news', component: NewsView },
+    { path: '/logs', name: 'logs', component: LogsView },
   ],
 })

@@ -49,6 +49,7 @@ from inferline.adapters.sql.locks import SqlLeaseLock
 from inferline.adapters.sql.logs.database import LogsDatabase
 from inferline.adapters.sql.logs.dead_letters import SqlDeadLetterStore
 from inferline.adapters.sql.logs.incidents import SqlLogsStore
+from inferline.adapters.sql.logs.store import SqlLogStore
 from inferline.adapters.sql.logs.stream import SqlLogStream
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.recsys.store import SqlRecsysStore
@@ -72,6 +73,9 @@ from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService
 from inferline.application.streams import StreamIngest, StreamResults
 from inferline.apps.logs.alert_settings import AlertSettings
+from inferline.apps.logs.batch import LogBatch
+from inferline.apps.logs.batch_settings import LogBatchSettings
+from inferline.apps.logs.batch_wiring import LogBatchApp, build_log_batch
 from inferline.apps.logs.processing_wiring import STREAM_GROUP as LOGS_STREAM_GROUP
 from inferline.apps.logs.processing_wiring import LogsProcessingApp, build_logs_processing
 from inferline.apps.logs.settings import LogsSettings
@@ -776,6 +780,8 @@ def build_container(
     if Role.API in roles:
         container.add_app_service("recsys", _recsys(container))
         container.add_app_service("logs", _logs(container))
+    if roles & {Role.API, Role.WORKER}:
+        container.add_app_service("logs_batch", _logs_batch(container, roles, clock))
     _export_dependencies(container)
     return container
 
@@ -894,6 +900,38 @@ def _logs(container: Container) -> LogsApp:
         dead_letters=SqlDeadLetterStore(database),
         settings=config,
         registry=container.metrics.registry,
+    )
+
+
+def log_store(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> SqlLogStore:
+    """Source S4's log archive and batch reports: tables in the job store's database. The
+    consumer of `logs.raw` appends to it (`LogArchive.append`) and the batch jobs read it."""
+    return SqlLogStore(settings.database_url, create_engines, upgrade_to_head, clock=clock.now)
+
+
+def log_batch(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> LogBatch:
+    """The log batch jobs on the configured database (`inferline logs quality|aggregate`)."""
+    store = log_store(settings, clock)
+    return LogBatch(store, store, LogBatchSettings(), clock)
+
+
+def _logs_batch(container: Container, roles: frozenset[Role], clock: Clock) -> LogBatchApp:
+    """Source S4's batch reports for the routes; in workers, their scheduler too (the
+    hourly aggregation, the daily quality check, the retention), one runner at a time
+    across processes under the domain events' lease lock (Redis, else a database row)."""
+    settings, store = container.settings, container.store
+    lock = (
+        build_lease_lock(settings, store)
+        if Role.WORKER in roles and isinstance(store, SqlJobStore)
+        else None
+    )
+    archive = log_store(settings, clock)
+    return build_log_batch(
+        archive=archive,
+        reports=archive,
+        lock=lock,
+        holder=new_worker_id(),
+        clock=clock,
     )
 
 

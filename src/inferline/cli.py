@@ -130,6 +130,25 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--feed", required=True, help="an RSS/Atom URL, or a feed file")
     produce.set_defaults(func=_news_produce)
 
+    logs = commands.add_parser("logs", help="source S4's log batch jobs (on the database)")
+    logs_commands = logs.add_subparsers(dest="logs_command", required=True)
+    quality = logs_commands.add_parser(
+        "quality",
+        help="check the quality of a UTC day's log lines; prints the reports as a JSON "
+        "array; exit status 1 when a check failed",
+    )
+    quality.add_argument("--date", required=True, type=_day, help="the UTC day, YYYY-MM-DD")
+    quality.add_argument("--tenant", help="only this tenant (default: each with lines)")
+    quality.set_defaults(func=_logs_quality)
+    aggregate = logs_commands.add_parser(
+        "aggregate",
+        help="count an hour's log lines by service, level and template (replacing the "
+        "hour's stored counts); prints them as a JSON array",
+    )
+    aggregate.add_argument("--hour", required=True, type=_hour, help="the UTC hour, YYYY-MM-DDTHH")
+    aggregate.add_argument("--tenant", help="only this tenant (default: each with lines)")
+    aggregate.set_defaults(func=_logs_aggregate)
+
     keys = commands.add_parser("keys", help="API keys: create, list, revoke (in the database)")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_commands.add_parser("create", help="make a key; it is printed once")
@@ -468,6 +487,55 @@ def _news_produce(args: argparse.Namespace) -> int:
             "rejected": outcome.rejected,
         }
     )
+    return 0
+
+
+def _day(value: str) -> Any:
+    from inferline.apps.logs.quality import parse_day
+
+    try:
+        return parse_day(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _hour(value: str) -> float:
+    from inferline.apps.logs.aggregation import parse_hour
+
+    try:
+        return parse_hour(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _logs_quality(args: argparse.Namespace) -> int:
+    from inferline.bootstrap import log_batch
+
+    async def run() -> list[Any]:
+        batch = log_batch(_settings())
+        await batch.start()
+        try:
+            return await batch.check_day(args.date, args.tenant)
+        finally:
+            await batch.close()
+
+    reports = asyncio.run(run())
+    _print([report.model_dump(mode="json") for report in reports])
+    return 0 if all(report.passed for report in reports) else 1
+
+
+def _logs_aggregate(args: argparse.Namespace) -> int:
+    from inferline.bootstrap import log_batch
+
+    async def run() -> list[Any]:
+        batch = log_batch(_settings())
+        await batch.start()
+        try:
+            return await batch.aggregate_hour(args.hour, args.tenant)
+        finally:
+            await batch.close()
+
+    _print([aggregate.model_dump(mode="json") for aggregate in asyncio.run(run())])
     return 0
 
 

@@ -1,0 +1,102 @@
+"""The dashboard's Logs view in a real headless Chromium: the latest data-quality report
+(each check, failed ones marked) and the day's hourly counts, from what the batch jobs
+stored; another day is chosen from the form."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.logs.store import SqlLogStore
+from inferline.adapters.sql.migrate import upgrade_to_head
+from inferline.apps.logs.batch import LogBatch
+from inferline.apps.logs.batch_settings import LogBatchSettings
+from inferline.apps.logs.records import LogRecord
+from inferline.testing.server import ServerProcess, http_server
+from tests.support.browser import dashboard_page
+from tests.support.logs import log_line
+
+TIMEOUT_MS = 30_000
+DAY = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
+
+
+async def run_batch_jobs(db_url: str) -> None:
+    """Two days of lines, the second with a badly named service; both days checked and
+    the second day's hours counted, as the scheduler would."""
+    store = SqlLogStore(db_url, create_engines, upgrade_to_head)
+    batch = LogBatch(store, store, LogBatchSettings())
+    await batch.start()
+    try:
+        earlier = [(log_line(DAY - 86_400 + 60 + i), "tpl-a") for i in range(3)]
+        await store.append("default", earlier, received_at=DAY - 86_400 + 100)
+        lines: list[tuple[LogRecord, str | None]] = [
+            (log_line(DAY + 3600 + i), "tpl-a") for i in range(12)
+        ]
+        lines += [
+            (log_line(DAY + 7200 + i, level="ERROR", message=f"boom {i}"), "tpl-b")
+            for i in range(4)
+        ]
+        lines += [(log_line(DAY + 7300, service="bad name"), None)]
+        await store.append("default", lines, received_at=DAY + 7400)
+        await batch.check_day(date(2026, 12, 1))
+        await batch.check_day(date(2026, 12, 2))
+        for hour in (1, 2):
+            await batch.aggregate_hour(DAY + hour * 3600)
+    finally:
+        await batch.close()
+
+
+@pytest.fixture
+def logs_server(tmp_path: Path, db_url: str) -> Iterator[ServerProcess]:
+    asyncio.run(run_batch_jobs(db_url))
+    server = http_server(
+        "api", db_url, tmp_path / "server.log", models="moving-average", logs_schedule="off"
+    )
+    server.start().wait_ready(timeout=300)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    with dashboard_page(browser, height=1200, timeout_ms=TIMEOUT_MS) as page:
+        yield page
+
+
+@pytest.mark.timeout(600)  # a server and Chromium start: minutes on a busy machine
+def test_the_logs_view_shows_the_latest_quality_report_and_hourly_counts(
+    logs_server: ServerProcess, artifacts_dir: Path, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{logs_server.url}/#/logs")
+    expect(page.get_by_test_id("logs-report-date")).to_contain_text("2026-12-02")
+    expect(page.get_by_test_id("logs-records")).to_contain_text("17")
+    expect(page.get_by_test_id("logs-passed")).to_contain_text("failed")
+    service = page.locator('[data-testid="logs-checks"] tr[data-check="service_domain"]')
+    expect(service).to_contain_text("failed")
+    expect(service).to_contain_text("bad name")
+    expect(page.locator('tr[data-check="level_domain"]')).to_contain_text("passed")
+    expect(page.locator('[data-testid="logs-hours"] tr[data-hour="01:00"]')).to_contain_text("12")
+    expect(page.locator('[data-testid="logs-hours"] tr[data-hour="02:00"]')).to_contain_text("5")
+    errors = page.locator('[data-testid="logs-counts"] tr[data-level="ERROR"]')
+    expect(errors).to_contain_text("tpl-b")
+    page.screenshot(path=str(artifacts_dir / "dashboard-logs.png"), full_page=True)
+
+    # the day before: its report passed, and no hour of it was counted
+    page.get_by_test_id("logs-day").fill("2026-12-01")
+    page.get_by_test_id("logs-show").click()
+    expect(page.get_by_test_id("logs-report-date")).to_contain_text("2026-12-01")
+    expect(page.get_by_test_id("logs-passed")).to_contain_text("passed")
+    expect(page.get_by_test_id("logs-no-counts")).to_be_visible()
+
+    # a day never checked says how to check it
+    page.get_by_test_id("logs-day").fill("2026-11-20")
+    page.get_by_test_id("logs-show").click()
+    expect(page.get_by_test_id("logs-no-report")).to_contain_text("inferline logs quality")
