@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from inferline.adapters.vectors.milvus import MilvusVectorIndex
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
@@ -178,7 +179,9 @@ async def test_concurrent_calls_from_the_event_loop_all_complete(
 def test_the_platform_picks_milvus_from_the_vector_url(tmp_path: Path) -> None:
     lite = build_vector_index(Settings(vector_url=f"milvus://{tmp_path}/v.db"))
     assert isinstance(lite, MilvusVectorIndex) and lite.uri == f"{tmp_path}/v.db"
-    server = Settings(vector_url="milvus://milvus.internal:19530", vector_token="root:s3cret-t0ken")
+    server = Settings(
+        vector_url="milvus://milvus.internal:19530", vector_token=SecretStr("root:s3cret-t0ken")
+    )
     remote = build_vector_index(server, namespace="recsys")
     assert isinstance(remote, MilvusVectorIndex)
     assert (remote.uri, remote.namespace, remote.index_type) == (

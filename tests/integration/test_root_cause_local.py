@@ -24,7 +24,7 @@ from inferline.runtime.registry import ModelRegistry
 from inferline.runtime.serving import ModelServer
 from tests.support.requirements import missing
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(1200)
 
 SMALL_CONTEXT = 2048
 AT = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
@@ -83,7 +83,7 @@ async def test_smollm2_analyses_an_incident_within_a_small_context(
     probe = await smollm2.complete(ChatRequest(messages=messages, max_tokens=1))
     # generous: a shared, busy CPU can be several times slower than an idle one
     analyst = RootCauseAnalyst(
-        smollm2, timeout_seconds=300, policy=Resilience("test", retry=NO_RETRY)
+        smollm2, timeout_seconds=420, policy=Resilience("test", retry=NO_RETRY)
     )
     # the retry adds the first answer and a short complaint (<100 tokens), then an answer
     assert probe.prompt_tokens + 2 * analyst.max_tokens + 100 < SMALL_CONTEXT, probe.prompt_tokens

@@ -12,6 +12,7 @@ from inferline.adapters.vectors.milvus_expressions import (
     where_expression,
 )
 from inferline.domain.errors import InvalidInput
+from inferline.ports.vectors import MetadataValue
 
 
 @pytest.mark.parametrize(
@@ -41,7 +42,13 @@ def test_literals_escape_quotes_backslashes_and_line_breaks() -> None:
 
 
 def test_where_pairs_become_one_conjunction_of_typed_comparisons() -> None:
-    where = {"tenant": 't"1', "n": 3, "x": 2.5, "ok": True, "gone": None}
+    where: dict[str, MetadataValue] = {
+        "tenant": 't"1',
+        "n": 3,
+        "x": 2.5,
+        "ok": True,
+        "gone": None,
+    }
     assert where_expression(where) == (
         'metadata["tenant"] == "t\\"1" and metadata["n"] == 3 and metadata["x"] == 2.5 '
         'and metadata["ok"] == true and metadata["gone"] is null'

@@ -41,6 +41,11 @@ TEMPLATE_CHARS = 240
 PAST_TEMPLATE_CHARS = 160
 RESOLUTION_CHARS = 240
 MAX_ACTIONS = 5
+# an answer's shape, not the schema: small models copy a schema back instead of filling it
+ANSWER_EXAMPLE = (
+    '{"summary": "...", "probable_cause": "...", "severity": "high", '
+    '"suggested_actions": ["..."], "similar_incident_ids": ["..."]}'
+)
 
 
 class RootCause(BaseModel):
@@ -131,7 +136,7 @@ def build_prompt(digest: IncidentDigest, similar: list[PastIncident]) -> str:
     lines.append(
         "Give the probable root cause, a severity (low, medium, high or critical), up to "
         f"{MAX_ACTIONS} suggested actions, and the ids of the past incidents above that share "
-        "the cause (none if no id is listed)."
+        "the cause (none if no id is listed). Answer as " + ANSWER_EXAMPLE
     )
     return "\n".join(lines)
 
