@@ -54,6 +54,7 @@ from inferline.adapters.sql.logs.stream import SqlLogStream
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.recsys.store import SqlRecsysStore
 from inferline.adapters.sql.store import SqlJobStore
+from inferline.adapters.vectors.milvus import MilvusVectorIndex
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
 from inferline.adapters.vectors.pgvector import PgVectorIndex
 from inferline.api.presenters import model_summary, worker_view
@@ -172,8 +173,13 @@ def build_cache(settings: Settings) -> Cache:
     return MemoryCache(settings.cache_max_entries)
 
 
-def build_vector_index(settings: Settings) -> VectorIndex:
-    """The vector index named by INFERLINE_VECTOR_URL (embedded: a folder next to the DB)."""
+def build_vector_index(settings: Settings, *, namespace: str = "inferline") -> VectorIndex:
+    """The vector index named by INFERLINE_VECTOR_URL: Milvus (Lite in a file, or a server;
+    `namespace` keeps each user's collections apart), else the embedded index in a folder
+    next to the DB."""
+    if settings.vector_url.startswith("milvus"):
+        token = settings.vector_token.get_secret_value() if settings.vector_token else None
+        return MilvusVectorIndex(settings.milvus_uri(), token=token, namespace=namespace)
     return NumpyVectorIndex(Path(settings.vector_folder()))
 
 
@@ -832,8 +838,15 @@ def recsys_cache(settings: Settings, recsys: RecsysSettings) -> RankingCache:
 
 def recsys_vectors(settings: Settings, recsys: RecsysSettings) -> VectorIndex:
     """Product and message embeddings for similarity search: pgvector tables in the
-    PostgreSQL database (INFERLINE_RECSYS_VECTOR_INDEX=pgvector), else the embedded index
-    in its own folder beside the collections' (one writer: the API process)."""
+    PostgreSQL database (INFERLINE_RECSYS_VECTOR_INDEX=pgvector), Milvus collections under
+    the `recsys` namespace of INFERLINE_VECTOR_URL's Milvus (=milvus), else the embedded
+    index in its own folder beside the collections' (one writer: the API process)."""
+    if recsys.vector_index == "milvus":
+        if not settings.vector_url.startswith("milvus"):
+            raise ValueError(
+                "INFERLINE_RECSYS_VECTOR_INDEX=milvus needs a milvus:// INFERLINE_VECTOR_URL"
+            )
+        return build_vector_index(settings, namespace="recsys")
     if recsys.vector_index == "pgvector":
         if not settings.database_url.startswith("postgresql"):
             raise ValueError(
@@ -841,6 +854,14 @@ def recsys_vectors(settings: Settings, recsys: RecsysSettings) -> VectorIndex:
             )
         return PgVectorIndex(settings.database_url)
     return NumpyVectorIndex(Path(settings.vector_folder()) / "recsys")
+
+
+def logs_vectors(settings: Settings) -> VectorIndex:
+    """The log analysis's incident memory (`log-incidents`): the `logs` namespace of
+    INFERLINE_VECTOR_URL's Milvus, else the embedded index in its own folder."""
+    if settings.vector_url.startswith("milvus"):
+        return build_vector_index(settings, namespace="logs")
+    return NumpyVectorIndex(Path(settings.vector_folder()) / "logs")
 
 
 def _recsys(container: Container) -> RecsysApp:

@@ -106,7 +106,13 @@ class Settings(BaseSettings):
     """Where exported ONNX models are kept; default `~/.cache/inferline/onnx`."""
 
     vector_url: str = "embedded://"
-    """Vector collections: `embedded://` is exact NumPy search persisted in `vector_path`."""
+    """Vector collections: `embedded://` is exact NumPy search persisted in `vector_path`;
+    `milvus:///path/to/file.db` is Milvus Lite in that file (in this process);
+    `milvus://host:19530` (`milvus+https://` for TLS) a Milvus server."""
+
+    vector_token: SecretStr | None = None
+    """A Milvus server's credentials (`user:password` or an API key); also read from the
+    file named by INFERLINE_VECTOR_TOKEN_FILE."""
 
     vector_path: str | None = None
     """Folder of the embedded vector index; default `inferline-vectors/` next to a SQLite
@@ -446,7 +452,14 @@ class Settings(BaseSettings):
     @field_validator("vector_url")
     @classmethod
     def _known_vector_index(cls, value: str) -> str:
-        return _check_scheme(value, ("embedded",), "vector")
+        _check_scheme(value, ("embedded", "milvus", "milvus+https"), "vector")
+        if value.startswith("milvus"):
+            milvus_uri(value)  # a URL without a file or a host is refused now, not at start
+        return value
+
+    def milvus_uri(self) -> str:
+        """What the Milvus client connects to: a Lite `.db` file or a server's URL."""
+        return milvus_uri(self.vector_url)
 
     def vector_folder(self) -> str:
         """The embedded vector index's folder: `vector_path`, or derived from the database."""
@@ -605,6 +618,21 @@ def redact_url(url: str) -> str:
         for k, _, v in (pair.partition("=") for pair in parts.query.split("&") if pair)
     )
     return parts._replace(query=query).geturl()
+
+
+def milvus_uri(url: str) -> str:
+    """`milvus:///data/v.db` → `/data/v.db` (Milvus Lite); `milvus://host:19530` →
+    `http://host:19530`; `milvus+https://host` → `https://host`."""
+    parts = urlsplit(url)
+    if parts.netloc:
+        scheme = "https" if parts.scheme == "milvus+https" else "http"
+        return f"{scheme}://{parts.netloc}"
+    if parts.scheme == "milvus" and parts.path.endswith(".db"):
+        return parts.path
+    raise ValueError(
+        f"a Milvus vector URL names a server (milvus://host:19530) or a Milvus Lite file "
+        f"ending in .db (milvus:///path/file.db), not {url!r}"
+    )
 
 
 def _check_scheme(value: str, allowed: tuple[str, ...], what: str) -> str:

@@ -17,10 +17,11 @@ class RecsysSettings(BaseSettings):
     """Put before every cache key (`rec:user:…`); empty: `<INFERLINE_REDIS_PREFIX>:recsys:`.
     Tests and deployments sharing one Redis give each its own."""
 
-    vector_index: Literal["embedded", "pgvector"] = "embedded"
+    vector_index: Literal["embedded", "pgvector", "milvus"] = "embedded"
     """Where product and message embeddings are searched: the embedded NumPy index (a
-    folder beside the database), or pgvector tables (`vector(384)`, HNSW) in the
-    PostgreSQL database of INFERLINE_DATABASE_URL, whose server has the extension."""
+    folder beside the database), pgvector tables (`vector(384)`, HNSW) in the
+    PostgreSQL database of INFERLINE_DATABASE_URL, whose server has the extension, or
+    Milvus collections in the Milvus of INFERLINE_VECTOR_URL (`milvus://…`)."""
 
     content_weight: float = Field(default=0.3, ge=0, le=1)
     collaborative_weight: float = Field(default=0.3, ge=0, le=1)

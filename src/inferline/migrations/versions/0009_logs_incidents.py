@@ -2,7 +2,7 @@
 state, and the stream positions of the last stored batch.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-03
 """
 

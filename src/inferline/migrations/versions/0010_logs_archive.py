@@ -3,7 +3,7 @@ pruned), quality reports per tenant and day, counts per tenant and hour, and how
 each batch job has got.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-03
 """
 
