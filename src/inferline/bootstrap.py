@@ -74,11 +74,16 @@ from inferline.application.inference import InferenceService
 from inferline.application.jobs import JobService
 from inferline.application.streams import StreamIngest, StreamResults
 from inferline.apps.logs.alert_settings import AlertSettings
+from inferline.apps.logs.alerts import build_incident_alerts
+from inferline.apps.logs.analysis import RootCauseAnalyst
 from inferline.apps.logs.batch import LogBatch
 from inferline.apps.logs.batch_settings import LogBatchSettings
 from inferline.apps.logs.batch_wiring import LogBatchApp, build_log_batch
+from inferline.apps.logs.incident_service import IncidentService
+from inferline.apps.logs.memory import IncidentMemory, plane_embedder
 from inferline.apps.logs.processing_wiring import STREAM_GROUP as LOGS_STREAM_GROUP
 from inferline.apps.logs.processing_wiring import LogsProcessingApp, build_logs_processing
+from inferline.apps.logs.responders import IncidentResponder
 from inferline.apps.logs.settings import LogsSettings
 from inferline.apps.logs.wiring import LogsApp, build_logs_ingest
 from inferline.apps.news.store import Database
@@ -1001,10 +1006,22 @@ def _logs_processing(container: Container, roles: frozenset[Role]) -> LogsProces
     def source(topic: str) -> StreamSource:
         return logs_stream_source(settings, database, topic, LOGS_STREAM_GROUP, member)
 
+    def responder(service: IncidentService) -> IncidentResponder:
+        return IncidentResponder(
+            memory=IncidentMemory(logs_vectors(settings), plane_embedder(container.plane)),
+            analyst=RootCauseAnalyst(container.llm),
+            alerts=build_incident_alerts(
+                build_notifier(AlertSettings()), registry=container.metrics.registry
+            ),
+            store_analysis=service.set_analysis,
+        )
+
     return build_logs_processing(
         store=SqlLogsStore(settings.database_url, create_engines, upgrade_to_head),
         registry=container.metrics.registry,
         source=source if Role.STREAMS in roles else None,
+        archive=log_store(settings) if Role.STREAMS in roles else None,
+        responder=responder,
     )
 
 

@@ -24,7 +24,9 @@ from inferline.apps.logs.incidents import (
     Listeners,
 )
 from inferline.apps.logs.processor import LogsProcessor
+from inferline.apps.logs.responders import IncidentResponder
 from inferline.apps.logs.templates import MinerConfig, TemplateMiners
+from inferline.ports.log_archive import LogArchive
 from inferline.ports.logs import LogsStore
 from inferline.ports.streams import StreamSource
 
@@ -43,16 +45,24 @@ class LogsProcessingApp:
     listeners: Listeners
     metrics: LogsProcessingMetrics
     source: Callable[[], StreamSource] | None
+    archive: LogArchive | None = None
+    responder: IncidentResponder | None = None
     processor: LogsProcessor | None = None
-    _store_started: bool = field(default=False)
+    _started: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
         """Connect, then start the consumer; a failed start can simply be called again."""
-        if not self._store_started:
+        if "store" not in self._started:
             await self.store.start()
-            self._store_started = True
+            self._started.append("store")
+        if self.responder is not None and "responder" not in self._started:
+            await self.responder.start()
+            self._started.append("responder")
         if self.source is None or self.processor is not None:
             return
+        if self.archive is not None and "archive" not in self._started:
+            await self.archive.start()
+            self._started.append("archive")
         config = self.settings
         processor = LogsProcessor(
             self.source(),
@@ -75,6 +85,7 @@ class LogsProcessingApp:
             self.metrics,
             config.topic,
             consumer=STREAM_GROUP,
+            archive=self.archive,
             batch_size=config.batch_size,
             batch_timeout=config.batch_timeout_seconds,
         )
@@ -85,9 +96,13 @@ class LogsProcessingApp:
         if self.processor is not None:
             await self.processor.stop()
             self.processor = None
-        if self._store_started:
+        if "responder" in self._started and self.responder is not None:
+            await self.responder.stop()
+        if "archive" in self._started and self.archive is not None:
+            await self.archive.close()
+        if "store" in self._started:
             await self.store.close()
-            self._store_started = False
+        self._started.clear()
 
 
 def build_logs_processing(
@@ -97,14 +112,22 @@ def build_logs_processing(
     source: Callable[[str], StreamSource] | None,
     listeners: list[IncidentListener] | None = None,
     settings: LogsProcessingSettings | None = None,
+    archive: LogArchive | None = None,
+    responder: Callable[[IncidentService], IncidentResponder] | None = None,
 ) -> LogsProcessingApp:
     """The log processing of one process. `source(topic)`: the stream to consume (Kafka,
     Redis Streams or the embedded table), or None in a process that only serves the API
     (also when INFERLINE_LOGS_PROCESSING_ENABLED is off). `listeners`: hear of incidents
-    opened, grown and resolved."""
+    opened, grown and resolved. `archive`: where the consumer keeps every line for the
+    batch jobs. `responder(service)`: the memory, analysis and alerts, as a listener (it
+    stores its analyses through the incident service)."""
     config = settings or LogsProcessingSettings()
     fan_out = Listeners(listeners)
     topic = config.topic
+    service = IncidentService(store, fan_out)
+    responding = responder(service) if responder is not None else None
+    if responding is not None:
+        fan_out.add(responding)
 
     def consumer_source() -> StreamSource:
         assert source is not None
@@ -113,8 +136,10 @@ def build_logs_processing(
     return LogsProcessingApp(
         settings=config,
         store=store,
-        service=IncidentService(store, fan_out),
+        service=service,
         listeners=fan_out,
         metrics=LogsProcessingMetrics(registry),
         source=consumer_source if source is not None and config.processing_enabled else None,
+        archive=archive,
+        responder=responding,
     )

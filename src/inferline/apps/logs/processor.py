@@ -31,6 +31,7 @@ from inferline.apps.logs.incident_metrics import LogsProcessingMetrics
 from inferline.apps.logs.incidents import ErrorLine, IncidentGrouper, IncidentListener
 from inferline.apps.logs.records import LogRecord
 from inferline.apps.logs.templates import TemplateMiners
+from inferline.ports.log_archive import LogArchive
 from inferline.ports.logs import LogsBatch, LogsStore, PartitionKey, TemplateSighting
 from inferline.ports.streams import StreamRecord, StreamSource
 
@@ -53,6 +54,9 @@ class Mining:
     sightings: list[TemplateSighting] = field(default_factory=list)
     errors: list[ErrorLine] = field(default_factory=list)
     states: dict[str, bytes] = field(default_factory=dict)
+    lines: dict[str, list[tuple[LogRecord, str | None]]] = field(default_factory=dict)
+    """Per tenant, every valid line with its template id, in the stream's order (for the
+    archive)."""
     invalid: int = 0
     newest: float | None = None
 
@@ -81,6 +85,7 @@ def mine_batch(miners: TemplateMiners, records: list[StreamRecord]) -> Mining:
             continue
         is_error = line.level.is_error
         mined = miners.miner(line.tenant).mine(line.message, with_parameters=is_error)
+        mining.lines.setdefault(line.tenant, []).append((line, str(mined.template_id)))
         at = line.timestamp.timestamp()
         key = (line.tenant, mined.template_id, line.service)
         found = seen.get(key)
@@ -141,6 +146,7 @@ class LogsProcessor:
         topic: str,
         *,
         consumer: str = "logs-incidents",
+        archive: LogArchive | None = None,
         batch_size: int = 1000,
         batch_timeout: float = 0.5,
         lag_every_seconds: float = 2.0,
@@ -153,6 +159,7 @@ class LogsProcessor:
         self.metrics = metrics
         self.topic = topic
         self.consumer = consumer
+        self.archive = archive
         self.batch_size = batch_size
         self.batch_timeout = batch_timeout
         self.lag_every_seconds = lag_every_seconds
@@ -230,6 +237,11 @@ class LogsProcessor:
         if unknown:
             self.grouper.remember(list((await self.store.latest_incidents(unknown)).values()))
         grouped = self.grouper.group(mining.errors)
+        if self.archive is not None:
+            # Before the batch is stored: a crash in between archives these lines again
+            # when the batch is replayed (at least once), never loses them.
+            for tenant, lines in mining.lines.items():
+                await self.archive.append(tenant, lines)
         batch = LogsBatch(
             positions=dict(positions),
             templates=mining.sightings,
