@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.logs.database import LogsDatabase
 from inferline.adapters.sql.logs.incidents import SqlLogsStore
+from inferline.adapters.sql.logs.stream import SqlLogStream
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.apps.logs.records import Level, LogRecord
-from inferline.apps.news.queue import SqlStream
-from inferline.apps.news.store import Database, NewsStore
 from inferline.ports.logs import IncidentFilter
 from inferline.ports.streams import OutRecord
 from inferline.testing.polling import json_answer, poll_until
@@ -53,17 +53,16 @@ def line(i: int, tenant: str = "default") -> LogRecord:
 
 
 async def produce(db_url: str, lines: list[LogRecord]) -> None:
-    queue = NewsStore(Database(db_url, create_engines, upgrade_to_head))
-    await queue.start()
+    sink = SqlLogStream(LogsDatabase(db_url, create_engines, upgrade_to_head), TOPIC)
+    await sink.start()
     try:
-        sink = SqlStream(queue, TOPIC)
         for start in range(0, len(lines), 500):
             chunk = lines[start : start + 500]
             await sink.send(
                 [OutRecord(TOPIC, r.service, r.model_dump_json().encode()) for r in chunk]
             )
     finally:
-        await queue.close()
+        await sink.close()
 
 
 async def stored_incident_ids(db_url: str, tenant: str) -> list[str]:

@@ -133,8 +133,10 @@ def test_a_resolved_incident_does_not_grow() -> None:
 
 def test_grouping_does_not_change_what_is_remembered_until_it_is_stored() -> None:
     grouper = IncidentGrouper()
-    grouper.group([line(T0)])
-    assert grouper.unknown({("acme", "api", 1)}) == [("acme", "api", 1)]
+    first = grouper.group([line(T0)])
+    again = grouper.group([line(T0 + 1)])
+    assert len(first.opened) == len(again.opened) == 1  # nothing remembered: opened again
+    assert again.grown == []
 
 
 class Recording:

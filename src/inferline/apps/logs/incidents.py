@@ -9,8 +9,8 @@ never the clock, so a replay of the same stream groups the same way.
 
 The grouping is pure: `IncidentGrouper.group` returns the incidents a batch opens or grows
 without changing what it remembers; `remember` takes them once they are stored. The
-processor loads from the store the newest incident of a key it does not remember (after a
-restart), so a window spans restarts.
+processor loads from the store the newest incident of every key in a batch, so a window
+spans restarts and an incident resolved by an operator (in any process) takes no more.
 
 `IncidentListener` is how the other parts of the log analysis hear of incidents (the LLM
 analysis, the Slack notifier, the memory of past incidents): called after the change is
@@ -79,10 +79,6 @@ class IncidentGrouper:
     def __init__(self, config: GroupingConfig | None = None) -> None:
         self.config = config or GroupingConfig()
         self._latest: dict[IncidentKey, Incident] = {}
-
-    def unknown(self, keys: set[IncidentKey]) -> list[IncidentKey]:
-        """Keys whose newest incident is not remembered (to be loaded from the store)."""
-        return sorted(k for k in keys if k not in self._latest)
 
     def remember(self, incidents: list[Incident]) -> None:
         for incident in incidents:

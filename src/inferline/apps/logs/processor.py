@@ -233,9 +233,11 @@ class LogsProcessor:
             != positions[(r.topic, r.partition)][r.position]
         ]
         mining = await asyncio.to_thread(mine_batch, self.miners, fresh)
-        unknown = self.grouper.unknown({line.key for line in mining.errors})
-        if unknown:
-            self.grouper.remember(list((await self.store.latest_incidents(unknown)).values()))
+        # The newest incident of every key in the batch, as stored now: an operator may
+        # have resolved one since (in any process), and a resolved incident takes no more.
+        keys = sorted({line.key for line in mining.errors})
+        if keys:
+            self.grouper.remember(list((await self.store.latest_incidents(keys)).values()))
         grouped = self.grouper.group(mining.errors)
         if self.archive is not None:
             # Before the batch is stored: a crash in between archives these lines again
