@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select
 
 from inferline.adapters.sql.logs.archive_schema import log_records
-from inferline.domain.errors import Unavailable
+from inferline.adapters.sql.logs.database import Engines, LogsDatabase, Migrate
 from inferline.ports.log_archive import (
     ArchivedRecord,
     DuplicateStats,
@@ -27,8 +27,6 @@ from inferline.ports.log_archive import (
     TimeColumn,
 )
 
-Engines = Callable[[str], tuple[Any, Any]]
-Migrate = Callable[[str], Awaitable[None]]
 PRUNE_BATCH = 10_000
 SEPARATOR = "\x1f"  # the ASCII unit separator: never in a field's text by accident
 
@@ -100,40 +98,7 @@ def archived(row: Any) -> ArchivedRecord:
     )
 
 
-class SqlTables:
-    """Engines from the composition root, connected once the schema is up to date."""
-
-    def __init__(self, url: str, engines: Engines, migrate: Migrate) -> None:
-        self.url = url
-        self._engines = engines
-        self._migrate = migrate
-        self._writer: Any = None
-        self._reader: Any = None
-
-    async def start(self) -> None:
-        if self._writer is None:
-            await self._migrate(self.url)
-            self._writer, self._reader = self._engines(self.url)
-
-    async def close(self) -> None:
-        for engine in {id(e): e for e in (self._writer, self._reader) if e}.values():
-            await engine.dispose()
-        self._writer = self._reader = None
-
-    @property
-    def writer(self) -> Any:
-        if self._writer is None:
-            raise Unavailable("the log database is not connected yet", retry_after=1.0)
-        return self._writer
-
-    @property
-    def reader(self) -> Any:
-        if self._reader is None:
-            raise Unavailable("the log database is not connected yet", retry_after=1.0)
-        return self._reader
-
-
-class SqlLogArchive(SqlTables):
+class SqlLogArchive(LogsDatabase):
     """`LogArchive` on the `log_records` table."""
 
     def __init__(

@@ -19,7 +19,10 @@ Migrate = Callable[[str], Awaitable[None]]
 
 
 class LogsDatabase:
-    """The job store's database, reached with engines of the log tables' own."""
+    """The job store's database, reached with engines of the log tables' own: the base of
+    every log adapter (dead letters, the embedded stream, templates and incidents, the
+    archive and its reports). Started and closed by each user; the engines go with the
+    last `close`."""
 
     def __init__(self, url: str, engines: Engines, migrate: Migrate) -> None:
         self.url = url

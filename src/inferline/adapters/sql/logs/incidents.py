@@ -12,18 +12,19 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, desc, insert, or_, select, tuple_, update
 
+from inferline.adapters.sql.logs.database import LogsDatabase
 from inferline.adapters.sql.logs.incident_schema import (
     log_consumer_positions,
     log_incidents,
     log_miner_states,
     log_templates,
 )
-from inferline.domain.errors import InvalidInput, NotFound, Unavailable
+from inferline.domain.errors import InvalidInput, NotFound
 from inferline.ports.logs import (
     Incident,
     IncidentFilter,
@@ -35,8 +36,6 @@ from inferline.ports.logs import (
 )
 
 CHUNK = 500
-Engines = Callable[[str], tuple[Any, Any]]
-Migrate = Callable[[str], Awaitable[None]]
 
 
 def encode_cursor(incident: Incident) -> str:
@@ -52,36 +51,8 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise InvalidInput("cursor: not a cursor this API returned") from None
 
 
-class SqlLogsStore:
+class SqlLogsStore(LogsDatabase):
     """The log analysis's tables (migration 0009), on engines the composition root supplies."""
-
-    def __init__(self, url: str, engines: Engines, migrate: Migrate) -> None:
-        self.url = url
-        self._engines = engines
-        self._migrate = migrate
-        self._writer: Any = None
-        self._reader: Any = None
-
-    async def start(self) -> None:
-        await self._migrate(self.url)
-        self._writer, self._reader = self._engines(self.url)
-
-    async def close(self) -> None:
-        for engine in {id(e): e for e in (self._writer, self._reader) if e}.values():
-            await engine.dispose()
-        self._writer = self._reader = None
-
-    @property
-    def writer(self) -> Any:
-        if self._writer is None:
-            raise Unavailable("the database is not connected yet", retry_after=1.0)
-        return self._writer
-
-    @property
-    def reader(self) -> Any:
-        if self._reader is None:
-            raise Unavailable("the database is not connected yet", retry_after=1.0)
-        return self._reader
 
     # -- the processor's side --------------------------------------------------------
     async def processed_positions(

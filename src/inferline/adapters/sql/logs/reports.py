@@ -9,17 +9,17 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from inferline.adapters.sql.logs.archive import SqlTables
 from inferline.adapters.sql.logs.archive_schema import (
     NO_TEMPLATE,
     log_batch_progress,
     log_hourly_counts,
     log_quality_reports,
 )
+from inferline.adapters.sql.logs.database import LogsDatabase
 from inferline.ports.log_archive import GroupCount, HourlyCount
 
 
-class SqlLogReports(SqlTables):
+class SqlLogReports(LogsDatabase):
     """`LogReports` on the `log_quality_reports`, `log_hourly_counts` and
     `log_batch_progress` tables."""
 
