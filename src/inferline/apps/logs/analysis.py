@@ -188,7 +188,8 @@ class RootCauseAnalyst:
         try:
             answer = (await self.policy.call(ask)).value
         except (LLMUnavailable, CircuitOpen) as exc:
-            return done(None, f"no LLM: {exc}")
+            reason = str(exc)
+            return done(None, reason if reason.startswith("no LLM") else f"no LLM: {reason}")
         except TimeoutError:
             return done(None, f"the LLM did not answer within {self.timeout_seconds:g} s")
         except InferlineError as exc:
