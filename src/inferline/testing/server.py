@@ -59,7 +59,8 @@ class ServerProcess:
         return self
 
     def wait_ready(self, timeout: float = PROCESS_START_TIMEOUT) -> ServerProcess:
-        """Wait until /readyz answers 200 (HTTP processes only); fail at once if it exits."""
+        """Wait until /readyz answers 200 (HTTP processes only); fail at once if it exits.
+        A server that never gets ready is killed, so no failed test leaves one running."""
 
         def readyz() -> httpx.Response:
             self._check_alive()
@@ -70,7 +71,11 @@ class ServerProcess:
                 readyz, f"{self.url} ready", timeout=timeout, accept=lambda r: r.status_code == 200
             )
         except TimeoutError as exc:
+            self.kill()
             raise TimeoutError(f"{exc}; log:\n{self.log_tail()}") from None
+        except BaseException:  # a test's own time limit, an interrupt: no server left behind
+            self.kill()
+            raise
         return self
 
     def _check_alive(self) -> None:
