@@ -311,5 +311,15 @@ class Worker:
                     await self.store.prune(
                         self.config.event_retention_seconds, self.config.job_retention_seconds
                     )
-            except Exception:
-                log.exception("maintenance failed")
+            except Exception as exc:
+                if _transient(exc):  # a deadlock or serialization failure: next round redoes it
+                    log.warning("maintenance deferred: %s", str(exc).splitlines()[0][:300])
+                else:
+                    log.exception("maintenance failed")
+
+
+def _transient(exc: BaseException) -> bool:
+    """A database's "try again" (MySQL/MariaDB deadlock 1213 or lock wait 1205, PostgreSQL
+    deadlock 40P01 or serialization failure 40001): the work is simply redone."""
+    text = str(exc)
+    return any(code in text for code in ("(1213,", "(1205,", "40P01", "40001", "deadlock detected"))

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from inferline.api.deps import TenantDep
 from inferline.api.errors import error_responses
 from inferline.apps.logs.incident_service import IncidentService
-from inferline.domain.errors import Unavailable
+from inferline.domain.errors import InvalidInput, Unavailable
 from inferline.ports.logs import Incident, IncidentFilter, LogTemplate
 
 router = APIRouter(tags=["logs (source S4)"])
@@ -93,10 +93,10 @@ async def list_incidents(
     status: Annotated[Status | None, Query()] = None,
     level: Annotated[IncidentLevel | None, Query()] = None,
     since: Annotated[
-        datetime | None, Query(description="Active at or after this time (ISO 8601).")
+        str | None, Query(max_length=40, description="Active at or after this time (ISO 8601).")
     ] = None,
     until: Annotated[
-        datetime | None, Query(description="Opened at or before this time (ISO 8601).")
+        str | None, Query(max_length=40, description="Opened at or before this time (ISO 8601).")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -105,8 +105,8 @@ async def list_incidents(
         service=service,
         status=status,
         level=level,
-        since=_seconds(since),
-        until=_seconds(until),
+        since=_seconds("since", since),
+        until=_seconds("until", until),
     )
     page, next_cursor = await incidents.incidents(tenant, where, limit, cursor)
     return {"incidents": [incident_view(i) for i in page], "next_cursor": next_cursor}
@@ -148,7 +148,15 @@ async def list_templates(
     return {"templates": [template_view(t) for t in found]}
 
 
-def _seconds(moment: datetime | None) -> float | None:
-    if moment is None:
+def _seconds(name: str, value: str | None) -> float | None:
+    """An ISO 8601 time as UNIX seconds (UTC when it names no zone); 422 otherwise."""
+    if not value:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise InvalidInput(
+            f"{name} must be an ISO 8601 time, e.g. 2026-12-03T08:00:00Z",
+            details=[{"field": name, "message": f"got {value[:60]!r}"}],
+        ) from None
