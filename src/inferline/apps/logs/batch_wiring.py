@@ -4,12 +4,12 @@ the archive and reports adapters (behind ports), the lease lock, the clock."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 
 from inferline.apps.logs.batch import LogBatch
 from inferline.apps.logs.batch_settings import LogBatchSettings
 from inferline.apps.logs.scheduler import LogBatchScheduler
+from inferline.core.tasks import cancel_and_wait
 from inferline.ports.clock import SYSTEM_CLOCK, Clock
 from inferline.ports.locks import LeaseLock
 from inferline.ports.log_archive import LogArchive, LogReports
@@ -29,11 +29,8 @@ class LogBatchApp:
             self._task = asyncio.create_task(self.scheduler.run(), name="log-batch-scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.batch.close()
 
 

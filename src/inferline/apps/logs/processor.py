@@ -31,6 +31,7 @@ from inferline.apps.logs.incident_metrics import LogsProcessingMetrics
 from inferline.apps.logs.incidents import ErrorLine, IncidentGrouper, IncidentListener
 from inferline.apps.logs.records import LogRecord
 from inferline.apps.logs.templates import TemplateMiners
+from inferline.core.tasks import cancel_and_wait
 from inferline.ports.log_archive import LogArchive
 from inferline.ports.logs import LogsBatch, LogsStore, PartitionKey, TemplateSighting
 from inferline.ports.streams import StreamRecord, StreamSource
@@ -174,10 +175,8 @@ class LogsProcessor:
 
     async def stop(self) -> None:
         """Stop between batches' steps: what is stored but not committed is read again."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.source.close()
 
     async def _run(self) -> None:

@@ -19,7 +19,6 @@ A full analysis queue drops the newest request (counted in the log); the inciden
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,7 @@ from inferline.application.alerts import AlertThrottle
 from inferline.apps.logs.alerts import IncidentAlert
 from inferline.apps.logs.analysis import Analysis, RootCauseAnalyst
 from inferline.apps.logs.memory import IncidentDigest, IncidentMemory, PastIncident
+from inferline.core.tasks import cancel_and_wait
 from inferline.ports.logs import Incident
 
 log = logging.getLogger(__name__)
@@ -109,11 +109,8 @@ class IncidentResponder:
             self._worker = asyncio.create_task(self._analyse_queued(), name="logs-analysis")
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        await cancel_and_wait(self._worker)
+        self._worker = None
         if self.alerts is not None:
             await self.alerts.stop()
 

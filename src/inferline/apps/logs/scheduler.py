@@ -13,7 +13,6 @@ that never ran starts from the oldest archived line still within the retention.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from inferline.apps.logs.aggregation import HOUR_SECONDS
 from inferline.apps.logs.batch import LogBatch
 from inferline.apps.logs.quality import DAY_SECONDS
+from inferline.core.tasks import cancel_and_wait
 from inferline.ports.locks import Lease, LeaseLock
 from inferline.ports.log_archive import TimeColumn
 
@@ -116,9 +116,7 @@ class LogBatchScheduler:
                 completed.append(period)
                 period += job.period
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            await cancel_and_wait(keeper)
             await self.lock.release(lease)
         return completed
 
