@@ -54,7 +54,6 @@ from inferline.adapters.sql.logs.stream import SqlLogStream
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.adapters.sql.recsys.store import SqlRecsysStore
 from inferline.adapters.sql.store import SqlJobStore
-from inferline.adapters.vectors.milvus import MilvusVectorIndex
 from inferline.adapters.vectors.numpy_index import NumpyVectorIndex
 from inferline.adapters.vectors.pgvector import PgVectorIndex
 from inferline.api.presenters import model_summary, worker_view
@@ -183,6 +182,9 @@ def build_vector_index(settings: Settings, *, namespace: str = "inferline") -> V
     `namespace` keeps each user's collections apart), else the embedded index in a folder
     next to the DB."""
     if settings.vector_url.startswith("milvus"):
+        # pymilvus loads here, only for a Milvus deployment (a second at start otherwise)
+        from inferline.adapters.vectors.milvus import MilvusVectorIndex
+
         token = settings.vector_token.get_secret_value() if settings.vector_token else None
         return MilvusVectorIndex(settings.milvus_uri(), token=token, namespace=namespace)
     return NumpyVectorIndex(Path(settings.vector_folder()))

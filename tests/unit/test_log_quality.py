@@ -17,11 +17,11 @@ from inferline.apps.logs.quality import (
     TIMESTAMP_ORDER,
     TRACE_IDS,
     CheckResult,
-    DayTally,
     day_bounds,
     duplicate_check,
     parse_day,
 )
+from inferline.apps.logs.quality_frame import DayTally
 from inferline.ports.log_archive import ArchivedRecord, DuplicateStats
 
 DAY = date(2026, 12, 2)
