@@ -339,7 +339,14 @@ def build_stream_source(settings: Settings, route: StreamRoute, name: str) -> St
         raise ValueError("stream routes need INFERLINE_STREAMS_URL (kafka://… or redis://…)")
     if url.startswith("kafka:"):
         return KafkaStreamSource(kafka_config(settings, url), route.topic, route.model, name=name)
-    return RedisStreamSource(url, settings.redis_prefix, route.topic, route.model, name=name)
+    return RedisStreamSource(
+        url,
+        settings.redis_prefix,
+        route.topic,
+        route.model,
+        name=name,
+        reclaim_idle_seconds=settings.streams_reclaim_idle_seconds,
+    )
 
 
 def build_key_service(settings: Settings) -> KeyService:

@@ -150,7 +150,14 @@ def test_records_on_the_stream_become_templates_and_incidents_over_the_api(
 
             one = json_answer(client.get(f"/api/v1/logs/incidents/{oldest['id']}"))
             assert one == oldest
-            [other_tenants] = asyncio.run(stored_incident_ids(db_url, "globex"))
+            # globex's lines come after the default tenant's on the stream: wait for them
+            [other_tenants] = poll_until(
+                lambda: asyncio.run(stored_incident_ids(db_url, "globex")),
+                "globex's incident stored",
+                timeout=TIMEOUT,
+                accept=lambda ids: len(ids) == 1,
+                interval=0.2,
+            )
             assert client.get(f"/api/v1/logs/incidents/{other_tenants}").status_code == 404
 
             url = f"/api/v1/logs/incidents/{oldest['id']}/resolve"

@@ -340,7 +340,14 @@ def test_a_killed_processor_resumes_without_duplicates(
     assert produced == {"feed": str(feed), "published": total, "duplicates": 0, "rejected": 1}
     assert produce(db_url, feed, **stream_settings)["duplicates"] == total  # nothing twice
 
-    settings = {"models": "minilm", "news_batch_size": "5", **stream_settings}
+    # Redis Streams: the killed consumer's unacknowledged batch is taken over after 5 s
+    # (30 s by default); Kafka and the embedded queue ignore the setting
+    settings = {
+        "models": "minilm",
+        "news_batch_size": "5",
+        "streams_reclaim_idle_seconds": "5",
+        **stream_settings,
+    }
     log_path = tmp_path / "server.log"
     server: ServerProcess = http_server("serve", db_url, log_path, **settings)
     server.start().wait_ready()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -220,7 +221,9 @@ def test_behaviour_drives_recommendations_and_invalidates_the_redis_keys(
     for user in ("x", "y"):
         events = [{"user_id": user, "type": "order", "product_id": p} for p in ("run-1", "grind-1")]
         assert client.post("/api/v1/events", json=events).status_code == 200
-    one = {"user_id": "zoe", "type": "view", "product_id": "run-1", "at": "2026-12-03T10:00:00Z"}
+    # inside the trending window (the last 24 hours) whenever the test runs
+    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    one = {"user_id": "zoe", "type": "view", "product_id": "run-1", "at": at}
     assert client.post("/api/v1/events", json=one).json() == {"accepted": 1, "users": ["zoe"]}
     assert redis.exists(f"{prefix}user:preference:zoe")
 

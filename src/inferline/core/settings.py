@@ -255,6 +255,11 @@ class Settings(BaseSettings):
     """The broker of stream routes: `kafka://…` or `redis://…`; unset, the events URL
     when that is Kafka or Redis. The relay produces stream jobs' results there."""
 
+    streams_reclaim_idle_seconds: float = Field(default=30.0, ge=1, le=3600)
+    """Redis Streams: records that a consumer read and did not acknowledge for this long
+    (it died or hangs) are taken over by another member of the group, or by the same
+    consumer restarted. Longer than the slowest batch, or a slow batch is read twice."""
+
     stream_routes: list[StreamRoute] = Field(default_factory=list)
     """Input topics whose records become jobs, as JSON: [{"topic": "news.raw", "model":
     "minilm", "output_topic": "news.embedded", "id_field": "id"}]. `inferline serve` and

@@ -17,8 +17,7 @@ from redis.exceptions import ResponseError
 from inferline.adapters.redis.connection import LazyRedis, is_missing_group
 from inferline.ports.streams import OutRecord, StreamRecord
 
-RECLAIM_IDLE_MILLIS = 30_000
-RECLAIM_EVERY_SECONDS = 10.0
+RECLAIM_EVERY_SECONDS = 10.0  # at most; more often when the idle time is shorter
 
 
 def stream_key(prefix: str, topic: str) -> str:
@@ -28,8 +27,18 @@ def stream_key(prefix: str, topic: str) -> str:
 class RedisStreamSource(LazyRedis):
     """StreamSource on one Redis Stream, as a consumer of the route's group."""
 
-    def __init__(self, url: str, prefix: str, topic: str, model: str, *, name: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        topic: str,
+        model: str,
+        *,
+        name: str,
+        reclaim_idle_seconds: float = 30.0,
+    ) -> None:
         super().__init__(url)
+        self.reclaim_idle_seconds = reclaim_idle_seconds
         self.topic = topic
         self.key = stream_key(prefix, topic)
         self.group = f"inferline:{model}"
@@ -67,12 +76,18 @@ class RedisStreamSource(LazyRedis):
 
     async def _reclaim(self, count: int) -> list[tuple[str, dict[str, str]]]:
         """Entries a dead consumer of the group read and never acknowledged."""
-        if time.monotonic() - self._reclaimed_at < RECLAIM_EVERY_SECONDS:
+        every = min(RECLAIM_EVERY_SECONDS, self.reclaim_idle_seconds / 2)
+        if time.monotonic() - self._reclaimed_at < every:
             return []
         self._reclaimed_at = time.monotonic()
         try:
             claimed: Any = await self.client.xautoclaim(
-                self.key, self.group, self.consumer, RECLAIM_IDLE_MILLIS, "0-0", count=count
+                self.key,
+                self.group,
+                self.consumer,
+                int(self.reclaim_idle_seconds * 1000),
+                "0-0",
+                count=count,
             )
         except ResponseError as exc:
             if is_missing_group(exc):
