@@ -3,13 +3,16 @@
 The mix: single and batch submits, reads of jobs, filtered lists, synchronous
 inference (moving average and the LSTM) and WebSocket event subscribers. It must
 end with zero errors and zero timeouts, every accepted job succeeded, and no
-request slower than `SLOWEST_ALLOWED`.
+request slower than the bound below.
 
 Why that bound: the clients are closed-loop, so by Little's law the mean latency
 is clients / throughput. 256 clients at the few hundred requests a second that
 two shared cores give (the load generator runs on them too) mean about one
-second on average; 10 s is several times the p99 seen here, and far below the
-30-70 s stalls of a pool deadlock.
+second on average; the slowest request may take ten times the run's own mean, at
+least 10 s (several times the p99 seen here) and at most 20 s: far below the
+30-70 s stalls of a pool deadlock, and not tripped by a machine that is merely
+slower that day (a CI run at 224 requests/s, half the usual, had its slowest read
+at 10.3 s with a p99 of 5.4 s).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 CLIENTS = 256
 SECONDS = 30.0
-SLOWEST_ALLOWED = 10.0  # seconds, any request of the run
+SLOWEST_FLOOR, SLOWEST_CEILING = 10.0, 20.0  # seconds, any request of the run
 
 
 @pytest.mark.timeout(300)
@@ -42,7 +45,9 @@ async def test_256_clients_mixed_load_on_every_store(store_url: str, tmp_path: P
         summary = json.dumps(report.summary(), indent=1)
 
         assert report.errors == {}, summary
-        assert report.slowest < SLOWEST_ALLOWED, summary
+        mean_latency = CLIENTS * report.seconds / max(report.requests, 1)  # Little's law
+        allowed = min(SLOWEST_CEILING, max(SLOWEST_FLOOR, 10 * mean_latency))
+        assert report.slowest < allowed, summary
         assert report.accepted, summary
         assert report.ws_messages > 0, summary
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
