@@ -101,9 +101,10 @@ def create_app(
         log.warning("the dashboard is not built; / shows how to build it: %s", BUILD_HINT)
     install_error_handlers(app)
     install_disconnect_handler(app)
-    # The apps first (the embedding routes are the hottest), then the platform's, the
-    # hottest first: routes are matched in order.
-    routers = [web_app.router for web_app in apps]
+    # Routes are matched in order, one after the other: the hottest first. Job
+    # submissions and reads (seven routes) ahead of the apps (the embedding routes
+    # next), then the rest of the platform's.
+    routers = [jobs.router, *(web_app.router for web_app in apps)]
     routers += [
         m.router
         for m in (
@@ -111,7 +112,6 @@ def create_app(
             kserve,
             collections,
             chat,
-            jobs,
             models,
             events,
             dashboard,
