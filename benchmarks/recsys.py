@@ -1,6 +1,7 @@
 """Source S3's recommendation app against the source's SLAs, through the HTTP API.
 
-One `inferline serve` (API only, MiniLM; SQLite; the in-memory cache, or Redis with
+One `inferline serve` (API only, MiniLM; SQLite, or PostgreSQL with `--store postgresql`;
+the in-memory cache, or Redis with
 `--cache redis`) gets a generated catalog and users with known tastes
 (`inferline.testing.recsys_data`: 6 categories x 4 themed groups, each user likes one
 group), then:
@@ -121,7 +122,10 @@ async def open_loop(rate: float, seconds: float, action: Any) -> float:
     return time.perf_counter() - started
 
 
-def start_server(workdir: Path, args: argparse.Namespace, llm: bool) -> ServerProcess:
+def start_server(
+    workdir: Path, args: argparse.Namespace, llm: bool, database_url: str | None = None
+) -> ServerProcess:
+    """`inferline serve` on `database_url` (PostgreSQL), or on a SQLite file of its own."""
     name = "llm" if llm else "plain"
     settings = {
         "models": "minilm,smollm2" if llm else "minilm",
@@ -133,7 +137,7 @@ def start_server(workdir: Path, args: argparse.Namespace, llm: bool) -> ServerPr
         settings["redis_prefix"] = dbs.unique_name("inferline-bench")
     server = http_server(
         "serve",
-        sqlite_url(workdir / f"{name}.db"),
+        database_url or sqlite_url(workdir / f"{name}.db"),
         workdir / f"{name}.log",
         "--workers-in-process",
         "0",
@@ -350,12 +354,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     data = recsys_data.users_with_tastes(
         recsys_data.catalog(per_group=args.per_group), users=args.users
     )
-    report: dict[str, Any] = {
-        "machine": machine(),
-        "cache": args.cache,
-        "note": "shared 2-core machine: other engineers' work ran beside",
-    }
-    server = start_server(workdir, args, llm=False) if not args.only_llm else None
+    report: dict[str, Any] = {"machine": machine(), "store": args.store, "cache": args.cache}
+    database = dbs.unique_name("inferline_bench") if args.store == "postgresql" else None
+    url = await dbs.create_postgres_database(database) if database else None
+    server = start_server(workdir, args, llm=False, database_url=url) if not args.only_llm else None
     try:
         if server is None:
             raise _Skip
@@ -375,6 +377,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if server is not None:
             server.stop()
+        if database:
+            await dbs.drop_postgres_database(database)
     if args.llm != "none":
         server = start_server(workdir, args, llm=True)
         try:
@@ -400,6 +404,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=120)
     parser.add_argument("--per-group", type=int, default=10)
     parser.add_argument("--cache", choices=["memory", "redis"], default="memory")
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="the job store's database (postgresql: a fresh database on the test server)",
+    )
     parser.add_argument("--llm", choices=["none", "smollm2"], default="none")
     parser.add_argument("--llm-requests", type=int, default=5)
     parser.add_argument("--only-llm", action="store_true", help="skip the server without LLM")
