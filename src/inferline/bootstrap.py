@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import SecretStr
 
@@ -93,10 +93,10 @@ from inferline.apps.recsys.settings import RecsysSettings
 from inferline.apps.recsys.wiring import RecsysApp, build_recsys
 from inferline.core.documents import DocumentLimits
 from inferline.core.metrics import Metrics
-from inferline.core.settings import Settings, StreamRoute
+from inferline.core.settings import BatchingOverride, Settings, StreamRoute
 from inferline.domain.errors import NotFound
 from inferline.domain.jobs import JobEvent, RetryPolicy
-from inferline.models.minilm import MiniLM
+from inferline.models.minilm import MiniLM, resolve_device
 from inferline.models.ocr_rapid import RapidOCR
 from inferline.models.ocr_tesseract import TesseractOCR
 from inferline.models.smollm2 import Generation, SmolLM2
@@ -227,11 +227,27 @@ def document_limits(settings: Settings) -> DocumentLimits:
     )
 
 
+def embedding_settings(settings: Settings) -> tuple[Settings, Literal["cpu", "cuda"]]:
+    """MiniLM's device (INFERLINE_EMBEDDING_DEVICE, resolved now so that a missing GPU
+    fails the start) and the settings with its GPU batching hints under any
+    INFERLINE_BATCHING override of minilm."""
+    device = "cpu" if settings.embedding_backend != "torch" else settings.embedding_device
+    resolved = resolve_device(device)
+    if resolved == "cpu":
+        return settings, resolved
+    own = settings.batching.get(MiniLM.name) or BatchingOverride()
+    hints = {**MiniLM.cuda_batching, **own.model_dump(exclude_none=True)}
+    batching = {**settings.batching, MiniLM.name: BatchingOverride.model_validate(hints)}
+    return settings.model_copy(update={"batching": batching}), resolved
+
+
 def model_factories(
-    settings: Settings, blobs: BlobStore | None = None
+    settings: Settings,
+    blobs: BlobStore | None = None,
+    embedding_device: Literal["cpu", "cuda"] = "cpu",
 ) -> dict[str, Callable[[], InferenceModel]]:
-    """Models whose construction depends on settings (MiniLM's backend; the OCR models'
-    blob store, which holds the documents of OCR jobs, and limits)."""
+    """Models whose construction depends on settings (MiniLM's backend and device; the
+    OCR models' blob store, which holds the documents of OCR jobs, and limits)."""
     onnx_dir = Path(settings.onnx_cache_dir) if settings.onnx_cache_dir else None
     onnx_threads = settings.torch_threads or threads_per_instance(
         batching_config(MiniLM, settings).instances
@@ -244,6 +260,7 @@ def model_factories(
             onnx_cache_dir=onnx_dir,
             onnx_threads=onnx_threads,
             torchscript=settings.embedding_torchscript,
+            device=embedding_device,
         )
 
     limits = document_limits(settings)
@@ -672,10 +689,13 @@ def build_container(
     registry = registry or ModelRegistry.from_entry_points()
     registry.register_import_paths(settings.model_plugins)
     registry = registry.select(settings.models)
+    device: Literal["cpu", "cuda"] = "cpu"
+    if MiniLM.name in registry.names():
+        settings, device = embedding_settings(settings)
     store = build_store(settings, clock)
     bus = build_event_bus(settings)
     blobs = build_blob_store(settings)
-    factories = {**model_factories(settings, blobs), **chat_model_factories(metrics)}
+    factories = {**model_factories(settings, blobs, device), **chat_model_factories(metrics)}
     serving = ModelServer(registry, settings, metrics, factories=factories, clock=clock)
     chat = ChatService(serving, metrics)
     cache = build_cache(settings)

@@ -240,16 +240,27 @@ def _settings() -> Any:
     return settings
 
 
+def _container(settings: Any, roles: frozenset[Any], workers: int) -> Any:
+    """The process's container; a device it cannot have (no GPU) ends the start here."""
+    from inferline.bootstrap import build_container
+    from inferline.models.minilm import DeviceUnavailable
+
+    try:
+        return build_container(settings, roles, workers_in_process=workers)
+    except DeviceUnavailable as exc:
+        sys.exit(f"inferline: {exc}")
+
+
 def _run_http(args: argparse.Namespace, roles: frozenset[Any], workers: int) -> int:
     import uvicorn
 
-    from inferline.bootstrap import build_app, build_container
+    from inferline.bootstrap import build_app
 
     settings = _settings()
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         sys.exit("inferline: --ssl-certfile and --ssl-keyfile go together")
     required = auth_required(settings.auth, args.command, args.host)
-    container = build_container(settings, roles, workers_in_process=workers)
+    container = _container(settings, roles, workers)
     app = build_app(container, auth_required=required)
     _log_auth(settings, required, args)
     config = uvicorn.Config(
@@ -336,10 +347,8 @@ def _run_headless(
     args: argparse.Namespace | None = None,
     settings: Any = None,
 ) -> int:
-    from inferline.bootstrap import build_container
-
     settings = settings or _settings()
-    container = build_container(settings, roles, workers_in_process=workers)
+    container = _container(settings, roles, workers)
     if args is not None and args.metrics_port is not None:
         from prometheus_client import start_http_server
 

@@ -76,6 +76,16 @@ def test_the_torchscript_graph_is_used_and_matches_eager_mode() -> None:
     assert gap < 1e-4
 
 
+def test_pooling_on_the_device_matches_pooling_in_numpy() -> None:
+    # a GPU pools with torch (index_add) where it computed; the same code runs on the CPU
+    encoder = TorchEncoder(model_dir(), torchscript=False)
+    rng = np.random.default_rng(5)
+    packed = pack([list(rng.integers(1000, 20000, n)) for n in (40, 17, 9, 9, 2, 30)], width=48)
+    on_device, in_numpy = encoder.pool_on_device(packed), encoder.mean_states(packed)
+    assert on_device.shape == (6, 384)
+    assert np.abs(on_device - in_numpy).max() < 1e-5
+
+
 def test_a_failed_trace_falls_back_to_eager(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

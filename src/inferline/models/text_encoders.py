@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from inferline.models.packing import PackedRows, pack
+from inferline.models.packing import PackedRows, mean_pool, pack
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,14 @@ class TextEncoder(Protocol):
 
     def encode_packed(self, packed: PackedRows) -> np.ndarray: ...
 
+    def mean_states(self, packed: PackedRows) -> np.ndarray:
+        """The mean hidden state of each text of the rows: (len(packed.spans), hidden)."""
+        ...
+
 
 class TorchEncoder:
-    """The Hugging Face model on PyTorch (CPU), fed packed rows (no compute on padding).
+    """The Hugging Face model on PyTorch, on the CPU (fp32) or a CUDA GPU (fp16), fed
+    packed rows (no compute on padding).
 
     By default the forward pass is traced once into a TorchScript graph. A graph runs
     without the GIL from input to output, while eager PyTorch takes the GIL back
@@ -39,26 +44,62 @@ class TorchEncoder:
     unavailable or the check fails, the encoder stays eager and says so in the log.
     """
 
-    def __init__(self, model_dir: Path, *, torchscript: bool = True) -> None:
+    def __init__(self, model_dir: Path, *, torchscript: bool = True, device: str = "cpu") -> None:
         import torch
         from transformers import AutoModel
 
         self._torch = torch
-        model = AutoModel.from_pretrained(str(model_dir)).eval()
+        self.device = torch.device(device)
+        dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        model = AutoModel.from_pretrained(str(model_dir), dtype=dtype).to(self.device).eval()
         model.requires_grad_(False)
         eager = packed_forward(torch, model)
-        graph = _traced(torch, eager) if torchscript else None
+        graph = _traced(torch, eager, self.device) if torchscript else None
         self.mode = "eager" if graph is None else "torchscript"
         self._forward = eager if graph is None else graph
-        log.info("PyTorch encoder mode: %s", self.mode)
+        log.info("PyTorch encoder on %s (%s), mode: %s", self.device, dtype, self.mode)
 
     def encode_packed(self, packed: PackedRows) -> np.ndarray:
-        """Hidden states of packed rows; each token attends only to its own text's tokens."""
+        """Hidden states of packed rows (float32); each token attends only to its own
+        text's tokens."""
         torch = self._torch
         with torch.inference_mode():
-            hidden = self._forward(*_tensors(torch, packed))
-        result: np.ndarray = hidden.numpy()
+            hidden = self._forward(*_tensors(torch, packed, self.device))
+            result: np.ndarray = hidden.float().cpu().numpy()
         return result
+
+    def mean_states(self, packed: PackedRows) -> np.ndarray:
+        """Mean hidden state per text. On a GPU the means are taken there (one sum per
+        text with index_add), so only (texts, hidden) floats come back to the CPU."""
+        if self.device.type == "cpu":
+            return mean_pool(self.encode_packed(packed), packed.spans)
+        return self.pool_on_device(packed)
+
+    def pool_on_device(self, packed: PackedRows) -> np.ndarray:
+        """`mean_states` computed on the encoder's device (any device, the CPU included)."""
+        torch = self._torch
+        ordinal = np.full(packed.segment_ids.shape, -1, dtype=np.int64)  # text per token
+        for number, span in enumerate(packed.spans):
+            ordinal[span.row, span.start : span.start + span.length] = number
+        lengths = np.array([span.length for span in packed.spans], dtype=np.float32)
+        with torch.inference_mode():
+            hidden = self._forward(*_tensors(torch, packed, self.device))
+            index = torch.from_numpy(ordinal.reshape(-1)).to(self.device)
+            real = index >= 0
+            states = hidden.reshape(-1, hidden.shape[-1])[real].float()
+            sums = torch.zeros((len(lengths), states.shape[-1]), device=self.device)
+            sums.index_add_(0, index[real], states)
+            means = sums / torch.from_numpy(lengths).to(self.device)[:, None]
+            result: np.ndarray = means.cpu().numpy()
+        return result
+
+    def warm_shapes(self, width: int, max_rows: int) -> None:
+        """One pass for row counts 1, 2, 4, ... up to `max_rows`: a GPU loads kernels
+        and picks matrix algorithms on first use of a shape, not in a request."""
+        rows = 1
+        while rows <= max_rows:
+            self.mean_states(pack([[1000 + i % 100 for i in range(width)]] * rows, width))
+            rows *= 2
 
 
 def packed_forward(torch: Any, model: Any) -> Any:
@@ -83,10 +124,12 @@ def packed_forward(torch: Any, model: Any) -> Any:
     return PackedForward().eval()
 
 
-def _traced(torch: Any, eager: Any) -> Any:
-    """`eager` traced and frozen into a TorchScript graph, if it agrees with eager mode."""
-    example = example_rows(torch)
-    probe = probe_rows(torch, [30, 9, 9, 5, 3], width=32)  # other shapes than the example
+def _traced(torch: Any, eager: Any, device: Any) -> Any:
+    """`eager` traced and frozen into a TorchScript graph, if it agrees with eager mode
+    (within rounding: fp32 on the CPU, fp16 on a GPU, where fused kernels round apart)."""
+    example = example_rows(torch, device)
+    probe = probe_rows(torch, [30, 9, 9, 5, 3], width=32, device=device)  # other shapes
+    tolerance = 1e-4 if device.type == "cpu" else 2e-2
     try:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings; TorchScript is deprecated
@@ -95,29 +138,27 @@ def _traced(torch: Any, eager: Any) -> Any:
     except Exception as exc:  # a torch without TorchScript, or a model it cannot trace
         log.warning("TorchScript tracing failed (%s); the encoder runs eager", exc)
         return None
-    if gap > 1e-4:
+    if gap > tolerance:
         log.warning("the traced graph differs from eager mode by %g; running eager", gap)
         return None
     return graph
 
 
-def example_rows(torch: Any) -> tuple[Any, ...]:
+def example_rows(torch: Any, device: Any = "cpu") -> tuple[Any, ...]:
     """The input that graphs are traced and exported from: two rows, one with a padded tail."""
-    return probe_rows(torch, [12, 7, 4], width=16)
+    return probe_rows(torch, [12, 7, 4], width=16, device=device)
 
 
-def probe_rows(torch: Any, lengths: list[int], width: int) -> tuple[Any, ...]:
+def probe_rows(torch: Any, lengths: list[int], width: int, device: Any = "cpu") -> tuple[Any, ...]:
     """Packed rows of made-up token ids, as tensors (to trace, export and check graphs)."""
     rng = np.random.default_rng(len(lengths))
-    return _tensors(torch, pack([list(rng.integers(1000, 20000, n)) for n in lengths], width))
+    packed = pack([list(rng.integers(1000, 20000, n)) for n in lengths], width)
+    return _tensors(torch, packed, device)
 
 
-def _tensors(torch: Any, packed: PackedRows) -> tuple[Any, ...]:
-    return (
-        torch.from_numpy(packed.input_ids),
-        torch.from_numpy(packed.position_ids),
-        torch.from_numpy(packed.segment_ids),
-    )
+def _tensors(torch: Any, packed: PackedRows, device: Any = "cpu") -> tuple[Any, ...]:
+    arrays = (packed.input_ids, packed.position_ids, packed.segment_ids)
+    return tuple(torch.from_numpy(array).to(device) for array in arrays)
 
 
 class OnnxEncoder:
@@ -133,6 +174,10 @@ class OnnxEncoder:
         self._session = ort.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
+
+    def mean_states(self, packed: PackedRows) -> np.ndarray:
+        """Mean hidden state per text: (len(packed.spans), hidden)."""
+        return mean_pool(self.encode_packed(packed), packed.spans)
 
     def encode_packed(self, packed: PackedRows) -> np.ndarray:
         """Hidden states of packed rows; each token attends only to its own text's tokens."""
