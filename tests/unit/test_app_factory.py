@@ -1,5 +1,6 @@
-"""The app factory: it serves the installed apps before the platform's routes, refuses an
-app that claims a method and path someone else serves, and hands apps their own services."""
+"""The app factory: it matches the job routes, then the installed apps, before the rest
+of the platform's routes; refuses an app that claims a method and path someone else
+serves, and hands apps their own services."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 
 from inferline.api.app import create_app
+from inferline.api.routes import jobs
 from inferline.apps import embeddings, timeseries
 from inferline.apps.installed import INSTALLED_APPS
 from inferline.bootstrap import Container, build_container
@@ -22,7 +24,9 @@ def _container(db_url: str) -> Container:
     return build_container(settings, registry=ModelRegistry([MovingAverage]))
 
 
-def test_the_installed_apps_are_served_first_in_their_order(db_url: str) -> None:
+def test_job_routes_then_the_installed_apps_are_matched_first_in_their_order(
+    db_url: str,
+) -> None:
     container = _container(db_url)
     app = create_app(
         container.plane,
@@ -32,13 +36,13 @@ def test_the_installed_apps_are_served_first_in_their_order(db_url: str) -> None
         apps=INSTALLED_APPS,
     )
     paths = list(app.openapi()["paths"])  # in the order the routes are matched
-    apps_paths = [
+    first = [
         route.path_format
-        for web_app in (embeddings, timeseries)
-        for route in web_app.router.routes
+        for router in (jobs.router, embeddings.router, timeseries.router)
+        for route in router.routes
         if isinstance(route, APIRoute)
     ]
-    assert paths[: len(apps_paths)] == list(dict.fromkeys(apps_paths))
+    assert paths[: len(set(first))] == list(dict.fromkeys(first))
 
 
 class ShadowingApp:
