@@ -4,8 +4,6 @@ failure at start when cuda is asked for on a machine without one."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 from pydantic import ValidationError
@@ -15,6 +13,7 @@ from inferline.core.settings import Settings
 from inferline.models.minilm import DeviceUnavailable, MiniLM, resolve_device
 from inferline.runtime.serving import batching_config
 from inferline.testing.server import free_port
+from tests.support.auth import inferline_cli
 
 
 def _has_cuda() -> bool:
@@ -81,14 +80,7 @@ def test_serve_with_cuda_but_no_gpu_stops_at_start(tmp_path: os.PathLike[str]) -
         INFERLINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/db.sqlite",
     )
     serve = ["serve", "--port", str(free_port()), "--workers-in-process", "0"]
-    done = subprocess.run(
-        [sys.executable, "-m", "inferline.cli", *serve],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    done = inferline_cli(env, *serve)
     assert done.returncode == 1
     assert "INFERLINE_EMBEDDING_DEVICE=cuda, but PyTorch sees no CUDA GPU" in done.stderr
     assert "Traceback" not in done.stderr
