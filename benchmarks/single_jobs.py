@@ -126,6 +126,8 @@ def _frame(text: str) -> tuple[str, str]:
     file by its import path, so a standard-library module has no package folder."""
     name, _, where = text.partition(" (")
     parts = Path(where.rstrip(")").rsplit(":", 1)[0]).parts
+    if not parts:  # not a function: `--subprocesses` puts a `process …` frame first
+        return "process", name
     if len(parts) < 2 or parts[0] in ("asyncio", "concurrent", "json", "logging", "email"):
         package = "python"
     else:
