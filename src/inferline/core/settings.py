@@ -262,8 +262,8 @@ class Settings(BaseSettings):
 
     streams_reclaim_idle_seconds: float = Field(default=30.0, ge=1, le=3600)
     """Redis Streams: records that a consumer read and did not acknowledge for this long
-    (it died or hangs) are taken over by another member of the group, or by the same
-    consumer restarted. Longer than the slowest batch, or a slow batch is read twice."""
+    (it died or hangs) are taken over by another member of the group (a restarted
+    process is one). Longer than the slowest batch, or a slow batch is read twice."""
 
     stream_routes: list[StreamRoute] = Field(default_factory=list)
     """Input topics whose records become jobs, as JSON: [{"topic": "news.raw", "model":
