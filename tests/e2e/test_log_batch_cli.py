@@ -18,7 +18,7 @@ from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.logs.store import SqlLogStore
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.testing.server import ServerProcess, http_server, server_env
-from tests.support.logs import log_line
+from tests.support.logs import archive_lines, log_line
 
 DAY = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
 
@@ -28,10 +28,10 @@ async def seed(db_url: str) -> None:
     await store.start()
     try:
         clean = [(log_line(DAY + 3600 + i, trace_id="t"), "tpl-a") for i in range(20)]
-        await store.append("default", clean, received_at=DAY + 3700)
-        await store.append("acme", clean[:5], received_at=DAY + 3700)
+        await store.append("default", archive_lines(clean), received_at=DAY + 3700)
+        await store.append("acme", archive_lines(clean[:5]), received_at=DAY + 3700)
         noisy = [(log_line(DAY + 7200, service="bad name", level="ERROR"), None)] * 3
-        await store.append("acme", noisy, received_at=DAY + 7300)
+        await store.append("acme", archive_lines(noisy), received_at=DAY + 7300)
     finally:
         await store.close()
 

@@ -20,7 +20,7 @@ from inferline.apps.logs.batch_settings import LogBatchSettings
 from inferline.apps.logs.records import LogRecord
 from inferline.testing.server import ServerProcess, http_server
 from tests.support.browser import dashboard_page
-from tests.support.logs import log_line
+from tests.support.logs import archive_lines, log_line
 
 TIMEOUT_MS = 30_000
 DAY = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
@@ -34,7 +34,7 @@ async def run_batch_jobs(db_url: str) -> None:
     await batch.start()
     try:
         earlier = [(log_line(DAY - 86_400 + 60 + i), "tpl-a") for i in range(3)]
-        await store.append("default", earlier, received_at=DAY - 86_400 + 100)
+        await store.append("default", archive_lines(earlier), received_at=DAY - 86_400 + 100)
         lines: list[tuple[LogRecord, str | None]] = [
             (log_line(DAY + 3600 + i), "tpl-a") for i in range(12)
         ]
@@ -43,7 +43,7 @@ async def run_batch_jobs(db_url: str) -> None:
             for i in range(4)
         ]
         lines += [(log_line(DAY + 7300, service="bad name"), None)]
-        await store.append("default", lines, received_at=DAY + 7400)
+        await store.append("default", archive_lines(lines), received_at=DAY + 7400)
         await batch.check_day(date(2026, 12, 1))
         await batch.check_day(date(2026, 12, 2))
         for hour in (1, 2):

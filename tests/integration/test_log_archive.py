@@ -15,7 +15,7 @@ from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.apps.logs.batch import LogBatch
 from inferline.apps.logs.batch_settings import LogBatchSettings
 from inferline.ports.log_archive import GroupCount
-from tests.support.logs import log_line
+from tests.support.logs import archive_lines, log_line
 
 T = "acme"
 BASE = datetime(2026, 12, 2, 6, tzinfo=UTC).timestamp()
@@ -42,7 +42,7 @@ async def test_a_batch_is_stored_whole_and_read_back_in_chunks(store: SqlLogStor
         (log_line(BASE + i, trace_id=f"t{i}" if i % 2 else None, pod=f"p{i % 3}"), f"tpl-{i % 4}")
         for i in range(250)
     ]
-    assert await store.append(T, batch, received_at=BASE + 300) == 250
+    assert await store.append(T, archive_lines(batch), received_at=BASE + 300) == 250
     chunks = [chunk async for chunk in store.chunks(T, BASE, BASE + 1000, size=100)]
     assert [len(c) for c in chunks] == [100, 100, 50]
     records = [r for c in chunks for r in c]
@@ -56,9 +56,11 @@ async def test_a_batch_is_stored_whole_and_read_back_in_chunks(store: SqlLogStor
 async def test_received_order_is_the_order_of_batches_then_lines(store: SqlLogStore) -> None:
     # written late: the second batch holds older lines, yet was received after the first
     await store.append(
-        T, [(log_line(BASE + 50), None), (log_line(BASE + 40), None)], received_at=BASE + 60
+        T,
+        archive_lines([(log_line(BASE + 50), None), (log_line(BASE + 40), None)]),
+        received_at=BASE + 60,
     )
-    await store.append(T, [(log_line(BASE + 10), None)], received_at=BASE + 61)
+    await store.append(T, archive_lines([(log_line(BASE + 10), None)]), received_at=BASE + 61)
     by_time = [r.timestamp async for c in store.chunks(T, 0, BASE * 2, size=1) for r in c]
     by_receipt = [
         r.timestamp async for c in store.chunks(T, 0, BASE * 2, by="received_at", size=1) for r in c
@@ -71,18 +73,20 @@ async def test_counts_duplicates_and_tenants_of_a_range(store: SqlLogStore) -> N
     same = log_line(BASE + 5, message="retrying")
     await store.append(
         T,
-        [
-            (log_line(BASE + 1), "a"),
-            (log_line(BASE + 2), "a"),
-            (log_line(BASE + 3, level="ERROR"), "b"),
-            (same, "c"),
-            (same, "c"),
-            (same, "c"),
-            (log_line(BASE + 7200), "a"),
-        ],
+        archive_lines(
+            [
+                (log_line(BASE + 1), "a"),
+                (log_line(BASE + 2), "a"),
+                (log_line(BASE + 3, level="ERROR"), "b"),
+                (same, "c"),
+                (same, "c"),
+                (same, "c"),
+                (log_line(BASE + 7200), "a"),
+            ]
+        ),
         received_at=BASE + 10,
     )
-    await store.append("zeta", [(log_line(BASE + 1), None)], received_at=BASE + 10)
+    await store.append("zeta", archive_lines([(log_line(BASE + 1), None)]), received_at=BASE + 10)
     counts = await store.counts(T, BASE, BASE + 3600)
     assert sorted(counts, key=lambda c: (c.level, c.template_id or "")) == [
         GroupCount("checkout", "ERROR", "b", 1),
@@ -103,7 +107,7 @@ async def test_counts_duplicates_and_tenants_of_a_range(store: SqlLogStore) -> N
 async def test_prune_removes_the_lines_received_before_the_cutoff(store: SqlLogStore) -> None:
     for batch in range(5):
         lines = [(log_line(BASE + batch * 100 + i), None) for i in range(30)]
-        await store.append(T, lines, received_at=BASE + batch * 100)
+        await store.append(T, archive_lines(lines), received_at=BASE + batch * 100)
     assert await store.prune(BASE + 250) == 90
     left = [r.received_at async for c in store.chunks(T, 0, BASE * 2) for r in c]
     assert sorted(set(left)) == [BASE + 300, BASE + 400]
@@ -137,7 +141,7 @@ async def test_a_day_checked_end_to_end(store: SqlLogStore) -> None:
     day_start = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
     lines = [(log_line(day_start + 60 + i, service="api"), "t") for i in range(40)]
     lines += [(log_line(day_start + 30, service="api"), "t")] * 2  # out of order, twice
-    await store.append(T, lines, received_at=day_start + 200)
+    await store.append(T, archive_lines(lines), received_at=day_start + 200)
     batch = LogBatch(store, store, LogBatchSettings(quality_chunk_rows=100))
     [report] = await batch.check_day(datetime(2026, 12, 2).date())
     assert report.records_checked == 42
@@ -153,5 +157,5 @@ async def test_write_rate_of_one_batch(store: SqlLogStore) -> None:
     """Not a benchmark: a batch of 2,000 lines goes in as one insert (the measured
     figure is in docs/logs.md)."""
     lines = [(log_line(BASE + i / 1000, trace_id="t"), "tpl") for i in range(2000)]
-    assert await store.append(T, lines) == 2000
+    assert await store.append(T, archive_lines(lines)) == 2000
     assert len(await all_lines(store, T)) == 2000

@@ -6,7 +6,9 @@ not committed (the process died) is read again without counting anything twice."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -19,9 +21,10 @@ from inferline.adapters.sql.logs.incidents import SqlLogsStore
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.apps.logs.incident_metrics import LogsProcessingMetrics
 from inferline.apps.logs.incidents import IncidentGrouper, Listeners
+from inferline.apps.logs.mining import BatchMiner, MiningProcessLost, ProcessMiner, ThreadMiner
 from inferline.apps.logs.processor import LogsProcessor
 from inferline.apps.logs.records import Level, LogRecord
-from inferline.apps.logs.templates import TemplateMiners
+from inferline.apps.logs.templates import MinerConfig, TemplateMiners
 from inferline.apps.news.queue import SqlStream
 from inferline.apps.news.store import Database, NewsStore
 from inferline.domain.errors import InvalidInput, NotFound
@@ -186,11 +189,27 @@ def records(count: int, start: int = 0) -> list[OutRecord]:
     return lines
 
 
-def processor(source: SqlStream, store: SqlLogsStore) -> LogsProcessor:
+@pytest.fixture(params=["process", "thread"])
+async def new_miner(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], BatchMiner]]:
+    """Where the consumer mines: a child process (the default) or a thread; the miners
+    made are closed at the end."""
+    made: list[BatchMiner] = []
+
+    def new() -> BatchMiner:
+        in_process = request.param == "process"
+        made.append(ProcessMiner(MinerConfig()) if in_process else ThreadMiner(TemplateMiners()))
+        return made[-1]
+
+    yield new
+    for miner in made:
+        await miner.close()
+
+
+def processor(source: SqlStream, store: SqlLogsStore, miner: BatchMiner) -> LogsProcessor:
     return LogsProcessor(
         source,
         store,
-        TemplateMiners(),
+        miner,
         IncidentGrouper(),
         Listeners(),
         LogsProcessingMetrics(CollectorRegistry()),
@@ -201,13 +220,15 @@ def processor(source: SqlStream, store: SqlLogsStore) -> LogsProcessor:
 
 
 async def test_a_batch_read_again_after_a_crash_is_not_counted_twice(
-    store: SqlLogsStore, store_url: str
+    store: SqlLogsStore, store_url: str, new_miner: Callable[[], BatchMiner]
 ) -> None:
     queue = NewsStore(Database(store_url, create_engines, upgrade_to_head))
     await queue.start()
+    consumers: list[LogsProcessor] = []
     try:
         await SqlStream(queue, TOPIC).send(records(40))
-        dying = processor(DiesBeforeCommit(queue, TOPIC), store)
+        dying = processor(DiesBeforeCommit(queue, TOPIC), store, new_miner())
+        consumers.append(dying)
         with pytest.raises(RuntimeError, match="killed"):
             await dying.process_once()
         stored = await store.templates("acme", None, 10)
@@ -219,7 +240,8 @@ async def test_a_batch_read_again_after_a_crash_is_not_counted_twice(
         ]
         [before] = (await store.incidents("default", IncidentFilter(), 10, None))[0]
 
-        restarted = processor(SqlStream(queue, TOPIC), store)
+        restarted = processor(SqlStream(queue, TOPIC), store, new_miner())
+        consumers.append(restarted)
         assert await restarted.process_once() == 40  # read again, skipped, committed
         assert await restarted.source.lag() == {0: 0}
         again = await store.templates("default", None, 10)
@@ -242,4 +264,40 @@ async def test_a_batch_read_again_after_a_crash_is_not_counted_twice(
         [grown] = (await store.incidents("default", IncidentFilter(), 10, None))[0]  # same ids
         assert (grown.id, grown.count) == (before.id, 12)
     finally:
+        for consumer in consumers:
+            await consumer.stop()
+        await queue.close()
+
+
+async def test_a_mining_process_that_dies_is_replaced_and_restored_from_the_store(
+    store: SqlLogsStore, store_url: str
+) -> None:
+    queue = NewsStore(Database(store_url, create_engines, upgrade_to_head))
+    await queue.start()
+    miner = ProcessMiner(MinerConfig())
+    consumer = processor(SqlStream(queue, TOPIC), store, miner)
+    try:
+        await SqlStream(queue, TOPIC).send(records(40))
+        assert await consumer.process_once() == 40
+        ids = {t.text: t.template_id for t in await store.templates("default", None, 10)}
+        first = miner.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+
+        await SqlStream(queue, TOPIC).send(records(8, start=40))
+        try:  # the loss is noticed reading ahead (that batch is mined again) or here
+            processed = await consumer.process_once()
+        except MiningProcessLost:
+            processed = await consumer.process_once()
+        assert processed == 8
+        assert miner.pid not in (None, first)
+        after = {
+            t.text: (t.template_id, t.count) for t in await store.templates("default", None, 10)
+        }
+        assert after == {
+            "db timeout after <DURATION>": (ids["db timeout after <DURATION>"], 12),
+            "user <NUM> logged in": (ids["user <NUM> logged in"], 36),
+        }
+    finally:
+        await consumer.stop()
         await queue.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from inferline.apps.logs.records import KubernetesMeta, LogRecord, normalise_level
+from inferline.ports.log_archive import ArchiveLine
 
 
 def log_line(
@@ -26,3 +28,8 @@ def log_line(
         kubernetes=KubernetesMeta(namespace="shop", pod=pod) if pod else None,
         attributes={"user": "u1"} if trace_id else {},
     )
+
+
+def archive_lines(lines: Iterable[tuple[LogRecord, str | None]]) -> list[ArchiveLine]:
+    """(line, template id) pairs as the archive takes them."""
+    return [line.archive_line(template_id) for line, template_id in lines]

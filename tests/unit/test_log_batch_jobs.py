@@ -23,7 +23,7 @@ from inferline.apps.logs.batch_settings import LogBatchSettings
 from inferline.apps.logs.scheduler import AGGREGATE, LOCK_PREFIX, QUALITY, LogBatchScheduler
 from inferline.testing.clock import FakeClock
 from inferline.testing.server import sqlite_url
-from tests.support.logs import log_line
+from tests.support.logs import archive_lines, log_line
 
 T = "acme"
 DAY = datetime(2026, 12, 2, tzinfo=UTC).timestamp()
@@ -56,16 +56,18 @@ async def test_an_hour_is_counted_by_service_level_and_template(
     hour = DAY + 3 * H
     await store.append(
         T,
-        [
-            (log_line(hour + 1), "tpl-a"),
-            (log_line(hour + 2), "tpl-a"),
-            (log_line(hour + 3, level="ERROR", message="payment failed"), "tpl-b"),
-            (log_line(hour + 4, service="cart"), None),
-            (log_line(hour - 1), "tpl-a"),  # the hour before
-            (log_line(hour + H), "tpl-a"),  # the hour after
-        ],
+        archive_lines(
+            [
+                (log_line(hour + 1), "tpl-a"),
+                (log_line(hour + 2), "tpl-a"),
+                (log_line(hour + 3, level="ERROR", message="payment failed"), "tpl-b"),
+                (log_line(hour + 4, service="cart"), None),
+                (log_line(hour - 1), "tpl-a"),  # the hour before
+                (log_line(hour + H), "tpl-a"),  # the hour after
+            ]
+        ),
     )
-    await store.append("other", [(log_line(hour + 5), "tpl-a")])
+    await store.append("other", archive_lines([(log_line(hour + 5), "tpl-a")]))
     batch = batch_of(store, clock)
     [aggregate] = await batch.aggregate_hour(hour, T)
     assert aggregate.records == 4
@@ -86,12 +88,15 @@ async def test_re_running_an_hour_replaces_its_counts(store: SqlLogStore, clock:
     hour = DAY + 3 * H
     batch = batch_of(store, clock)
     await store.append(
-        T, [(log_line(hour + 1), "tpl-a"), (log_line(hour + 2, service="cart"), None)]
+        T,
+        archive_lines([(log_line(hour + 1), "tpl-a"), (log_line(hour + 2, service="cart"), None)]),
     )
     await batch.aggregate_hour(hour, T)
     await batch.aggregate_hour(hour, T)
     assert sum(c.count for c in await batch.hourly(T, hour, hour + H)) == 2
-    await store.append(T, [(log_line(hour + 3), "tpl-a")])  # a late line, then a re-run
+    await store.append(
+        T, archive_lines([(log_line(hour + 3), "tpl-a")])
+    )  # a late line, then a re-run
     await batch.aggregate_hour(hour, T)
     counts = {(c.service, c.template_id): c.count for c in await batch.hourly(T, hour, hour + H)}
     assert counts == {("checkout", "tpl-a"): 2, ("cart", None): 1}
@@ -109,7 +114,9 @@ async def test_the_scheduler_catches_up_after_a_restart(
 ) -> None:
     # lines from 01:00 on; the clock says 10:00, so hours 01..08 are due (09 ends at
     # 10:00 and is due 5 minutes later); the day itself is not over
-    await store.append(T, [(log_line(DAY + h * H + 60), "tpl") for h in range(1, 10)])
+    await store.append(
+        T, archive_lines([(log_line(DAY + h * H + 60), "tpl") for h in range(1, 10)])
+    )
     lock = InProcessLeaseLock(clock=clock.now)
     scheduler = LogBatchScheduler(batch_of(store, clock), lock, "first")
     done = await scheduler.tick()
@@ -133,7 +140,7 @@ async def test_the_scheduler_catches_up_after_a_restart(
 async def test_a_job_whose_lock_another_process_holds_is_left_alone(
     store: SqlLogStore, clock: FakeClock
 ) -> None:
-    await store.append(T, [(log_line(DAY + H + 60), "tpl")])
+    await store.append(T, archive_lines([(log_line(DAY + H + 60), "tpl")]))
     lock = InProcessLeaseLock(clock=clock.now)
     held = await lock.acquire(LOCK_PREFIX + AGGREGATE, "elsewhere", 60)
     assert held is not None
@@ -148,8 +155,8 @@ async def test_a_job_whose_lock_another_process_holds_is_left_alone(
 async def test_aggregation_prunes_lines_past_the_retention(
     store: SqlLogStore, clock: FakeClock
 ) -> None:
-    await store.append(T, [(log_line(DAY + 60), "tpl")], received_at=DAY + 60)
-    await store.append(T, [(log_line(DAY + 9 * H), "tpl")], received_at=DAY + 9 * H)
+    await store.append(T, archive_lines([(log_line(DAY + 60), "tpl")]), received_at=DAY + 60)
+    await store.append(T, archive_lines([(log_line(DAY + 9 * H), "tpl")]), received_at=DAY + 9 * H)
     batch = batch_of(store, clock, retention_days=0.25)  # 6 hours: lines before 04:00 go
     scheduler = LogBatchScheduler(batch, InProcessLeaseLock(clock=clock.now), "me")
     await scheduler.tick()
@@ -160,7 +167,9 @@ async def test_aggregation_prunes_lines_past_the_retention(
 async def test_two_schedulers_sharing_the_database_lock_run_each_period_once(
     tmp_path: Path, store: SqlLogStore, clock: FakeClock
 ) -> None:
-    await store.append(T, [(log_line(DAY + h * H + 60), "tpl") for h in range(1, 10)])
+    await store.append(
+        T, archive_lines([(log_line(DAY + h * H + 60), "tpl") for h in range(1, 10)])
+    )
     jobs = SqlJobStore(sqlite_url(tmp_path / "logs.db"), clock=clock)  # the same database
     await jobs.start()
     try:

@@ -13,49 +13,33 @@ order is (`received_at`, `seq`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 TimeColumn = Literal["timestamp", "received_at"]
 
 
-class KubernetesFields(Protocol):
-    """Where a line came from in a cluster."""
+class ArchiveLine(NamedTuple):
+    """One line as the archive stores it, built where the line is mined (a tuple: it
+    crosses from the mining process cheaply). `record_hash`: the fingerprint of its
+    content (time, origin, level, text, trace); identical lines have the same one, which
+    is what the duplicate rate counts."""
 
-    @property
-    def namespace(self) -> str | None: ...
-    @property
-    def pod(self) -> str | None: ...
-    @property
-    def container(self) -> str | None: ...
-    @property
-    def node(self) -> str | None: ...
-
-
-class LogLine(Protocol):
-    """What the archive stores of a line: `apps/logs/records.py`'s `LogRecord` is one
-    (the port cannot name it: apps sit above ports)."""
-
-    @property
-    def timestamp(self) -> datetime: ...
-    @property
-    def service(self) -> str: ...
-    @property
-    def level(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-    @property
-    def trace_id(self) -> str | None: ...
-    @property
-    def span_id(self) -> str | None: ...
-    @property
-    def kubernetes(self) -> KubernetesFields | None: ...
-    @property
-    def tag(self) -> str | None: ...
-    @property
-    def attributes(self) -> Mapping[str, Any]: ...
+    timestamp: float
+    service: str
+    level: str
+    message: str
+    template_id: str | None
+    trace_id: str | None
+    span_id: str | None
+    k8s_namespace: str | None
+    k8s_pod: str | None
+    k8s_container: str | None
+    k8s_node: str | None
+    tag: str | None
+    attributes: dict[str, Any] | None
+    record_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +100,12 @@ class LogArchive(Protocol):
     async def append(
         self,
         tenant: str,
-        records: Sequence[tuple[LogLine, str | None]],
+        lines: Sequence[ArchiveLine],
         *,
         received_at: float | None = None,
     ) -> int:
-        """Store a batch of (record, template id or None) in one multi-row insert, in the
-        order given (their received order); returns how many were stored."""
+        """Store a batch of lines in one multi-row insert, in the order given (their
+        received order); returns how many were stored."""
         ...
 
     def chunks(

@@ -34,6 +34,11 @@ class LogsProcessingSettings(BaseSettings):
     incident_parameter_values: int = Field(default=10, ge=1, le=100)
     """Distinct values kept per parameter of an incident's template."""
 
+    mining_process: bool = True
+    """Mine templates in a child process of the consumer's, with its own core and GIL (the
+    API, the ingest and the stores keep the consumer's); off: in a thread of the
+    consumer's process (one core, or a platform without process spawning)."""
+
     drain_depth: int = Field(default=4, ge=3, le=10)
     drain_similarity: float = Field(default=0.4, gt=0, le=1)
     drain_max_templates: int = Field(default=5000, ge=10, le=1_000_000)

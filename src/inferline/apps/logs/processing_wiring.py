@@ -23,6 +23,7 @@ from inferline.apps.logs.incidents import (
     IncidentListener,
     Listeners,
 )
+from inferline.apps.logs.mining import BatchMiner, ProcessMiner, ThreadMiner
 from inferline.apps.logs.processor import LogsProcessor
 from inferline.apps.logs.responders import IncidentResponder
 from inferline.apps.logs.templates import MinerConfig, TemplateMiners
@@ -64,16 +65,18 @@ class LogsProcessingApp:
             await self.archive.start()
             self._started.append("archive")
         config = self.settings
+        drain = MinerConfig(
+            depth=config.drain_depth,
+            similarity=config.drain_similarity,
+            max_templates=config.drain_max_templates,
+        )
+        miner: BatchMiner = (
+            ProcessMiner(drain) if config.mining_process else ThreadMiner(TemplateMiners(drain))
+        )
         processor = LogsProcessor(
             self.source(),
             self.store,
-            TemplateMiners(
-                MinerConfig(
-                    depth=config.drain_depth,
-                    similarity=config.drain_similarity,
-                    max_templates=config.drain_max_templates,
-                )
-            ),
+            miner,
             IncidentGrouper(
                 GroupingConfig(
                     window_seconds=config.incident_window_seconds,

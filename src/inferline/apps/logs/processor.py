@@ -2,14 +2,15 @@
 their errors into incidents, stores it all, then commits the batch on the stream.
 
 A batch closes at `batch_size` records or `batch_timeout` seconds after its first. Parsing
-and mining are CPU work: they run in a thread (`asyncio.to_thread`), so the process's
-event loop (the API in `inferline serve`) keeps serving meanwhile. The batch's templates,
-incidents, miner states and stream positions are stored in one transaction, and only then
-committed on the stream (at least once). A process that dies in between reads the batch
-again; the store remembers the positions of the last batch stored per partition, with a
-digest of each record, and a record read again (same position, same digest) is skipped,
-so nothing is counted twice. A failed store is
-retried with backoff (the same batch: its records stay read, not committed).
+and mining are CPU work: a `BatchMiner` does them off the event loop (in a child process
+by default, see `mining`), so the process's event loop (the API in `inferline serve`)
+keeps serving meanwhile. The batch's templates, incidents, miner states and stream
+positions are stored in one transaction, and only then committed on the stream (at least
+once). A process that dies in between reads the batch again; the store remembers the
+positions of the last batch stored per partition, with a digest of each record, and a
+record read again (same position, same digest) is skipped, so nothing is counted twice.
+A failed store is retried with backoff (the same batch: its records stay read, not
+committed).
 
 Listeners hear of incidents after the stream commit; they are awaited, so a listener
 that is slow (an LLM) must hand the incident to its own queue and return.
@@ -25,15 +26,12 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
 from inferline.apps.logs.incident_metrics import LogsProcessingMetrics
-from inferline.apps.logs.incidents import ErrorLine, IncidentGrouper, IncidentListener
-from inferline.apps.logs.records import LogRecord
-from inferline.apps.logs.templates import TemplateMiners
+from inferline.apps.logs.incidents import IncidentGrouper, IncidentListener
+from inferline.apps.logs.mining import BatchMiner, Mining
 from inferline.core.tasks import cancel_and_wait
 from inferline.ports.log_archive import LogArchive
-from inferline.ports.logs import LogsBatch, LogsStore, PartitionKey, TemplateSighting
+from inferline.ports.logs import LogsBatch, LogsStore, PartitionKey
 from inferline.ports.streams import StreamRecord, StreamSource
 
 log = logging.getLogger(__name__)
@@ -41,95 +39,21 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
 
 
-@dataclass(slots=True)
-class _Sighting:
-    count: int
-    first_seen: float
-    last_seen: float
-
-
-@dataclass(slots=True)
-class Mining:
-    """What mining one batch found (built in the worker thread)."""
-
-    sightings: list[TemplateSighting] = field(default_factory=list)
-    errors: list[ErrorLine] = field(default_factory=list)
-    states: dict[str, bytes] = field(default_factory=dict)
-    lines: dict[str, list[tuple[LogRecord, str | None]]] = field(default_factory=dict)
-    """Per tenant, every valid line with its template id, in the stream's order (for the
-    archive)."""
-    invalid: int = 0
-    newest: float | None = None
-
-
 def digest(value: bytes) -> str:
     """A record's fingerprint: tells a record read again from another at the same position."""
     return hashlib.blake2b(value, digest_size=8).hexdigest()
 
 
-def mine_batch(miners: TemplateMiners, records: list[StreamRecord]) -> Mining:
-    """Parse and mine `records` (CPU work: the processor runs it in a thread)."""
-    mining = Mining()
-    seen: dict[tuple[str, int, str], _Sighting] = {}
-    errors: list[tuple[LogRecord, float, int, tuple[tuple[str, str], ...], str]] = []
-    for record in records:
-        try:
-            line = LogRecord.model_validate_json(record.value)
-        except ValidationError as exc:
-            mining.invalid += 1
-            log.warning(
-                "logs processor: %s/%s is not a log record: %s",
-                record.topic,
-                record.position,
-                exc.error_count(),
-            )
-            continue
-        is_error = line.level.is_error
-        mined = miners.miner(line.tenant).mine(line.message, with_parameters=is_error)
-        mining.lines.setdefault(line.tenant, []).append((line, str(mined.template_id)))
-        at = line.timestamp.timestamp()
-        key = (line.tenant, mined.template_id, line.service)
-        found = seen.get(key)
-        if found is None:
-            seen[key] = _Sighting(1, at, at)
-        else:
-            found.count += 1
-            found.first_seen = min(found.first_seen, at)
-            found.last_seen = max(found.last_seen, at)
-        if is_error:
-            origin = f"{record.topic}/{record.partition}/{record.position}"
-            errors.append((line, at, mined.template_id, mined.parameters or (), origin))
-        mining.newest = at if mining.newest is None else max(mining.newest, at)
-    for (tenant, template_id, service), sighting in seen.items():
-        text = miners.miner(tenant).template(template_id) or ""
-        mining.sightings.append(
-            TemplateSighting(
-                tenant,
-                template_id,
-                service,
-                text,
-                sighting.count,
-                sighting.first_seen,
-                sighting.last_seen,
-            )
-        )
-    for line, at, template_id, parameters, origin in errors:
-        mining.errors.append(
-            ErrorLine(
-                tenant=line.tenant,
-                service=line.service,
-                template_id=template_id,
-                template=miners.miner(line.tenant).template(template_id) or "",
-                level=line.level,
-                at=at,
-                message=line.message,
-                trace_id=line.trace_id,
-                parameters=parameters,
-                origin=origin,
-            )
-        )
-    mining.states = miners.snapshots()
-    return mining
+@dataclass(slots=True)
+class _Batch:
+    """Records read together, with each one's digest by position, and what mining them
+    found (None until mined, and again when the miner lost its state)."""
+
+    records: list[StreamRecord]
+    positions: dict[PartitionKey, dict[str, str]]
+    fresh: list[StreamRecord] = field(default_factory=list)
+    """The records not stored before (a batch replayed after a crash has none)."""
+    mining: Mining | None = None
 
 
 class LogsProcessor:
@@ -140,7 +64,7 @@ class LogsProcessor:
         self,
         source: StreamSource,
         store: LogsStore,
-        miners: TemplateMiners,
+        miner: BatchMiner,
         grouper: IncidentGrouper,
         listener: IncidentListener,
         metrics: LogsProcessingMetrics,
@@ -154,7 +78,7 @@ class LogsProcessor:
     ) -> None:
         self.source = source
         self.store = store
-        self.miners = miners
+        self.miner = miner
         self.grouper = grouper
         self.listener = listener
         self.metrics = metrics
@@ -164,8 +88,9 @@ class LogsProcessor:
         self.batch_size = batch_size
         self.batch_timeout = batch_timeout
         self.lag_every_seconds = lag_every_seconds
-        self._pending: list[StreamRecord] = []
-        self._restored = False
+        self._batches: list[_Batch] = []
+        """Read and not stored yet, oldest first: the one being stored, the one read ahead."""
+        self._ahead: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._lag_measured = 0.0
 
@@ -177,7 +102,11 @@ class LogsProcessor:
         """Stop between batches' steps: what is stored but not committed is read again."""
         await cancel_and_wait(self._task)
         self._task = None
+        if self._ahead is not None:
+            self._ahead.cancel()
+        await self._join_ahead()
         await self.source.close()
+        await self.miner.close()
 
     async def _run(self) -> None:
         delay = 0.1
@@ -191,13 +120,6 @@ class LogsProcessor:
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
             with contextlib.suppress(Exception):
                 await self._measure_lag()
-
-    async def restore(self) -> None:
-        """Load the miners' stored state (once, before the first batch)."""
-        if not self._restored:
-            self.miners.restore(await self.store.miner_states())
-            self._restored = True
-            self.metrics.templates.set(self.miners.template_count())
 
     async def next_batch(self) -> list[StreamRecord]:
         """Up to `batch_size` records, waiting at most `batch_timeout` after the first."""
@@ -214,24 +136,79 @@ class LogsProcessor:
         return records
 
     async def process_once(self) -> int:
-        """Mine, group and store one batch (or retry the one that failed); its size."""
-        await self.restore()
-        if not self._pending:
-            self._pending = await self.next_batch()
-        records = self._pending
-        if not records:
+        """Store one batch (or retry the one that failed), mining it first unless it was
+        mined while the batch before it was stored; its size. While it is stored, the next
+        batch is read and mined (`_read_ahead`), so the miner and the stores work side
+        by side."""
+        await self._join_ahead()
+        if not self._batches:
+            await self._read()
+        if not self._batches:
             return 0
+        batch = self._batches[0]
+        await self._mine(batch)
+        self._ahead = asyncio.create_task(self._read_ahead(), name="logs-processor-ahead")
+        await self._store(batch)
+        self._batches.pop(0)
+        return len(batch.records)
+
+    async def _read(self) -> _Batch | None:
+        """The next batch, kept (before anything can fail) until it is stored."""
+        records = await self.next_batch()
+        if not records:
+            return None
         positions: dict[PartitionKey, dict[str, str]] = defaultdict(dict)
         for record in records:
             positions[(record.topic, record.partition)][record.position] = digest(record.value)
-        done = await self.store.processed_positions(self.consumer, list(positions))
-        fresh = [
+        batch = _Batch(records, dict(positions))
+        self._batches.append(batch)
+        return batch
+
+    async def _read_ahead(self) -> None:
+        """Read the batch after the one being stored (unless held already) and mine it,
+        unless the miner must be restored first: that waits until nothing is being
+        stored, so the restored state includes every batch mined before."""
+        batch = self._batches[1] if len(self._batches) > 1 else await self._read()
+        if batch is not None and self.miner.restored:
+            await self._mine(batch)
+
+    async def _join_ahead(self) -> None:
+        """Wait for the read ahead; a failure there leaves its batch to be mined again."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return
+        try:
+            await ahead
+        except asyncio.CancelledError:
+            if not ahead.cancelled():  # this task itself is being cancelled
+                raise
+        except Exception as exc:
+            log.warning("logs processor: reading ahead failed: %s", exc)
+
+    async def _mine(self, batch: _Batch) -> None:
+        """Mine `batch` unless it is; a miner that lost its state (a mining process that
+        died) is restored first, and every batch it mined and not stored is mined again."""
+        if not self.miner.restored:
+            for held in self._batches:
+                held.mining = None
+            templates = await self.miner.restore(await self.store.miner_states())
+            self.metrics.templates.set(templates)
+        if batch.mining is not None:
+            return
+        done = await self.store.processed_positions(self.consumer, list(batch.positions))
+        batch.fresh = [
             r
-            for r in records
+            for r in batch.records
             if done.get((r.topic, r.partition), {}).get(r.position)
-            != positions[(r.topic, r.partition)][r.position]
+            != batch.positions[(r.topic, r.partition)][r.position]
         ]
-        mining = await asyncio.to_thread(mine_batch, self.miners, fresh)
+        batch.mining = await self.miner.mine(batch.fresh)
+
+    async def _store(self, batch: _Batch) -> None:
+        """Group the batch's errors into incidents, archive and store it all, commit it on
+        the stream, then tell the listeners."""
+        mining = batch.mining
+        assert mining is not None
         # The newest incident of every key in the batch, as stored now: an operator may
         # have resolved one since (in any process), and a resolved incident takes no more.
         keys = sorted({line.key for line in mining.errors})
@@ -243,29 +220,26 @@ class LogsProcessor:
             # when the batch is replayed (at least once), never loses them.
             for tenant, lines in mining.lines.items():
                 await self.archive.append(tenant, lines)
-        batch = LogsBatch(
-            positions=dict(positions),
+        stored = LogsBatch(
+            positions=batch.positions,
             templates=mining.sightings,
             opened=grouped.opened,
             grown=grouped.grown,
             miner_states=mining.states,
         )
         try:
-            await self.store.save_batch(self.consumer, batch)
+            await self.store.save_batch(self.consumer, stored)
         except BaseException:
             self.grouper.forget()
             raise
-        self.miners.stored(list(mining.states))
         self.grouper.remember([*grouped.opened, *grouped.grown])
-        await self.source.commit(records)
-        self._pending = []
-        self._count(records, fresh, mining)
+        await self.source.commit(batch.records)
+        self._count(batch.records, batch.fresh, mining)
         for incident in grouped.opened:
             self.metrics.incidents_opened.labels(incident.level).inc()
             await self.listener.opened(incident)
         for incident in grouped.grown:
             await self.listener.grew(incident)
-        return len(records)
 
     def _count(
         self, records: list[StreamRecord], fresh: list[StreamRecord], mining: Mining
@@ -276,7 +250,7 @@ class LogsProcessor:
             metrics.lines_processed.labels("invalid").inc(mining.invalid)
         if len(records) > len(fresh):
             metrics.lines_processed.labels("replayed").inc(len(records) - len(fresh))
-        metrics.templates.set(self.miners.template_count())
+        metrics.templates.set(mining.templates)
         if mining.newest is not None:
             metrics.delay.set(max(0.0, time.time() - mining.newest))
 

@@ -13,6 +13,7 @@ milliseconds). What is left of the record is kept in `attributes`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,12 +22,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from inferline.domain.jobs import DEFAULT_TENANT
+from inferline.ports.log_archive import ArchiveLine
 
 MAX_MESSAGE_CHARS = 32_768
 MAX_NAME_CHARS = 253  # a DNS name: the longest Kubernetes object name
 MAX_ATTRIBUTES = 64
 # Epoch numbers above this are milliseconds (it is 2286-11-20 in seconds).
 MILLISECONDS_FROM = 10_000_000_000
+_SEP = "\x1f"  # the ASCII unit separator, between a fingerprint's fields
 
 
 class Level(StrEnum):
@@ -184,6 +187,27 @@ class LogRecord(BaseModel):
     def _message(cls, value: object) -> object:
         return value.rstrip("\r\n") if isinstance(value, str) else value
 
+    def archive_line(self, template_id: str | None) -> ArchiveLine:
+        """The line as the archive stores it, with its content's fingerprint."""
+        k8s = self.kubernetes
+        at = self.timestamp.timestamp()
+        return ArchiveLine(
+            timestamp=at,
+            service=self.service,
+            level=str(self.level),
+            message=self.message,
+            template_id=template_id,
+            trace_id=self.trace_id,
+            span_id=self.span_id,
+            k8s_namespace=k8s.namespace if k8s else None,
+            k8s_pod=k8s.pod if k8s else None,
+            k8s_container=k8s.container if k8s else None,
+            k8s_node=k8s.node if k8s else None,
+            tag=self.tag,
+            attributes=dict(self.attributes) if self.attributes else None,
+            record_hash=_fingerprint(self, at),
+        )
+
     @classmethod
     def from_collector(
         cls,
@@ -220,6 +244,18 @@ class LogRecord(BaseModel):
                 "attributes": rest,
             }
         )
+
+
+def _fingerprint(line: LogRecord, at: float) -> str:
+    """The hash of a line's content (time, origin, level, text, trace, tag), in one
+    f-string: it runs for every archived line."""
+    k8s = line.kubernetes
+    origin = f"{k8s.namespace}{_SEP}{k8s.pod}{_SEP}{k8s.container}" if k8s else ""
+    text = (
+        f"{at!r}{_SEP}{line.service}{_SEP}{line.level}{_SEP}{line.message}"
+        f"{_SEP}{line.trace_id}{_SEP}{line.span_id}{_SEP}{origin}{_SEP}{line.tag}"
+    )
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _pop_first(fields: dict[str, Any], keys: tuple[str, ...]) -> Any:

@@ -1,16 +1,16 @@
 """`LogArchive` on SQLAlchemy Core: SQLite (the embedded default), PostgreSQL, MariaDB.
 
 A batch is one multi-row insert (`executemany`) in one transaction: the pipeline's
-target is 20,000 lines a second on two cores, so nothing is done per line beyond
-building its row and hashing it. Reads are keyset pages over an index that ends in
-`seq` (bounded memory however large the day), counts and duplicates are left to the
-database. Pruning walks the table from its oldest `seq` in bounded deletes: lines
-arrive in `seq` order, so the oldest received are the first rows of the primary key.
+target is 20,000 lines a second on two cores, so a line comes ready to store, hashed
+where it was mined, and nothing is done per line here beyond its row. Reads are keyset
+pages over an index that ends in `seq` (bounded memory however large the day), counts
+and duplicates are left to the database. Pruning walks the table from its oldest `seq`
+in bounded deletes: lines arrive in `seq` order, so the oldest received are the first
+rows of the primary key.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -21,14 +21,13 @@ from inferline.adapters.sql.logs.archive_schema import log_records
 from inferline.adapters.sql.logs.database import Engines, LogsDatabase, Migrate
 from inferline.ports.log_archive import (
     ArchivedRecord,
+    ArchiveLine,
     DuplicateStats,
     GroupCount,
-    LogLine,
     TimeColumn,
 )
 
 PRUNE_BATCH = 10_000
-SEPARATOR = "\x1f"  # the ASCII unit separator: never in a field's text by accident
 
 _READ_COLUMNS = (
     log_records.c.seq,
@@ -41,47 +40,6 @@ _READ_COLUMNS = (
     log_records.c.trace_id,
     log_records.c.record_hash,
 )
-
-
-def record_hash(line: LogLine, timestamp: float | None = None) -> str:
-    """The fingerprint of a line's content (time, origin, level, text, trace): identical
-    lines have the same one, which is what the duplicate rate counts. Built in one
-    f-string: this runs for every archived line."""
-    k8s = line.kubernetes
-    origin = f"{k8s.namespace}{SEPARATOR}{k8s.pod}{SEPARATOR}{k8s.container}" if k8s else ""
-    at = line.timestamp.timestamp() if timestamp is None else timestamp
-    text = (
-        f"{at!r}{SEPARATOR}{line.service}{SEPARATOR}{line.level}{SEPARATOR}{line.message}"
-        f"{SEPARATOR}{line.trace_id}{SEPARATOR}{line.span_id}{SEPARATOR}{origin}"
-        f"{SEPARATOR}{line.tag}"
-    )
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def line_row(
-    tenant: str, line: LogLine, template_id: str | None, received: float
-) -> dict[str, Any]:
-    """The `log_records` row of one line."""
-    k8s = line.kubernetes
-    timestamp = line.timestamp.timestamp()
-    return {
-        "tenant": tenant,
-        "timestamp": timestamp,
-        "received_at": received,
-        "service": line.service,
-        "level": str(line.level),
-        "message": line.message,
-        "template_id": template_id,
-        "trace_id": line.trace_id,
-        "span_id": line.span_id,
-        "k8s_namespace": k8s.namespace if k8s else None,
-        "k8s_pod": k8s.pod if k8s else None,
-        "k8s_container": k8s.container if k8s else None,
-        "k8s_node": k8s.node if k8s else None,
-        "tag": line.tag,
-        "attributes": dict(line.attributes) if line.attributes else None,
-        "record_hash": record_hash(line, timestamp),
-    }
 
 
 def archived(row: Any) -> ArchivedRecord:
@@ -114,14 +72,14 @@ class SqlLogArchive(LogsDatabase):
     async def append(
         self,
         tenant: str,
-        records: Sequence[tuple[LogLine, str | None]],
+        lines: Sequence[ArchiveLine],
         *,
         received_at: float | None = None,
     ) -> int:
-        if not records:
+        if not lines:
             return 0
         received = self._clock() if received_at is None else received_at
-        rows = [line_row(tenant, line, template, received) for line, template in records]
+        rows = [{**line._asdict(), "tenant": tenant, "received_at": received} for line in lines]
         async with self.writer.begin() as conn:
             await conn.execute(insert(log_records), rows)
         return len(rows)
