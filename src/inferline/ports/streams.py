@@ -42,7 +42,10 @@ class StreamSource(Protocol):
         """Stop reading; what was committed stays committed."""
 
     async def read(self, count: int, block_seconds: float) -> list[StreamRecord]:
-        """Up to `count` records not handed out before, waiting up to `block_seconds`."""
+        """Up to `count` records not handed out before, waiting up to `block_seconds`.
+        The database's embedded stream hands out whole chunks (as many records as one
+        send wrote, up to a bound): at least one, so it may return less than a chunk more
+        than `count`."""
 
     async def commit(self, records: list[StreamRecord]) -> None:
         """These records are processed (their jobs stored, or dead-lettered)."""

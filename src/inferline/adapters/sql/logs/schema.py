@@ -1,9 +1,9 @@
-"""The log ingest's tables (migration 0008). Times are UNIX seconds; bytes are a BLOB
+"""The log ingest's tables (migrations 0008 and 0011). Times are UNIX seconds; bytes are a BLOB
 (base64 text on MySQL/MariaDB)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, text
 
 from inferline.adapters.sql.column_types import BlobType, SeqType, TimeType
 
@@ -25,7 +25,8 @@ logs_dead_letters = Table(
     Index("ix_logs_dead_letters_tenant", "tenant", "seq"),
 )
 
-# The embedded stream (no Kafka or Redis Streams): a record is a row until committed.
+# The embedded stream (no Kafka or Redis Streams): a row holds `records` records (one, or
+# a chunk of them: see stream.py) until they are committed.
 logs_stream = Table(
     "logs_stream",
     metadata,
@@ -34,5 +35,6 @@ logs_stream = Table(
     Column("key", String(253), nullable=True),
     Column("value", BlobType(), nullable=False),
     Column("created_at", TimeType, nullable=False),
+    Column("records", Integer, nullable=False, server_default=text("1")),
     Index("ix_logs_stream_topic", "topic", "seq"),
 )
