@@ -25,6 +25,7 @@ from inferline.adapters.sql.logs.stream import CHUNK_RECORDS, SqlLogStream
 from inferline.adapters.sql.migrate import alembic_config, upgrade_to_head
 from inferline.apps.logs.incident_metrics import LogsProcessingMetrics
 from inferline.apps.logs.incidents import IncidentGrouper, Listeners
+from inferline.apps.logs.mining import ThreadMiner
 from inferline.apps.logs.processor import LogsProcessor
 from inferline.apps.logs.records import Level, LogRecord
 from inferline.apps.logs.templates import TemplateMiners
@@ -215,7 +216,7 @@ def processor(source: SqlLogStream, store: SqlLogsStore) -> LogsProcessor:
     return LogsProcessor(
         source,
         store,
-        TemplateMiners(),
+        ThreadMiner(TemplateMiners()),
         IncidentGrouper(),
         Listeners(),
         LogsProcessingMetrics(CollectorRegistry()),
@@ -236,6 +237,7 @@ async def test_a_batch_of_chunks_read_again_after_a_crash_is_not_counted_twice(
         dying = processor(DiesBeforeCommit(database, TOPIC), store)
         with pytest.raises(RuntimeError, match="killed"):
             await dying.process_once()
+        await dying.stop()
         counts = {t.text: t.count for t in await store.templates("default", None, 10)}
         assert sum(counts.values()) == 14  # two whole rows, though the batch size is 10
 
@@ -248,5 +250,6 @@ async def test_a_batch_of_chunks_read_again_after_a_crash_is_not_counted_twice(
         assert await restarted.source.lag() == {0: 0}
         final = {t.text: t.count for t in await store.templates("default", None, 10)}
         assert final == {"db timeout after <DURATION>": 10, "user <NUM> logged in": 30}
+        await restarted.stop()
     finally:
         await store.close()

@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -174,7 +175,16 @@ def _child_start(config: MinerConfig) -> None:
     global _child_miners
     # Ctrl-C in a terminal reaches the whole process group: the parent decides when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, name="exit-with-parent", daemon=True).start()
     _child_miners = TemplateMiners(config)
+
+
+def _exit_with_parent() -> None:
+    """A parent that is killed (SIGKILL, OOM) cannot stop its child: the child ends itself."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()
+        os._exit(0)
 
 
 def _child_miners_now() -> TemplateMiners:

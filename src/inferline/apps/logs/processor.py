@@ -173,16 +173,15 @@ class LogsProcessor:
             await self._mine(batch)
 
     async def _join_ahead(self) -> None:
-        """Wait for the read ahead; a failure there leaves its batch to be mined again."""
-        ahead, self._ahead = self._ahead, None
+        """Wait for the read ahead; a failure there leaves its batch to be mined again.
+        (`asyncio.wait`, not `await`: a cancellation of this task must neither reach the
+        read ahead nor be taken for the read ahead's own.)"""
+        ahead = self._ahead
         if ahead is None:
             return
-        try:
-            await ahead
-        except asyncio.CancelledError:
-            if not ahead.cancelled():  # this task itself is being cancelled
-                raise
-        except Exception as exc:
+        await asyncio.wait([ahead])
+        self._ahead = None
+        if not ahead.cancelled() and (exc := ahead.exception()) is not None:
             log.warning("logs processor: reading ahead failed: %s", exc)
 
     async def _mine(self, batch: _Batch) -> None:
