@@ -24,7 +24,7 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from inferline.apps.logs.incident_metrics import LogsProcessingMetrics
 from inferline.apps.logs.incidents import IncidentGrouper, IncidentListener
@@ -44,16 +44,26 @@ def digest(value: bytes) -> str:
     return hashlib.blake2b(value, digest_size=8).hexdigest()
 
 
+def _discard(mining: asyncio.Future[Mining] | None) -> None:
+    """Cancel a mining no longer wanted, or take its failure (so it is not reported as
+    never retrieved)."""
+    if mining is None:
+        return
+    if mining.done() and not mining.cancelled():
+        mining.exception()
+    mining.cancel()
+
+
 @dataclass(slots=True)
 class _Batch:
-    """Records read together, with each one's digest by position, and what mining them
-    found (None until mined, and again when the miner lost its state)."""
+    """Records read together, with each one's digest by position; the records not stored
+    before (None until asked of the store: a batch replayed after a crash has none); and
+    its mining, once handed to the miner (None again when the miner lost its state)."""
 
     records: list[StreamRecord]
     positions: dict[PartitionKey, dict[str, str]]
-    fresh: list[StreamRecord] = field(default_factory=list)
-    """The records not stored before (a batch replayed after a crash has none)."""
-    mining: Mining | None = None
+    fresh: list[StreamRecord] | None = None
+    mining: asyncio.Future[Mining] | None = None
 
 
 class LogsProcessor:
@@ -75,6 +85,7 @@ class LogsProcessor:
         batch_size: int = 1000,
         batch_timeout: float = 0.5,
         lag_every_seconds: float = 2.0,
+        read_ahead: int = 2,
     ) -> None:
         self.source = source
         self.store = store
@@ -88,9 +99,13 @@ class LogsProcessor:
         self.batch_size = batch_size
         self.batch_timeout = batch_timeout
         self.lag_every_seconds = lag_every_seconds
+        self.read_ahead = read_ahead
         self._batches: list[_Batch] = []
-        """Read and not stored yet, oldest first: the one being stored, the one read ahead."""
-        self._ahead: asyncio.Task[None] | None = None
+        """Read and not stored yet, oldest first: the one being stored, then up to
+        `read_ahead` more (read, and mined while the one before them is stored)."""
+        self._reads = 0
+        self._changed = asyncio.Condition()
+        self._reader: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._lag_measured = 0.0
 
@@ -101,10 +116,10 @@ class LogsProcessor:
     async def stop(self) -> None:
         """Stop between batches' steps: what is stored but not committed is read again."""
         await cancel_and_wait(self._task)
-        self._task = None
-        if self._ahead is not None:
-            self._ahead.cancel()
-        await self._join_ahead()
+        await cancel_and_wait(self._reader)
+        self._task = self._reader = None
+        for batch in self._batches:
+            _discard(batch.mining)
         await self.source.close()
         await self.miner.close()
 
@@ -136,21 +151,50 @@ class LogsProcessor:
         return records
 
     async def process_once(self) -> int:
-        """Store one batch (or retry the one that failed), mining it first unless it was
-        mined while the batch before it was stored; its size. While it is stored, the next
-        batch is read and mined (`_read_ahead`), so the miner and the stores work side
-        by side."""
-        await self._join_ahead()
-        if not self._batches:
-            await self._read()
+        """Store the oldest batch read (or retry the one that failed); its size, 0 when
+        the stream had nothing. Batches are read ahead by a task of their own and handed
+        to the miner in order, so the stream, the miner and the stores work side by side."""
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_ahead(), name="logs-processor-read")
+        async with self._changed:
+            reads = self._reads
+            await self._changed.wait_for(lambda: bool(self._batches) or self._reads > reads)
         if not self._batches:
             return 0
+        await self._hand_to_miner()
         batch = self._batches[0]
-        await self._mine(batch)
-        self._ahead = asyncio.create_task(self._read_ahead(), name="logs-processor-ahead")
-        await self._store(batch)
+        assert batch.mining is not None
+        try:
+            mining = await batch.mining
+        except Exception:
+            batch.mining = None  # mined again (after a restore, if the miner lost its state)
+            raise
+        await self._store(batch, mining)
         self._batches.pop(0)
+        async with self._changed:
+            self._changed.notify_all()  # room for the reader
         return len(batch.records)
+
+    async def _read_ahead(self) -> None:
+        """Keep up to `read_ahead` batches read past the one being stored."""
+        delay = 0.1
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self._batches) <= self.read_ahead)
+            try:
+                batch = await self._read()
+                if batch is not None:
+                    batch.fresh = await self._fresh(batch)
+                delay = 0.1
+            except Exception as exc:
+                log.warning(
+                    "logs processor: reading %s: %s; retrying in %.1fs", self.topic, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+            async with self._changed:
+                self._reads += 1
+                self._changed.notify_all()
 
     async def _read(self) -> _Batch | None:
         """The next batch, kept (before anything can fail) until it is stored."""
@@ -164,50 +208,36 @@ class LogsProcessor:
         self._batches.append(batch)
         return batch
 
-    async def _read_ahead(self) -> None:
-        """Read the batch after the one being stored (unless held already) and mine it,
-        unless the miner must be restored first: that waits until nothing is being
-        stored, so the restored state includes every batch mined before."""
-        batch = self._batches[1] if len(self._batches) > 1 else await self._read()
-        if batch is not None and self.miner.restored:
-            await self._mine(batch)
-
-    async def _join_ahead(self) -> None:
-        """Wait for the read ahead; a failure there leaves its batch to be mined again.
-        (`asyncio.wait`, not `await`: a cancellation of this task must neither reach the
-        read ahead nor be taken for the read ahead's own.)"""
-        ahead = self._ahead
-        if ahead is None:
-            return
-        await asyncio.wait([ahead])
-        self._ahead = None
-        if not ahead.cancelled() and (exc := ahead.exception()) is not None:
-            log.warning("logs processor: reading ahead failed: %s", exc)
-
-    async def _mine(self, batch: _Batch) -> None:
-        """Mine `batch` unless it is; a miner that lost its state (a mining process that
-        died) is restored first, and every batch it mined and not stored is mined again."""
-        if not self.miner.restored:
-            for held in self._batches:
-                held.mining = None
-            templates = await self.miner.restore(await self.store.miner_states())
-            self.metrics.templates.set(templates)
-        if batch.mining is not None:
-            return
+    async def _fresh(self, batch: _Batch) -> list[StreamRecord]:
+        """The batch's records that the store has not stored at their position before."""
         done = await self.store.processed_positions(self.consumer, list(batch.positions))
-        batch.fresh = [
+        return [
             r
             for r in batch.records
             if done.get((r.topic, r.partition), {}).get(r.position)
             != batch.positions[(r.topic, r.partition)][r.position]
         ]
-        batch.mining = await self.miner.mine(batch.fresh)
 
-    async def _store(self, batch: _Batch) -> None:
+    async def _hand_to_miner(self) -> None:
+        """Hand every batch held and not being mined to the miner, oldest first. A miner
+        that lost its state (a mining process that died) is restored from the store
+        first, and every batch it had not finished is mined again: nothing is stored
+        while this runs, so the restored state includes every batch mined before."""
+        if not self.miner.restored:
+            for held in self._batches:
+                _discard(held.mining)
+                held.mining = None
+            templates = await self.miner.restore(await self.store.miner_states())
+            self.metrics.templates.set(templates)
+        for held in list(self._batches):
+            if held.mining is None:
+                if held.fresh is None:
+                    held.fresh = await self._fresh(held)
+                held.mining = asyncio.ensure_future(self.miner.mine(held.fresh))
+
+    async def _store(self, batch: _Batch, mining: Mining) -> None:
         """Group the batch's errors into incidents, archive and store it all, commit it on
         the stream, then tell the listeners."""
-        mining = batch.mining
-        assert mining is not None
         # The newest incident of every key in the batch, as stored now: an operator may
         # have resolved one since (in any process), and a resolved incident takes no more.
         keys = sorted({line.key for line in mining.errors})
@@ -233,6 +263,7 @@ class LogsProcessor:
             raise
         self.grouper.remember([*grouped.opened, *grouped.grown])
         await self.source.commit(batch.records)
+        assert batch.fresh is not None  # set before the batch was mined
         self._count(batch.records, batch.fresh, mining)
         for incident in grouped.opened:
             self.metrics.incidents_opened.labels(incident.level).inc()
