@@ -65,6 +65,12 @@ class ThreadedConnection:
     async def execute(self, statement: Any, parameters: Any = None) -> BufferedResult:
         return await self._engine.call(self._execute, statement, parameters)
 
+    async def execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """`sql` (the driver's own text and placeholders) once per row, in one hop and
+        without SQLAlchemy's per-row parameter processing: for bulk inserts of values
+        the driver takes as they are."""
+        await self._engine.call(self._connection.exec_driver_sql, sql, rows)
+
     def _execute(self, statement: Any, parameters: Any) -> BufferedResult:
         if parameters is None:
             result = self._connection.execute(statement)

@@ -11,6 +11,7 @@ rows of the primary key.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select
 
 from inferline.adapters.sql.logs.archive_schema import log_records
 from inferline.adapters.sql.logs.database import Engines, LogsDatabase, Migrate
+from inferline.adapters.sql.threaded import ThreadedConnection
 from inferline.ports.log_archive import (
     ArchivedRecord,
     ArchiveLine,
@@ -40,6 +42,22 @@ _READ_COLUMNS = (
     log_records.c.trace_id,
     log_records.c.record_hash,
 )
+
+
+_SQLITE_COLUMNS = ("tenant", "received_at", *ArchiveLine._fields)
+_SQLITE_INSERT = (
+    f"INSERT INTO {log_records.name} ({', '.join(_SQLITE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _SQLITE_COLUMNS)})"
+)
+_ATTRIBUTES = ArchiveLine._fields.index("attributes")
+
+
+def _sqlite_row(tenant: str, received: float, line: ArchiveLine) -> tuple[Any, ...]:
+    """The row of `_SQLITE_INSERT`: the JSON column as SQLAlchemy's JSON type writes it
+    on SQLite (`json.dumps`), the rest as it is."""
+    attributes = line.attributes
+    encoded = json.dumps(attributes) if attributes else None
+    return (tenant, received, *line[:_ATTRIBUTES], encoded, *line[_ATTRIBUTES + 1 :])
 
 
 def archived(row: Any) -> ArchivedRecord:
@@ -79,10 +97,16 @@ class SqlLogArchive(LogsDatabase):
         if not lines:
             return 0
         received = self._clock() if received_at is None else received_at
-        rows = [{**line._asdict(), "tenant": tenant, "received_at": received} for line in lines]
         async with self.writer.begin() as conn:
-            await conn.execute(insert(log_records), rows)
-        return len(rows)
+            if isinstance(conn, ThreadedConnection):  # SQLite's driver: plain tuples
+                rows = [_sqlite_row(tenant, received, line) for line in lines]
+                await conn.execute_many(_SQLITE_INSERT, rows)
+            else:
+                dicts = [
+                    {**line._asdict(), "tenant": tenant, "received_at": received} for line in lines
+                ]
+                await conn.execute(insert(log_records), dicts)
+        return len(lines)
 
     async def chunks(
         self,
