@@ -46,7 +46,7 @@ from inferline.adapters.sql.domain_outbox import (
 from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.keys import SqlKeyStore
 from inferline.adapters.sql.locks import SqlLeaseLock
-from inferline.adapters.sql.logs.database import LogsDatabase
+from inferline.adapters.sql.logs.database import LogsDatabase, SharedEngines
 from inferline.adapters.sql.logs.dead_letters import SqlDeadLetterStore
 from inferline.adapters.sql.logs.incidents import SqlLogsStore
 from inferline.adapters.sql.logs.store import SqlLogStore
@@ -540,6 +540,8 @@ class Container:
     connections: Connections = field(default_factory=Connections)
     started_at: float = field(default_factory=time.time)
     app_services: dict[str, AppService] = field(default_factory=dict)
+    log_engines: SharedEngines = field(default_factory=lambda: SharedEngines(create_engines))
+    """One pair of engines for every log adapter of this process (one SQLite writer)."""
     plane: DataPlane = field(init=False)
     _loading: asyncio.Task[None] | None = None
 
@@ -921,9 +923,10 @@ def _recsys(container: Container) -> RecsysApp:
     )
 
 
-def logs_database(settings: Settings) -> LogsDatabase:
-    """The log tables (dead letters, the embedded stream) live in the job store's database."""
-    return LogsDatabase(settings.database_url, create_engines, upgrade_to_head)
+def logs_database(settings: Settings, engines: SharedEngines | None = None) -> LogsDatabase:
+    """The log tables (dead letters, the embedded stream) live in the job store's database;
+    `engines`: the process's log engines (`Container.log_engines`), else engines of its own."""
+    return LogsDatabase(settings.database_url, engines or create_engines, upgrade_to_head)
 
 
 def logs_stream_sink(settings: Settings, database: LogsDatabase, topic: str) -> StreamSink:
@@ -949,7 +952,7 @@ def _logs(container: Container) -> LogsApp:
     to the stream `logs.raw`, invalid ones to the dead letters in the job store's database."""
     settings = container.settings
     config = LogsSettings()
-    database = logs_database(settings)
+    database = logs_database(settings, container.log_engines)
     return build_logs_ingest(
         sink=logs_stream_sink(settings, database, config.topic),
         dead_letters=SqlDeadLetterStore(database),
@@ -958,10 +961,14 @@ def _logs(container: Container) -> LogsApp:
     )
 
 
-def log_store(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> SqlLogStore:
+def log_store(
+    settings: Settings, clock: Clock = SYSTEM_CLOCK, engines: SharedEngines | None = None
+) -> SqlLogStore:
     """Source S4's log archive and batch reports: tables in the job store's database. The
     consumer of `logs.raw` appends to it (`LogArchive.append`) and the batch jobs read it."""
-    return SqlLogStore(settings.database_url, create_engines, upgrade_to_head, clock=clock.now)
+    return SqlLogStore(
+        settings.database_url, engines or create_engines, upgrade_to_head, clock=clock.now
+    )
 
 
 def log_batch(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> LogBatch:
@@ -980,7 +987,7 @@ def _logs_batch(container: Container, roles: frozenset[Role], clock: Clock) -> L
         if Role.WORKER in roles and isinstance(store, SqlJobStore)
         else None
     )
-    archive = log_store(settings, clock)
+    archive = log_store(settings, clock, container.log_engines)
     return build_log_batch(
         archive=archive,
         reports=archive,
@@ -1030,7 +1037,7 @@ def _logs_processing(container: Container, roles: frozenset[Role]) -> LogsProces
     consumer of `logs.raw` runs where stream consumers do (`inferline serve`)."""
     settings = container.settings
     member = new_worker_id()
-    database = logs_database(settings)
+    database = logs_database(settings, container.log_engines)
 
     def source(topic: str) -> StreamSource:
         return logs_stream_source(settings, database, topic, LOGS_STREAM_GROUP, member)
@@ -1046,10 +1053,12 @@ def _logs_processing(container: Container, roles: frozenset[Role]) -> LogsProces
         )
 
     return build_logs_processing(
-        store=SqlLogsStore(settings.database_url, create_engines, upgrade_to_head),
+        store=SqlLogsStore(settings.database_url, container.log_engines, upgrade_to_head),
         registry=container.metrics.registry,
         source=source if Role.STREAMS in roles else None,
-        archive=log_store(settings) if Role.STREAMS in roles else None,
+        archive=log_store(settings, engines=container.log_engines)
+        if Role.STREAMS in roles
+        else None,
         responder=responder,
     )
 

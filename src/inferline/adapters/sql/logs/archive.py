@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select
 
 from inferline.adapters.sql.logs.archive_schema import log_records
-from inferline.adapters.sql.logs.database import Engines, LogsDatabase, Migrate
+from inferline.adapters.sql.logs.database import Engines, LogsDatabase, Migrate, SharedEngines
 from inferline.adapters.sql.threaded import ThreadedConnection
 from inferline.ports.log_archive import (
     ArchivedRecord,
@@ -80,7 +80,7 @@ class SqlLogArchive(LogsDatabase):
     def __init__(
         self,
         url: str,
-        engines: Engines,
+        engines: Engines | SharedEngines,
         migrate: Migrate,
         clock: Callable[[], float] = time.time,
     ) -> None:
