@@ -19,7 +19,7 @@ class LogsProcessingSettings(BaseSettings):
     topic: str = Field(default="logs.raw", min_length=1, max_length=200)
     """The stream the ingest publishes valid records to."""
 
-    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    batch_size: int = Field(default=4000, ge=1, le=10_000)
     batch_timeout_seconds: float = Field(default=0.5, gt=0, le=60)
     """A batch closes at `batch_size` records or this long after its first, whichever
     comes first; it is mined, stored in one transaction, then committed on the stream."""

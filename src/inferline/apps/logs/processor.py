@@ -82,7 +82,7 @@ class LogsProcessor:
         *,
         consumer: str = "logs-incidents",
         archive: LogArchive | None = None,
-        batch_size: int = 1000,
+        batch_size: int = 4000,
         batch_timeout: float = 0.5,
         lag_every_seconds: float = 2.0,
         read_ahead: int = 2,
