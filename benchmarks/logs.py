@@ -248,7 +248,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--lines", type=int, default=100_000)
-    parser.add_argument("--message-lines", type=int, default=20_000)
+    parser.add_argument("--message-lines", type=int, default=100_000)
     parser.add_argument("--incidents", type=int, default=20)
     args = parser.parse_args()
     if args.quick:
