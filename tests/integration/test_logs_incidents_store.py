@@ -17,7 +17,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import IntegrityError
 
 from inferline.adapters.sql.engine import create_engines
+from inferline.adapters.sql.logs.database import LogsDatabase
 from inferline.adapters.sql.logs.incidents import SqlLogsStore
+from inferline.adapters.sql.logs.stream import SqlLogStream
 from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.apps.logs.incident_metrics import LogsProcessingMetrics
 from inferline.apps.logs.incidents import IncidentGrouper, Listeners
@@ -25,8 +27,6 @@ from inferline.apps.logs.mining import BatchMiner, MiningProcessLost, ProcessMin
 from inferline.apps.logs.processor import LogsProcessor
 from inferline.apps.logs.records import Level, LogRecord
 from inferline.apps.logs.templates import MinerConfig, TemplateMiners
-from inferline.apps.news.queue import SqlStream
-from inferline.apps.news.store import Database, NewsStore
 from inferline.domain.errors import InvalidInput, NotFound
 from inferline.ports.logs import Incident, IncidentFilter, LogsBatch, TemplateSighting
 from inferline.ports.streams import OutRecord, StreamRecord
@@ -166,7 +166,7 @@ async def test_resolve_and_analysis(store: SqlLogsStore) -> None:
 # -- the consumer on the embedded stream ---------------------------------------------
 
 
-class DiesBeforeCommit(SqlStream):
+class DiesBeforeCommit(SqlLogStream):
     """The embedded stream of a process that dies after storing a batch, before
     committing it on the stream."""
 
@@ -205,7 +205,7 @@ async def new_miner(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[]
         await miner.close()
 
 
-def processor(source: SqlStream, store: SqlLogsStore, miner: BatchMiner) -> LogsProcessor:
+def processor(source: SqlLogStream, store: SqlLogsStore, miner: BatchMiner) -> LogsProcessor:
     return LogsProcessor(
         source,
         store,
@@ -222,12 +222,12 @@ def processor(source: SqlStream, store: SqlLogsStore, miner: BatchMiner) -> Logs
 async def test_a_batch_read_again_after_a_crash_is_not_counted_twice(
     store: SqlLogsStore, store_url: str, new_miner: Callable[[], BatchMiner]
 ) -> None:
-    queue = NewsStore(Database(store_url, create_engines, upgrade_to_head))
-    await queue.start()
+    database = LogsDatabase(store_url, create_engines, upgrade_to_head)
+    await database.start()
     consumers: list[LogsProcessor] = []
     try:
-        await SqlStream(queue, TOPIC).send(records(40))
-        dying = processor(DiesBeforeCommit(queue, TOPIC), store, new_miner())
+        await SqlLogStream(database, TOPIC).send(records(40))
+        dying = processor(DiesBeforeCommit(database, TOPIC), store, new_miner())
         consumers.append(dying)
         with pytest.raises(RuntimeError, match="killed"):
             await dying.process_once()
@@ -240,7 +240,7 @@ async def test_a_batch_read_again_after_a_crash_is_not_counted_twice(
         ]
         [before] = (await store.incidents("default", IncidentFilter(), 10, None))[0]
 
-        restarted = processor(SqlStream(queue, TOPIC), store, new_miner())
+        restarted = processor(SqlLogStream(database, TOPIC), store, new_miner())
         consumers.append(restarted)
         assert await restarted.process_once() == 40  # read again, skipped, committed
         assert await restarted.source.lag() == {0: 0}
@@ -251,7 +251,7 @@ async def test_a_batch_read_again_after_a_crash_is_not_counted_twice(
         assert (await store.incidents("default", IncidentFilter(), 10, None))[0] == [before]
 
         # new records (at positions the emptied SQLite table numbers anew: 1, 2, ...)
-        await SqlStream(queue, TOPIC).send(records(8, start=40))
+        await SqlLogStream(database, TOPIC).send(records(8, start=40))
         assert await restarted.process_once() == 8
         ids = {t.text: t.template_id for t in stored}
         after = {
@@ -266,25 +266,25 @@ async def test_a_batch_read_again_after_a_crash_is_not_counted_twice(
     finally:
         for consumer in consumers:
             await consumer.stop()
-        await queue.close()
+        await database.close()
 
 
 async def test_a_mining_process_that_dies_is_replaced_and_restored_from_the_store(
     store: SqlLogsStore, store_url: str
 ) -> None:
-    queue = NewsStore(Database(store_url, create_engines, upgrade_to_head))
-    await queue.start()
+    database = LogsDatabase(store_url, create_engines, upgrade_to_head)
+    await database.start()
     miner = ProcessMiner(MinerConfig())
-    consumer = processor(SqlStream(queue, TOPIC), store, miner)
+    consumer = processor(SqlLogStream(database, TOPIC), store, miner)
     try:
-        await SqlStream(queue, TOPIC).send(records(40))
+        await SqlLogStream(database, TOPIC).send(records(40))
         assert await consumer.process_once() == 40
         ids = {t.text: t.template_id for t in await store.templates("default", None, 10)}
         first = miner.pid
         assert first is not None
         os.kill(first, signal.SIGKILL)
 
-        await SqlStream(queue, TOPIC).send(records(8, start=40))
+        await SqlLogStream(database, TOPIC).send(records(8, start=40))
         try:  # the loss is noticed reading ahead (that batch is mined again) or here
             processed = await consumer.process_once()
         except MiningProcessLost:
@@ -300,4 +300,4 @@ async def test_a_mining_process_that_dies_is_replaced_and_restored_from_the_stor
         }
     finally:
         await consumer.stop()
-        await queue.close()
+        await database.close()

@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 from alembic import command
-from prometheus_client import CollectorRegistry
 from sqlalchemy import insert, pool, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.logs.database import LogsDatabase
-from inferline.adapters.sql.logs.incidents import SqlLogsStore
 from inferline.adapters.sql.logs.schema import logs_stream
 from inferline.adapters.sql.logs.stream import CHUNK_RECORDS, SqlLogStream
 from inferline.adapters.sql.migrate import alembic_config, upgrade_to_head
-from inferline.apps.logs.incident_metrics import LogsProcessingMetrics
-from inferline.apps.logs.incidents import IncidentGrouper, Listeners
-from inferline.apps.logs.mining import ThreadMiner
-from inferline.apps.logs.processor import LogsProcessor
-from inferline.apps.logs.records import Level, LogRecord
-from inferline.apps.logs.templates import TemplateMiners
 from inferline.ports.streams import OutRecord, StreamRecord
 
 TOPIC = "logs.raw"
@@ -189,67 +180,3 @@ async def test_the_migration_keeps_records_written_before_it(store_url: str) -> 
         await reader.close()
     await asyncio.to_thread(command.downgrade, config, "0010")
     await asyncio.to_thread(command.upgrade, config, "head")
-
-
-# -- the consumer on the chunked stream ------------------------------------------------
-
-
-class DiesBeforeCommit(SqlLogStream):
-    """The stream of a process that dies after storing a batch, before committing it."""
-
-    async def commit(self, records: list[StreamRecord]) -> None:
-        raise RuntimeError("killed between the store's commit and the stream's")
-
-
-def line(n: int) -> OutRecord:
-    error = n % 4 == 0
-    record = LogRecord(
-        timestamp=datetime.fromtimestamp(1_764_000_000 + n, UTC),
-        service="api",
-        level=Level.ERROR if error else Level.INFO,
-        message=f"db timeout after {n % 7}ms" if error else f"user {n} logged in",
-    )
-    return OutRecord(TOPIC, "api", record.model_dump_json().encode())
-
-
-def processor(source: SqlLogStream, store: SqlLogsStore) -> LogsProcessor:
-    return LogsProcessor(
-        source,
-        store,
-        ThreadMiner(TemplateMiners()),
-        IncidentGrouper(),
-        Listeners(),
-        LogsProcessingMetrics(CollectorRegistry()),
-        TOPIC,
-        batch_size=10,
-        batch_timeout=0.05,
-    )
-
-
-async def test_a_batch_of_chunks_read_again_after_a_crash_is_not_counted_twice(
-    database: LogsDatabase, stream: SqlLogStream, store_url: str
-) -> None:
-    for start in range(0, 40, 7):  # rows of 7 records (the last of 5)
-        await stream.send([line(n) for n in range(start, min(start + 7, 40))])
-    store = SqlLogsStore(store_url, create_engines, upgrade_to_head)
-    await store.start()
-    try:
-        dying = processor(DiesBeforeCommit(database, TOPIC), store)
-        with pytest.raises(RuntimeError, match="killed"):
-            await dying.process_once()
-        await dying.stop()
-        counts = {t.text: t.count for t in await store.templates("default", None, 10)}
-        assert sum(counts.values()) == 14  # two whole rows, though the batch size is 10
-
-        restarted = processor(SqlLogStream(database, TOPIC), store)
-        assert await restarted.process_once() == 14  # read again, skipped, committed
-        again = {t.text: t.count for t in await store.templates("default", None, 10)}
-        assert again == counts
-        while await restarted.process_once():
-            pass
-        assert await restarted.source.lag() == {0: 0}
-        final = {t.text: t.count for t in await store.templates("default", None, 10)}
-        assert final == {"db timeout after <DURATION>": 10, "user <NUM> logged in": 30}
-        await restarted.stop()
-    finally:
-        await store.close()
