@@ -250,4 +250,7 @@ class ProcessMiner:
             return await loop.run_in_executor(self._pool, function, *args)
         except BrokenProcessPool as exc:
             await self.close()  # not `restored`: the next batch restores a new child first
-            raise MiningProcessLost(f"the mining process died ({exc})") from exc
+            raise MiningProcessLost(
+                f"the mining process died ({exc}); where processes cannot be started, set "
+                "INFERLINE_LOGS_MINING_PROCESS=false to mine in a thread"
+            ) from exc
