@@ -172,15 +172,6 @@ async def test_dispatcher_enqueues_runnable_jobs_and_sweeps_missing_ones(
     assert sorted(d.job_id for d in delivered) == sorted(ids)
 
 
-# Known issue, cause not found yet: after the test broker (Tansu, in memory) restarts
-# empty, the group sometimes delivers none of the re-dispatched jobs for minutes (about
-# one run in ten here, a fresh member as well as the old one). Only that times out;
-# anything else, such as a wrong or missing job once delivered, still fails the test.
-@pytest.mark.xfail(
-    raises=TimeoutError,
-    strict=False,
-    reason="known: the group sometimes receives nothing after the broker restarted empty",
-)
 @pytest.mark.timeout(240)
 async def test_a_broker_that_lost_its_data_is_caught_up_by_the_sweep(
     tmp_path: Path, kafka_prefix: str, store: SqlJobStore

@@ -9,10 +9,12 @@ marks them done; it never blocks on the broker.
 Commits follow `PartitionOffsets`: per partition, only up to the lowest offset that
 is not done. When partitions are revoked, what is done is committed first and the
 records of those partitions still buffered are dropped; the next owner reads
-everything from the committed offset on. When the broker was lost (all brokers down,
-or the topic vanished: a broker that restarted empty), the consumer is closed and a
-fresh one joins once the broker answers again (librdkafka's own state does not
-survive a broker that lost its data).
+everything from the committed offset on. When the topic vanished (a broker that
+restarted empty), it is created again and the same client goes on: librdkafka rejoins
+the group (the broker no longer knows its member) and reads the new assignment from the
+committed offsets (see `_recreate_topics` for why not a new client). While the broker is
+away, or after a fatal client error, the client is closed and a fresh one joins once the
+broker answers again.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class GroupConsumer:
         self._lag: dict[Key, int] = {}
         self._paused = False
         self._lost = threading.Event()
+        self._fatal = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -176,10 +179,12 @@ class GroupConsumer:
                 if now - last_lag >= LAG_EVERY_SECONDS:
                     last_lag = now
                     self._measure_lag(consumer)
+                if self._fatal.is_set():
+                    raise ConnectionError("the client hit a fatal error")
                 self._flow_control(consumer)
                 fetched = consumer.consume(500, POLL_SECONDS)
                 if self._receive(fetched) or self._lost.is_set():
-                    raise ConnectionError("the broker was lost or forgot the topic")
+                    self._recreate_topics()
             except Exception as exc:
                 log.warning("Kafka consumer %s: %s; reconnecting", self.name, exc)
                 self._discard(consumer)
@@ -190,10 +195,24 @@ class GroupConsumer:
             with contextlib.suppress(Exception):
                 consumer.close()
 
+    def _recreate_topics(self) -> None:
+        """The broker lost the topic (or is away): create it again, and keep the consumer.
+        librdkafka rejoins the group by itself (a broker that lost its state answers
+        "unknown member"), and starts the new assignment from the committed offsets.
+        A new consumer instead could leave the old one's half-made membership behind (a
+        member id got, its join in flight): a coordinator that keeps such a member as the
+        group's leader (the in-memory test broker does) then never completes a rebalance.
+        Raises while the broker is away: the caller then starts a new consumer."""
+        log.warning("Kafka consumer %s: the broker lost the topic; creating it again", self.name)
+        self.admin.forget()
+        self.admin.ensure_sync(self.topics)
+        self._lost.clear()
+
     def _connect(self) -> Consumer:
         self.admin.forget()
         self.admin.ensure_sync(self.topics)  # raises while the broker is away
         self._lost.clear()
+        self._fatal.clear()
         config = {**self.config.group_consumer(self.group), "error_cb": self._on_error}
         consumer = Consumer(config)
         consumer.subscribe(
@@ -216,7 +235,9 @@ class GroupConsumer:
                 consumer.close()
 
     def _on_error(self, error: KafkaError) -> None:
-        if error.code() in BROKER_LOST or error.fatal():
+        if error.fatal():
+            self._fatal.set()
+        elif error.code() in BROKER_LOST:
             self._lost.set()
 
     def _receive(self, fetched: list[Message]) -> bool:
