@@ -204,14 +204,17 @@ class GroupConsumer:
         group's leader (the in-memory test broker does) then never completes a rebalance.
         Raises while the broker is away: the caller then starts a new consumer."""
         log.warning("Kafka consumer %s: the broker lost the topic; creating it again", self.name)
+        self._ensure_topics()
+
+    def _ensure_topics(self) -> None:
+        """Create the topics unless the broker has them (asked anew); raises while the
+        broker is away."""
         self.admin.forget()
         self.admin.ensure_sync(self.topics)
         self._lost.clear()
 
     def _connect(self) -> Consumer:
-        self.admin.forget()
-        self.admin.ensure_sync(self.topics)  # raises while the broker is away
-        self._lost.clear()
+        self._ensure_topics()
         self._fatal.clear()
         config = {**self.config.group_consumer(self.group), "error_cb": self._on_error}
         consumer = Consumer(config)
