@@ -5,26 +5,14 @@ read again after a reader that did not commit."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from inferline.adapters.sql.engine import create_engines
 from inferline.adapters.sql.logs.database import LogsDatabase
 from inferline.adapters.sql.logs.dead_letters import SqlDeadLetterStore
 from inferline.adapters.sql.logs.stream import SqlLogStream
-from inferline.adapters.sql.migrate import upgrade_to_head
 from inferline.domain.errors import InvalidInput
 from inferline.ports.logs import DeadLetter
 from inferline.ports.streams import OutRecord
-
-
-@pytest.fixture
-async def database(store_url: str) -> AsyncIterator[LogsDatabase]:
-    db = LogsDatabase(store_url, create_engines, upgrade_to_head)
-    await db.start()
-    yield db
-    await db.close()
 
 
 def letter(n: int, tenant: str = "acme", raw: bytes | None = None) -> DeadLetter:
@@ -42,9 +30,9 @@ def letter(n: int, tenant: str = "acme", raw: bytes | None = None) -> DeadLetter
 
 
 async def test_dead_letters_are_kept_listed_newest_first_and_counted(
-    database: LogsDatabase,
+    logs_database: LogsDatabase,
 ) -> None:
-    store = SqlDeadLetterStore(database)
+    store = SqlDeadLetterStore(logs_database)
     await store.start()
     try:
         await store.add([letter(n) for n in range(7)])
@@ -77,8 +65,8 @@ async def test_dead_letters_are_kept_listed_newest_first_and_counted(
         await store.close()
 
 
-async def test_large_raw_bytes_and_long_reasons_fit(database: LogsDatabase) -> None:
-    store = SqlDeadLetterStore(database)
+async def test_large_raw_bytes_and_long_reasons_fit(logs_database: LogsDatabase) -> None:
+    store = SqlDeadLetterStore(logs_database)
     await store.start()
     try:
         big = bytes(range(256)) * 256  # 64 KiB of every byte value
@@ -91,8 +79,8 @@ async def test_large_raw_bytes_and_long_reasons_fit(database: LogsDatabase) -> N
         await store.close()
 
 
-async def test_a_cursor_not_given_out_is_refused(database: LogsDatabase) -> None:
-    store = SqlDeadLetterStore(database)
+async def test_a_cursor_not_given_out_is_refused(logs_database: LogsDatabase) -> None:
+    store = SqlDeadLetterStore(logs_database)
     await store.start()
     try:
         with pytest.raises(InvalidInput, match="cursor"):
@@ -102,16 +90,16 @@ async def test_a_cursor_not_given_out_is_refused(database: LogsDatabase) -> None
 
 
 async def test_the_embedded_stream_hands_out_each_record_until_committed(
-    database: LogsDatabase,
+    logs_database: LogsDatabase,
 ) -> None:
-    writer = SqlLogStream(database, "logs.raw")
+    writer = SqlLogStream(logs_database, "logs.raw")
     await writer.start()
     try:
         await writer.send(
             [OutRecord("logs.raw", f"svc-{n % 3}", b'{"n": %d}' % n) for n in range(2500)]
         )
         await writer.send([OutRecord("other.topic", None, b"elsewhere")])
-        reader = SqlLogStream(database, "logs.raw")
+        reader = SqlLogStream(logs_database, "logs.raw")
         first = await reader.read(2000, 0.1)
         assert [r.value for r in first[:2]] == [b'{"n": 0}', b'{"n": 1}']
         assert first[0].key == "svc-0"
@@ -121,7 +109,7 @@ async def test_the_embedded_stream_hands_out_each_record_until_committed(
         await reader.commit(first)
         assert await reader.lag() == {0: 500}
         # a new reader (the one before died without committing) gets the rest again
-        again = SqlLogStream(database, "logs.raw")
+        again = SqlLogStream(logs_database, "logs.raw")
         assert [r.value for r in await again.read(1000, 0.1)] == [r.value for r in rest]
     finally:
         await writer.close()
