@@ -6,6 +6,7 @@ not committed (the process died) is read again without counting anything twice."
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -298,6 +299,55 @@ async def test_a_mining_process_that_dies_is_replaced_and_restored_from_the_stor
             "db timeout after <DURATION>": (ids["db timeout after <DURATION>"], 12),
             "user <NUM> logged in": (ids["user <NUM> logged in"], 36),
         }
+    finally:
+        await consumer.stop()
+        await database.close()
+
+
+class HeldReads(SqlLogStream):
+    """The embedded stream, each of whose reads hands back what it found only when the
+    test releases it: a read under way while records are sent."""
+
+    def __init__(self, database: LogsDatabase, topic: str) -> None:
+        super().__init__(database, topic)
+        self.found: asyncio.Queue[int] = asyncio.Queue()
+        self.release: asyncio.Queue[None] = asyncio.Queue()
+
+    async def read(self, count: int, block_seconds: float) -> list[StreamRecord]:
+        found = await super().read(count, block_seconds)
+        self.found.put_nowait(len(found))
+        await self.release.get()
+        return found
+
+
+async def test_records_sent_while_an_empty_read_is_under_way_are_not_missed(
+    store: SqlLogsStore, store_url: str
+) -> None:
+    """`process_once` answers 0 only for a read begun after it was called: the one under
+    way when records are sent may have looked before they were there."""
+    database = LogsDatabase(store_url, create_engines, upgrade_to_head)
+    await database.start()
+    source = HeldReads(database, TOPIC)
+    consumer = processor(source, store, ThreadMiner(TemplateMiners()))
+    try:
+        await SqlLogStream(database, TOPIC).send(records(40))
+        first = asyncio.create_task(consumer.process_once())
+        assert await source.found.get() == 40
+        source.release.put_nowait(None)
+        assert await source.found.get() == 0  # the rest of the batch's time
+        source.release.put_nowait(None)
+        assert await first == 40
+        assert await source.found.get() == 0  # the reader's next read, under way
+
+        await SqlLogStream(database, TOPIC).send(records(8, start=40))
+        second = asyncio.create_task(consumer.process_once())
+        await asyncio.sleep(0)  # one turn of the loop: `second` now waits for a read
+        source.release.put_nowait(None)  # the read that looked too early ends, empty
+        assert await source.found.get() == 8  # the next one, begun after the call
+        source.release.put_nowait(None)
+        assert await source.found.get() == 0
+        source.release.put_nowait(None)
+        assert await second == 8
     finally:
         await consumer.stop()
         await database.close()

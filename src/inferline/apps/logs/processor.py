@@ -103,7 +103,8 @@ class LogsProcessor:
         self._batches: list[_Batch] = []
         """Read and not stored yet, oldest first: the one being stored, then up to
         `read_ahead` more (read, and mined while the one before them is stored)."""
-        self._reads = 0
+        self._reads_begun = 0
+        self._reads_done = 0
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -152,13 +153,15 @@ class LogsProcessor:
 
     async def process_once(self) -> int:
         """Store the oldest batch read (or retry the one that failed); its size, 0 when
-        the stream had nothing. Batches are read ahead by a task of their own and handed
-        to the miner in order, so the stream, the miner and the stores work side by side."""
+        a read begun after this call found nothing (so records sent before the call are
+        never missed by a read that was already under way). Batches are read ahead by a
+        task of their own and handed to the miner in order, so the stream, the miner and
+        the stores work side by side."""
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read_ahead(), name="logs-processor-read")
         async with self._changed:
-            reads = self._reads
-            await self._changed.wait_for(lambda: bool(self._batches) or self._reads > reads)
+            begun = self._reads_begun
+            await self._changed.wait_for(lambda: bool(self._batches) or self._reads_done > begun)
         if not self._batches:
             return 0
         await self._hand_to_miner()
@@ -181,6 +184,7 @@ class LogsProcessor:
         while True:
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self._batches) <= self.read_ahead)
+                self._reads_begun += 1
             try:
                 batch = await self._read()
                 if batch is not None:
@@ -193,7 +197,7 @@ class LogsProcessor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
             async with self._changed:
-                self._reads += 1
+                self._reads_done += 1
                 self._changed.notify_all()
 
     async def _read(self) -> _Batch | None:
