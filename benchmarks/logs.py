@@ -12,6 +12,11 @@ receiver plays Slack's incoming webhook. The clock runs from the first byte sent
   process with nothing else, the ceiling of the pipeline on this machine.
 - **Incident to Slack**: `--incidents` new error templates, one at a time; the time from
   the send of its first line to the webhook's receipt of the message naming it.
+- **Readers under ingest**: `--readers` HTTP clients (a process of their own) each read,
+  every `--reader-interval` s (0: back to back), what a dashboard and an operator read
+  (templates, incidents, dead letters, the dashboard's snapshot), first alone (the
+  baseline), then while a PackedForward run ingests `--lines` lines: answers/s and
+  latency both ways, and the ingest's lines/s with readers against without.
 
     python benchmarks/logs.py --out benchmarks/results/logs.json
     python benchmarks/logs.py --quick
@@ -20,8 +25,10 @@ receiver plays Slack's incoming webhook. The clock runs from the first byte sent
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import json
+import multiprocessing
 import os
 import platform
 import socket
@@ -145,6 +152,99 @@ def through(client: httpx.Client, send: Any, port: int, start: int, count: int) 
     }
 
 
+READS = (
+    "/api/v1/logs/templates?limit=20",
+    "/api/v1/logs/incidents?limit=20",
+    "/api/v1/logs/dead-letters?limit=20",
+    "/api/v1/dashboard/snapshot",
+)
+
+
+def _read_until_stopped(url: str, clients: int, interval: float, stop: Any, out: Any) -> None:
+    """In a child process: `clients` loops over READS, each starting a read every
+    `interval` s (0: one after the other), until `stop` is set; puts (latencies in s,
+    statuses other than 200, seconds) on `out`."""
+
+    async def main() -> tuple[list[float], list[int], float]:
+        latencies: list[float] = []
+        failures: list[int] = []
+        limits = httpx.Limits(max_connections=clients)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+
+            async def reader(k: int) -> None:
+                await asyncio.sleep(interval * k / clients)  # spread over the interval
+                while not stop.is_set():
+                    began = time.perf_counter()
+                    answer = await client.get(READS[k % len(READS)])
+                    latencies.append(time.perf_counter() - began)
+                    if answer.status_code != 200:
+                        failures.append(answer.status_code)
+                    k += 1
+                    await asyncio.sleep(max(0.0, began + interval - time.perf_counter()))
+
+            began = time.perf_counter()
+            await asyncio.gather(*(reader(k) for k in range(clients)))
+            return latencies, failures, time.perf_counter() - began
+
+    out.put(asyncio.run(main()))
+
+
+def read_during(url: str, clients: int, interval: float, work: Any) -> tuple[dict[str, Any], Any]:
+    """Run `work()` while `clients` readers read; their figures and `work`'s answer."""
+    context = multiprocessing.get_context("spawn")
+    stop, out = context.Event(), context.Queue()
+    readers = context.Process(target=_read_until_stopped, args=(url, clients, interval, stop, out))
+    readers.start()
+    try:
+        answer = work()
+    finally:
+        stop.set()
+    latencies, failures, seconds = out.get(timeout=120)
+    readers.join(timeout=30)
+    latencies.sort()
+    figures = {
+        "clients": clients,
+        "interval_seconds": interval,
+        "answers": len(latencies),
+        "answers_per_second": round(len(latencies) / seconds, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p95_ms": round(latencies[int(len(latencies) * 0.95)] * 1000, 1),
+        "max_ms": round(latencies[-1] * 1000, 1),
+        "not_200": len(failures),
+    }
+    return figures, answer
+
+
+def readers_under_ingest(
+    client: httpx.Client,
+    port: int,
+    args: argparse.Namespace,
+    alone: dict[str, Any],
+) -> dict[str, Any]:
+    """The readers alone (as long as the ingest took alone), then during an ingest."""
+    url, clients, interval = str(client.base_url), args.readers, args.reader_interval
+    quiet, _ = read_during(url, clients, interval, lambda: time.sleep(alone["end_to_end_seconds"]))
+    print("readers alone", quiet, file=sys.stderr)
+    busy, ingest = read_during(
+        url,
+        clients,
+        interval,
+        lambda: through(client, packed_forward, port, 30_000_000, args.lines),
+    )
+    print("readers under ingest", busy, ingest, file=sys.stderr)
+    return {
+        "readers_alone": quiet,
+        "readers_under_ingest": busy,
+        "ingest_with_readers": ingest,
+        "ingest_with_readers_to_alone": round(
+            ingest["lines_per_second"] / alone["lines_per_second"], 3
+        ),
+        "reader_answers_under_ingest_to_alone": round(
+            busy["answers_per_second"] / quiet["answers_per_second"], 3
+        ),
+    }
+
+
 def drain_baseline(count: int) -> dict[str, Any]:
     miners = TemplateMiners(MinerConfig())
     miner = miners.miner("default")
@@ -231,6 +331,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print("Message mode", results["message_mode"], file=sys.stderr)
             results["incident_to_slack"] = incident_latency(client, port, args.incidents)
             print("incident → Slack", results["incident_to_slack"], file=sys.stderr)
+            if args.readers:
+                results["readers"] = readers_under_ingest(
+                    client, port, args, results["packed_forward"]
+                )
     finally:
         server.stop()
         hook.shutdown()
@@ -250,6 +354,15 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--message-lines", type=int, default=100_000)
     parser.add_argument("--incidents", type=int, default=20)
+    parser.add_argument(
+        "--readers", type=int, default=16, help="HTTP readers during an ingest (0: none)"
+    )
+    parser.add_argument(
+        "--reader-interval",
+        type=float,
+        default=0.25,
+        help="seconds between the starts of one reader's reads (0: back to back)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.lines, args.message_lines, args.incidents = 20_000, 5_000, 5
