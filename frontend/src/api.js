@@ -96,6 +96,14 @@ export const api = {
   newsFeeds: () => request('GET', 'api/v1/news/feeds'),
   addNewsFeed: (url, intervalSeconds) =>
     request('POST', 'api/v1/news/feeds', { body: { url, interval_seconds: intervalSeconds } }),
+  logsIncidents: (filters) =>
+    request('GET', 'api/v1/logs/incidents', { query: { limit: 50, ...filters } }),
+  logsIncident: (id) => request('GET', `api/v1/logs/incidents/${encodeURIComponent(id)}`),
+  resolveIncident: (id, resolution) =>
+    request('POST', `api/v1/logs/incidents/${encodeURIComponent(id)}/resolve`, {
+      body: { resolution },
+    }),
+  logsTemplates: (limit = 20) => request('GET', 'api/v1/logs/templates', { query: { limit } }),
   logsQuality: (date) => request('GET', 'api/v1/logs/reports/quality', { query: { date } }),
   logsAggregates: (since, until) =>
     request('GET', 'api/v1/logs/reports/aggregates', { query: { since, until } }),

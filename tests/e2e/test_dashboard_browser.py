@@ -5,9 +5,7 @@ test-artifacts/; with INFERLINE_UPDATE_SCREENSHOTS=1 they also replace docs/scre
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,8 @@ import httpx
 import pytest
 
 from inferline.testing.server import ServerProcess, wait_for_live_workers
-from tests.support.browser import dashboard_page
+from tests.support.browser import dashboard_page, screenshot
 
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # For actions and assertions alike: the page's WebSocket retries at most every 12.5 s
 # (10 s backoff + jitter) after the server was away, and a loaded machine is slow.
 TIMEOUT_MS = 20_000
@@ -28,14 +25,6 @@ TIMEOUT_MS = 20_000
 def page(browser: Any) -> Iterator[Any]:
     with dashboard_page(browser, height=1000, timeout_ms=TIMEOUT_MS) as page:
         yield page
-
-
-def _screenshot(page: Any, artifacts_dir: Path, name: str) -> None:
-    path = artifacts_dir / f"dashboard-{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    if os.environ.get("INFERLINE_UPDATE_SCREENSHOTS") == "1":
-        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
 
 
 def _submit_from_form(page: Any, expect: Any, series: str, window: str) -> str:
@@ -85,7 +74,7 @@ def test_dashboard_end_to_end(
     with httpx.Client(base_url=api_only.url) as client:
         wait_for_live_workers(client)  # a worker process may start slower than TIMEOUT_MS
     expect(row).to_contain_text("succeeded")  # pushed over WS /api/v1/events, no reload
-    _screenshot(page, artifacts_dir, "jobs")
+    screenshot(page, artifacts_dir, "jobs")
     page.get_by_test_id("filter-status").select_option("cancelled")
     expect(page.locator(f'tr[data-job-id="{job_id}"]')).to_have_count(0)
     expect(page.locator(f'tr[data-job-id="{doomed}"]')).to_have_count(1)
@@ -100,7 +89,7 @@ def test_dashboard_end_to_end(
     timeline = page.get_by_test_id("job-timeline")
     for status in ("queued", "running", "succeeded"):
         expect(timeline).to_contain_text(status)
-    _screenshot(page, artifacts_dir, "job-detail")
+    screenshot(page, artifacts_dir, "job-detail")
 
     # More traffic, then the overview's figures update live.
     with httpx.Client(base_url=api_only.url) as client:
@@ -113,17 +102,17 @@ def test_dashboard_end_to_end(
     expect(page.get_by_test_id("stat-total")).to_have_text("32")
     expect(page.get_by_test_id("stat-success-rate")).to_have_text("100.0 %")
     expect(page.get_by_test_id("stat-p95")).to_have_text(re.compile(r"\d.* (ms|s)$"))
-    _screenshot(page, artifacts_dir, "overview")
+    screenshot(page, artifacts_dir, "overview")
 
     page.get_by_test_id("nav-models").click()
     model_row = page.locator('tr[data-model="moving-average"]')
     expect(model_row).to_contain_text("loaded")
     expect(model_row).to_contain_text("256 items / 2 ms, 1 at once")
-    _screenshot(page, artifacts_dir, "models")
+    screenshot(page, artifacts_dir, "models")
 
     page.get_by_test_id("nav-submit").click()
     expect(page.get_by_test_id("schema-form")).to_be_visible()
-    _screenshot(page, artifacts_dir, "submit")
+    screenshot(page, artifacts_dir, "submit")
 
     # The page reconnects by itself when the server comes back.
     api_only.stop()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from inferline.dashboard import is_built
 
 PLAYWRIGHT_EXPECT_DEFAULT_MS = 5_000
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @contextmanager
@@ -30,3 +34,13 @@ def dashboard_page(browser: Any, *, height: int, timeout_ms: int) -> Iterator[An
     finally:
         expect.set_options(timeout=PLAYWRIGHT_EXPECT_DEFAULT_MS)
         context.close()
+
+
+def screenshot(page: Any, artifacts_dir: Path, name: str) -> None:
+    """The whole page into test-artifacts/dashboard-`name`.png; with
+    INFERLINE_UPDATE_SCREENSHOTS=1 also into docs/screenshots/ (the docs' pictures)."""
+    path = artifacts_dir / f"dashboard-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("INFERLINE_UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
