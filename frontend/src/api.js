@@ -103,6 +103,8 @@ export const api = {
     request('POST', `api/v1/logs/incidents/${encodeURIComponent(id)}/resolve`, {
       body: { resolution },
     }),
+  logsDeadLetters: (limit = 10) =>
+    request('GET', 'api/v1/logs/dead-letters', { query: { limit } }),
   logsTemplates: (limit = 20) => request('GET', 'api/v1/logs/templates', { query: { limit } }),
   logsQuality: (date) => request('GET', 'api/v1/logs/reports/quality', { query: { date } }),
   logsAggregates: (since, until) =>

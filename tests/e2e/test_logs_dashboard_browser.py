@@ -1,7 +1,7 @@
-"""The dashboard's Logs view in a real headless Chromium: the incidents and templates of
-log lines sent to `inferline serve`, one incident read and resolved from the page; the
-latest data-quality report (each check, failed ones marked) and the day's hourly counts,
-from what the batch jobs stored; another day is chosen from the form."""
+"""The dashboard's Logs view in a real headless Chromium: the incidents, templates and
+dead letters of log lines sent to `inferline serve`, one incident read and resolved from
+the page; the latest data-quality report (each check, failed ones marked) and the day's
+hourly counts, from what the batch jobs stored; another day is chosen from the form."""
 
 from __future__ import annotations
 
@@ -105,8 +105,9 @@ def test_the_logs_view_shows_the_latest_quality_report_and_hourly_counts(
     expect(page.get_by_test_id("logs-no-report")).to_contain_text("inferline logs quality")
 
 
-def burst_of_errors() -> list[dict[str, Any]]:
-    """30 checkout errors of one template, 12 search errors of another, 50 logins."""
+def burst_of_errors() -> list[Any]:
+    """30 checkout errors of one template, 12 search errors of another, 50 logins, and two
+    records that fail validation."""
     lines = [
         {"service": "checkout", "level": "error", "message": f"payment gateway timeout for {i}"}
         for i in range(30)
@@ -118,7 +119,7 @@ def burst_of_errors() -> list[dict[str, Any]]:
     lines += [
         {"service": "auth", "level": "info", "message": f"user {i} logged in"} for i in range(50)
     ]
-    return lines
+    return [*lines, {"message": "a line with no service"}, ["not", "a", "map"]]
 
 
 def analysed_incidents(client: httpx.Client) -> list[dict[str, Any]]:
@@ -146,7 +147,7 @@ def test_the_logs_view_lists_incidents_and_resolves_one(
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             answer = client.post("/api/v1/logs", json=burst_of_errors())
-            assert answer.json() == {"accepted": 92, "dead_lettered": 0}, answer.text
+            assert answer.json() == {"accepted": 92, "dead_lettered": 2}, answer.text
             incidents = poll_until(
                 lambda: analysed_incidents(client),
                 "two analysed incidents",
@@ -163,6 +164,13 @@ def test_the_logs_view_lists_incidents_and_resolves_one(
             templates = page.get_by_test_id("templates")
             expect(templates).to_contain_text("payment gateway timeout for <NUM>")
             expect(templates.locator('tr[data-service="auth"]')).to_contain_text("50")
+            expect(page.get_by_test_id("dead-letters-total")).to_have_text("2")
+            letters = page.get_by_test_id("dead-letters")
+            expect(letters.locator('tr[data-reason="not_a_map"]')).to_contain_text('["not", "a"')
+            expect(letters.locator("tbody tr")).to_have_count(2)
+            missing = letters.locator('tr[data-reason="missing"]')
+            expect(missing).to_contain_text("a line with no service")
+            expect(missing).to_contain_text("service: Input should be a valid string")
 
             # one incident: its samples, why no analysis ran (no LLM here), then resolved
             page.locator(f'tr[data-incident="{checkout["id"]}"]').click()
