@@ -221,14 +221,12 @@ def processor(source: SqlLogStream, store: SqlLogsStore, miner: BatchMiner) -> L
 
 
 async def test_a_batch_read_again_after_a_crash_is_not_counted_twice(
-    store: SqlLogsStore, store_url: str, new_miner: Callable[[], BatchMiner]
+    store: SqlLogsStore, logs_database: LogsDatabase, new_miner: Callable[[], BatchMiner]
 ) -> None:
-    database = LogsDatabase(store_url, create_engines, upgrade_to_head)
-    await database.start()
     consumers: list[LogsProcessor] = []
     try:
-        await SqlLogStream(database, TOPIC).send(records(40))
-        dying = processor(DiesBeforeCommit(database, TOPIC), store, new_miner())
+        await SqlLogStream(logs_database, TOPIC).send(records(40))
+        dying = processor(DiesBeforeCommit(logs_database, TOPIC), store, new_miner())
         consumers.append(dying)
         with pytest.raises(RuntimeError, match="killed"):
             await dying.process_once()
@@ -241,7 +239,7 @@ async def test_a_batch_read_again_after_a_crash_is_not_counted_twice(
         ]
         [before] = (await store.incidents("default", IncidentFilter(), 10, None))[0]
 
-        restarted = processor(SqlLogStream(database, TOPIC), store, new_miner())
+        restarted = processor(SqlLogStream(logs_database, TOPIC), store, new_miner())
         consumers.append(restarted)
         assert await restarted.process_once() == 40  # read again, skipped, committed
         assert await restarted.source.lag() == {0: 0}
@@ -252,7 +250,7 @@ async def test_a_batch_read_again_after_a_crash_is_not_counted_twice(
         assert (await store.incidents("default", IncidentFilter(), 10, None))[0] == [before]
 
         # new records (at positions the emptied SQLite table numbers anew: 1, 2, ...)
-        await SqlLogStream(database, TOPIC).send(records(8, start=40))
+        await SqlLogStream(logs_database, TOPIC).send(records(8, start=40))
         assert await restarted.process_once() == 8
         ids = {t.text: t.template_id for t in stored}
         after = {
@@ -267,25 +265,22 @@ async def test_a_batch_read_again_after_a_crash_is_not_counted_twice(
     finally:
         for consumer in consumers:
             await consumer.stop()
-        await database.close()
 
 
 async def test_a_mining_process_that_dies_is_replaced_and_restored_from_the_store(
-    store: SqlLogsStore, store_url: str
+    store: SqlLogsStore, logs_database: LogsDatabase
 ) -> None:
-    database = LogsDatabase(store_url, create_engines, upgrade_to_head)
-    await database.start()
     miner = ProcessMiner(MinerConfig())
-    consumer = processor(SqlLogStream(database, TOPIC), store, miner)
+    consumer = processor(SqlLogStream(logs_database, TOPIC), store, miner)
     try:
-        await SqlLogStream(database, TOPIC).send(records(40))
+        await SqlLogStream(logs_database, TOPIC).send(records(40))
         assert await consumer.process_once() == 40
         ids = {t.text: t.template_id for t in await store.templates("default", None, 10)}
         first = miner.pid
         assert first is not None
         os.kill(first, signal.SIGKILL)
 
-        await SqlLogStream(database, TOPIC).send(records(8, start=40))
+        await SqlLogStream(logs_database, TOPIC).send(records(8, start=40))
         try:  # the loss is noticed reading ahead (that batch is mined again) or here
             processed = await consumer.process_once()
         except MiningProcessLost:
@@ -301,7 +296,6 @@ async def test_a_mining_process_that_dies_is_replaced_and_restored_from_the_stor
         }
     finally:
         await consumer.stop()
-        await database.close()
 
 
 class HeldReads(SqlLogStream):
@@ -321,16 +315,14 @@ class HeldReads(SqlLogStream):
 
 
 async def test_records_sent_while_an_empty_read_is_under_way_are_not_missed(
-    store: SqlLogsStore, store_url: str
+    store: SqlLogsStore, logs_database: LogsDatabase
 ) -> None:
     """`process_once` answers 0 only for a read begun after it was called: the one under
     way when records are sent may have looked before they were there."""
-    database = LogsDatabase(store_url, create_engines, upgrade_to_head)
-    await database.start()
-    source = HeldReads(database, TOPIC)
+    source = HeldReads(logs_database, TOPIC)
     consumer = processor(source, store, ThreadMiner(TemplateMiners()))
     try:
-        await SqlLogStream(database, TOPIC).send(records(40))
+        await SqlLogStream(logs_database, TOPIC).send(records(40))
         first = asyncio.create_task(consumer.process_once())
         assert await source.found.get() == 40
         source.release.put_nowait(None)
@@ -339,7 +331,7 @@ async def test_records_sent_while_an_empty_read_is_under_way_are_not_missed(
         assert await first == 40
         assert await source.found.get() == 0  # the reader's next read, under way
 
-        await SqlLogStream(database, TOPIC).send(records(8, start=40))
+        await SqlLogStream(logs_database, TOPIC).send(records(8, start=40))
         second = asyncio.create_task(consumer.process_once())
         await asyncio.sleep(0)  # one turn of the loop: `second` now waits for a read
         source.release.put_nowait(None)  # the read that looked too early ends, empty
@@ -350,4 +342,3 @@ async def test_records_sent_while_an_empty_read_is_under_way_are_not_missed(
         assert await second == 8
     finally:
         await consumer.stop()
-        await database.close()
