@@ -98,7 +98,6 @@ export const api = {
     request('POST', 'api/v1/news/feeds', { body: { url, interval_seconds: intervalSeconds } }),
   logsIncidents: (filters) =>
     request('GET', 'api/v1/logs/incidents', { query: { limit: 50, ...filters } }),
-  logsIncident: (id) => request('GET', `api/v1/logs/incidents/${encodeURIComponent(id)}`),
   resolveIncident: (id, resolution) =>
     request('POST', `api/v1/logs/incidents/${encodeURIComponent(id)}/resolve`, {
       body: { resolution },
